@@ -1,0 +1,20 @@
+# The app image. `cargo xtask image build` passes BASE_IMAGE for the current base; Render builds
+# this file alone and uses the default, which `cargo xtask base pin` keeps current.
+ARG BASE_IMAGE=127.0.0.1:5000/openeu-backend-base:unpinned
+FROM ${BASE_IMAGE} AS build
+WORKDIR /build
+COPY . .
+# The base compiled every external dependency; only workspace crates compile here.
+ARG GIT_SHA=unknown
+RUN OPENEU_GIT_SHA="$GIT_SHA" cargo build --profile "$CARGO_PROFILE" --locked --offline --package openeu-api \
+ && install -D "target/$CARGO_PROFILE/openeu-api" /out/openeu-api
+
+FROM debian:bookworm-slim
+RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin openeu
+COPY --from=build /out/openeu-api /usr/local/bin/openeu-api
+USER 10001:10001
+ENV PORT=8080
+EXPOSE 8080
+HEALTHCHECK --interval=5s --timeout=3s --start-period=5s --retries=3 CMD ["openeu-api", "healthcheck"]
+STOPSIGNAL SIGTERM
+CMD ["openeu-api"]

@@ -1,0 +1,589 @@
+//! `cargo xtask base …`: the content-addressed base image. Its tag is the hash of its inputs
+//! (see hash.rs), so a tag that exists locally or in the registry is never built again.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use crate::{
+    docker::{Build, Docker},
+    hash::{self, BaseInputs},
+    paths::{self, Workspace},
+    progress,
+    registry::{self, Credentials, Lookup},
+};
+
+/// The image label holding the full hash.
+pub const HASH_LABEL: &str = "org.openeu.base.hash";
+/// The image label holding each input's digest as JSON, read by `base diff`.
+pub const INPUTS_LABEL: &str = "org.openeu.base.inputs";
+/// The Dockerfile line that `base pin` rewrites.
+const PIN_PREFIX: &str = "ARG BASE_IMAGE=";
+
+#[derive(Subcommand)]
+pub enum BaseCommand {
+    /// Print the content hash of everything that goes into the base image.
+    Hash(HashArgs),
+    /// Show the base tag, whether it exists locally and in the registry, and whether the
+    /// Dockerfile's pin is current.
+    Status(JsonArgs),
+    /// Build the base image, only when its tag exists neither locally nor in the registry.
+    Build(BuildArgs),
+    /// Write (or with --check, verify) the base reference pinned in Dockerfile.
+    Pin(PinArgs),
+    /// Name the inputs that differ between an existing base image and the current workspace.
+    Diff(DiffArgs),
+}
+
+#[derive(Args)]
+pub struct HashArgs {
+    /// Print the digest of every input.
+    #[arg(long)]
+    explain: bool,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct JsonArgs {
+    /// Print JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct BuildArgs {
+    /// Push the image to the registry (logging in with DOCKER_REGISTRY_USERNAME/PASSWORD).
+    #[arg(long)]
+    push: bool,
+    /// Build even when the tag already exists.
+    #[arg(long)]
+    force: bool,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct PinArgs {
+    /// Only verify the pin; exit non-zero when it is stale.
+    #[arg(long)]
+    check: bool,
+}
+
+#[derive(Args)]
+pub struct DiffArgs {
+    /// A base tag (the hash) or a full image reference.
+    image: String,
+}
+
+impl BaseCommand {
+    pub fn run(self, ws: &Workspace) -> Result<()> {
+        match self {
+            BaseCommand::Hash(args) => args.run(ws),
+            BaseCommand::Status(args) => status(ws, args.json),
+            BaseCommand::Build(args) => args.run(ws),
+            BaseCommand::Pin(args) => args.run(ws),
+            BaseCommand::Diff(args) => args.run(ws),
+        }
+    }
+}
+
+/// Runs `cargo metadata --no-deps` and hashes the workspace.
+pub fn compute(ws: &Workspace) -> Result<BaseInputs> {
+    let out = ws
+        .sh
+        .cmd("cargo")
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .quiet()
+        .ignore_status()
+        .output()
+        .context("running cargo metadata")?;
+    if !out.status.success() {
+        bail!(
+            "cargo metadata failed:\n{}",
+            String::from_utf8_lossy(&out.stderr).trim_end()
+        );
+    }
+    let metadata: hash::Metadata =
+        serde_json::from_slice(&out.stdout).context("parsing cargo metadata")?;
+    hash::collect(&ws.root, &metadata, &ws.config)
+}
+
+/// The full reference of the current base: `<registry>/<base-image>:<tag>`.
+pub fn reference(ws: &Workspace, inputs: &BaseInputs) -> String {
+    format!("{}:{}", ws.config.base_repository(), inputs.tag())
+}
+
+impl HashArgs {
+    fn run(self, ws: &Workspace) -> Result<()> {
+        let inputs = compute(ws)?;
+        if self.json {
+            let per_input: BTreeMap<_, _> = inputs
+                .inputs
+                .iter()
+                .map(|i| (i.name.clone(), i.digest()))
+                .collect();
+            let value = json!({
+                "hash": inputs.hash,
+                "tag": inputs.tag(),
+                "reference": reference(ws, &inputs),
+                "inputs": per_input,
+            });
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        } else if self.explain {
+            for input in &inputs.inputs {
+                println!(
+                    "{}  {:>8} B  {}",
+                    &input.digest()[..16],
+                    input.content.len(),
+                    input.name
+                );
+            }
+            println!("{}  base hash", inputs.hash);
+        } else {
+            println!("{}", inputs.hash);
+        }
+        Ok(())
+    }
+}
+
+/// Where the Dockerfile's pin stands relative to the current inputs.
+#[derive(Debug)]
+enum Pin {
+    Current,
+    Stale { pinned: String },
+    Missing,
+}
+
+fn pinned_reference(ws: &Workspace) -> Result<Option<String>> {
+    let path = ws.path(paths::APP_DOCKERFILE);
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(text
+        .lines()
+        .find_map(|l| l.strip_prefix(PIN_PREFIX))
+        .map(|v| v.trim().to_owned()))
+}
+
+/// The tag part of a pinned `repo:tag@sha256:…` reference.
+fn pinned_tag(pinned: &str) -> Option<&str> {
+    let without_digest = pinned.split('@').next()?;
+    let last = without_digest.rsplit('/').next()?;
+    last.split_once(':').map(|(_, tag)| tag)
+}
+
+fn pin_state(ws: &Workspace, inputs: &BaseInputs) -> Result<Pin> {
+    Ok(match pinned_reference(ws)? {
+        None => Pin::Missing,
+        Some(pinned) if pinned_tag(&pinned) == Some(inputs.tag()) => Pin::Current,
+        Some(pinned) => Pin::Stale { pinned },
+    })
+}
+
+fn status(ws: &Workspace, json_out: bool) -> Result<()> {
+    let inputs = compute(ws)?;
+    let reference = reference(ws, &inputs);
+    let docker = Docker::new(ws);
+    let local = match docker.require_engine() {
+        Ok(_) => Some(docker.image_exists(&reference)?),
+        Err(err) => {
+            progress::note(format!("local: unknown ({err:#})"));
+            None
+        }
+    };
+    let remote = registry::lookup(
+        &docker,
+        &ws.config.registry,
+        &ws.config.base_image,
+        inputs.tag(),
+    );
+    let pin = pin_state(ws, &inputs)?;
+    if json_out {
+        let registry_json = match &remote {
+            Ok(Lookup::Present { digest }) => json!({ "state": "present", "digest": digest }),
+            Ok(Lookup::Absent) => json!({ "state": "absent" }),
+            Err(err) => json!({ "state": "unreachable", "error": format!("{err:#}") }),
+        };
+        let pin_json = match &pin {
+            Pin::Current => json!({ "state": "current" }),
+            Pin::Stale { pinned } => json!({ "state": "stale", "pinned": pinned }),
+            Pin::Missing => json!({ "state": "missing" }),
+        };
+        let value = json!({
+            "reference": reference,
+            "hash": inputs.hash,
+            "local": local,
+            "registry": registry_json,
+            "pin": pin_json,
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
+    println!("reference  {reference}");
+    println!("hash       {}", inputs.hash);
+    println!(
+        "local      {}",
+        match local {
+            Some(true) => "present",
+            Some(false) => "absent (cargo xtask base build)",
+            None => "unknown: the Docker engine is not running (cargo xtask setup)",
+        }
+    );
+    match &remote {
+        Ok(Lookup::Present { digest }) => println!("registry   present {digest}"),
+        Ok(Lookup::Absent) => println!("registry   absent (cargo xtask base build --push)"),
+        Err(err) => println!("registry   unreachable: {err:#}"),
+    }
+    match &pin {
+        Pin::Current => println!("pin        current"),
+        Pin::Stale { pinned } => {
+            println!("pin        stale: Dockerfile pins {pinned} (cargo xtask base pin)")
+        }
+        Pin::Missing => println!("pin        missing: no `{PIN_PREFIX}` line in Dockerfile"),
+    }
+    Ok(())
+}
+
+impl BuildArgs {
+    fn run(self, ws: &Workspace) -> Result<()> {
+        let step = progress::step("hashing base inputs");
+        let inputs = compute(ws)?;
+        let reference = reference(ws, &inputs);
+        step.done_with(&format!("tag {}", inputs.tag()));
+        let docker = Docker::new(ws);
+        docker.require_engine()?;
+        let outcome = ensure(ws, &docker, &inputs, self.force, self.push)?;
+        if self.json {
+            let value = json!({
+                "reference": reference,
+                "hash": inputs.hash,
+                "built": outcome.built,
+                "pulled": outcome.pulled,
+                "pushed": outcome.pushed,
+                "digest": outcome.digest,
+                "reason": outcome.reason,
+            });
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        } else {
+            println!("{reference}");
+        }
+        Ok(())
+    }
+}
+
+/// What `ensure` did, and why.
+pub struct Outcome {
+    pub built: bool,
+    pub pulled: bool,
+    pub pushed: bool,
+    pub digest: Option<String>,
+    pub reason: String,
+}
+
+/// Makes the base image present locally (and in the registry with `push`), building only when
+/// neither has the tag. Used by `base build` and by every task that needs the base.
+pub fn ensure(
+    ws: &Workspace,
+    docker: &Docker<'_>,
+    inputs: &BaseInputs,
+    force: bool,
+    push: bool,
+) -> Result<Outcome> {
+    let reference = reference(ws, inputs);
+    let step = progress::step("looking up the base image");
+    let local = docker.image_exists(&reference)?;
+    let remote = match registry::lookup(
+        docker,
+        &ws.config.registry,
+        &ws.config.base_image,
+        inputs.tag(),
+    ) {
+        Ok(found) => Some(found),
+        // Without --push the registry is only a cache: a dead one means "build locally".
+        Err(err) if !push => {
+            progress::note(format!("registry not consulted: {err:#}"));
+            None
+        }
+        Err(err) => return Err(err),
+    };
+    step.done();
+    let in_registry = matches!(remote, Some(Lookup::Present { .. }));
+    let mut outcome = Outcome {
+        built: false,
+        pulled: false,
+        pushed: false,
+        digest: None,
+        reason: String::new(),
+    };
+    if let Some(Lookup::Present { digest }) = &remote {
+        outcome.digest = Some(digest.clone());
+    }
+
+    if !force && (local || in_registry) {
+        outcome.reason = match (local, in_registry) {
+            (true, true) => {
+                "present locally and in the registry: its inputs are unchanged, nothing to build"
+                    .to_owned()
+            }
+            (true, false) => {
+                "present locally: its inputs are unchanged, nothing to build".to_owned()
+            }
+            _ => "present in the registry: pulled instead of built".to_owned(),
+        };
+        if !local {
+            let step = progress::step(format!("pulling {reference}"));
+            docker.pull(&reference)?;
+            outcome.pulled = true;
+            step.done();
+        }
+        progress::note(format!("base {}: {}", inputs.tag(), outcome.reason));
+    } else {
+        outcome.reason = if force {
+            "--force".to_owned()
+        } else {
+            "no image has these inputs yet".to_owned()
+        };
+        build(ws, docker, inputs, force)?;
+        outcome.built = true;
+    }
+
+    if push && (!in_registry || outcome.built) {
+        outcome.digest = Some(push_image(ws, docker, &reference)?);
+        outcome.pushed = true;
+    }
+    Ok(outcome)
+}
+
+fn build(ws: &Workspace, docker: &Docker<'_>, inputs: &BaseInputs, force: bool) -> Result<()> {
+    let step = progress::step("checking that Cargo.lock is up to date");
+    let out = ws
+        .sh
+        .cmd("cargo")
+        .args(["metadata", "--format-version", "1", "--locked"])
+        .quiet()
+        .ignore_stdout()
+        .ignore_status()
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "Cargo.lock does not match the manifests (the base builds with --locked); run `cargo update --workspace` and commit Cargo.lock:\n{}",
+            String::from_utf8_lossy(&out.stderr).trim_end()
+        );
+    }
+    step.done();
+
+    let step = progress::step("writing the base build context");
+    let context = write_context(ws, inputs)?;
+    step.done_with(&context.display().to_string());
+
+    let reference = reference(ws, inputs);
+    let step = progress::step(format!("building {reference}"));
+    let digests = serde_json::to_string(&inputs.digests())?;
+    docker
+        .build(&Build {
+            dockerfile: &context.join(paths::BASE_DOCKERFILE),
+            context: &context,
+            tags: vec![reference.clone()],
+            build_args: inputs.build_args.clone(),
+            labels: vec![
+                (HASH_LABEL.to_owned(), inputs.hash.clone()),
+                (INPUTS_LABEL.to_owned(), digests),
+                (
+                    "org.opencontainers.image.title".to_owned(),
+                    ws.config.base_image.clone(),
+                ),
+            ],
+            no_cache: force,
+            log: ws.scratch("logs")?.join("base-build.log"),
+        })
+        .context("building the base image")?;
+    step.done();
+    Ok(())
+}
+
+/// Writes exactly the hashed inputs, plus stub sources, into a fresh directory under target/.
+pub fn write_context(ws: &Workspace, inputs: &BaseInputs) -> Result<std::path::PathBuf> {
+    let context = ws.scratch("base-context")?;
+    std::fs::remove_dir_all(&context)?;
+    std::fs::create_dir_all(&context)?;
+    let files = inputs
+        .inputs
+        .iter()
+        .filter_map(|i| Some((i.context_path.as_deref()?, i.content.as_slice())))
+        .chain(
+            inputs
+                .stubs
+                .iter()
+                .map(|(path, content)| (path.as_str(), content.as_bytes())),
+        );
+    for (relative, content) in files {
+        let path = context.join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&path, content).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(context)
+}
+
+/// Pushes `reference`, logging in first when credentials are set. The login lives in a private
+/// client config that is deleted afterwards.
+pub fn push_image(ws: &Workspace, docker: &Docker<'_>, reference: &str) -> Result<String> {
+    let step = progress::step(format!("pushing {reference}"));
+    let config_dir = ws
+        .scratch("docker-config")?
+        .join(format!("push-{}", std::process::id()));
+    std::fs::create_dir_all(&config_dir)?;
+    let result = (|| {
+        let config = match Credentials::from_env() {
+            Some(creds) => {
+                docker.login(
+                    &ws.config.registry,
+                    &creds.username,
+                    &creds.password,
+                    &config_dir,
+                )?;
+                Some(config_dir.as_path())
+            }
+            None => None,
+        };
+        docker.push(reference, config)
+    })();
+    let _ = std::fs::remove_dir_all(&config_dir);
+    let digest = result?;
+    step.done_with(&digest);
+    Ok(digest)
+}
+
+impl PinArgs {
+    fn run(self, ws: &Workspace) -> Result<()> {
+        let inputs = compute(ws)?;
+        let reference = reference(ws, &inputs);
+        if self.check {
+            return match pin_state(ws, &inputs)? {
+                Pin::Current => {
+                    println!("pin current: {}", inputs.tag());
+                    Ok(())
+                }
+                Pin::Stale { pinned } => bail!(
+                    "Dockerfile pins {pinned}, but the base inputs now hash to {}; run `cargo xtask base build --push && cargo xtask base pin`",
+                    inputs.tag()
+                ),
+                Pin::Missing => bail!(
+                    "Dockerfile has no `{PIN_PREFIX}` line; add one and run `cargo xtask base pin`"
+                ),
+            };
+        }
+        let docker = Docker::new(ws);
+        let digest = match registry::lookup(
+            &docker,
+            &ws.config.registry,
+            &ws.config.base_image,
+            inputs.tag(),
+        )? {
+            Lookup::Present { digest } => digest,
+            Lookup::Absent => bail!(
+                "{reference} is not in the registry, and Render can only build FROM a pushed base; run `cargo xtask base build --push` first"
+            ),
+        };
+        let pinned = format!("{reference}@{digest}");
+        let path = ws.path(paths::APP_DOCKERFILE);
+        let text = std::fs::read_to_string(&path)?;
+        let updated = rewrite_pin(&text, &pinned)
+            .with_context(|| format!("{}: no `{PIN_PREFIX}` line to rewrite", path.display()))?;
+        if updated != text {
+            std::fs::write(&path, updated)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        println!("{pinned}");
+        Ok(())
+    }
+}
+
+fn rewrite_pin(dockerfile: &str, pinned: &str) -> Option<String> {
+    let mut found = false;
+    let lines: Vec<String> = dockerfile
+        .split('\n')
+        .map(|line| {
+            if line.starts_with(PIN_PREFIX) && !found {
+                found = true;
+                format!("{PIN_PREFIX}{pinned}")
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect();
+    found.then(|| lines.join("\n"))
+}
+
+impl DiffArgs {
+    fn run(self, ws: &Workspace) -> Result<()> {
+        let inputs = compute(ws)?;
+        let image = if self.image.contains(':') || self.image.contains('/') {
+            self.image.clone()
+        } else {
+            format!("{}:{}", ws.config.base_repository(), self.image)
+        };
+        let docker = Docker::new(ws);
+        docker.require_engine()?;
+        if !docker.image_exists(&image)? {
+            docker
+                .pull(&image)
+                .with_context(|| format!("{image} is neither local nor pullable"))?;
+        }
+        let labels = docker.image_labels(&image)?;
+        let recorded: BTreeMap<String, String> =
+            serde_json::from_str(labels.get(INPUTS_LABEL).with_context(|| {
+                format!("{image} has no {INPUTS_LABEL} label: not built by xtask")
+            })?)?;
+        let current = inputs.digests();
+        let mut differences = 0;
+        for name in recorded
+            .keys()
+            .chain(current.keys())
+            .collect::<std::collections::BTreeSet<_>>()
+        {
+            let line = match (recorded.get(name), current.get(name)) {
+                (Some(a), Some(b)) if a == b => continue,
+                (Some(_), Some(_)) => format!("changed  {name}"),
+                (Some(_), None) => format!("removed  {name}"),
+                _ => format!("added    {name}"),
+            };
+            differences += 1;
+            println!("{line}");
+        }
+        if differences == 0 {
+            println!("no differences: {image} was built from the current inputs");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pinned_tag_is_between_colon_and_digest() {
+        assert_eq!(
+            pinned_tag("127.0.0.1:5000/openeu-backend-base:abc@sha256:00"),
+            Some("abc")
+        );
+        assert_eq!(pinned_tag("ghcr.io/x/base:abc"), Some("abc"));
+        assert_eq!(pinned_tag("base"), None);
+    }
+
+    #[test]
+    fn rewrite_pin_changes_only_the_arg_line() {
+        let text = "# x\nARG BASE_IMAGE=old\nFROM ${BASE_IMAGE}\n";
+        assert_eq!(
+            rewrite_pin(text, "new").unwrap(),
+            "# x\nARG BASE_IMAGE=new\nFROM ${BASE_IMAGE}\n"
+        );
+        assert!(rewrite_pin("FROM x\n", "new").is_none());
+    }
+}

@@ -1,0 +1,399 @@
+//! The one module that knows docker's command-line spelling. Every other task calls these
+//! functions, so each command xtask runs is one a user could type, and only here.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    process::Command,
+    time::Duration,
+};
+
+use anyhow::{Context, Result, bail};
+use xshell::{Cmd, cmd};
+
+use crate::{paths::Workspace, process};
+
+/// How long the engine has to answer before we call it down.
+const ENGINE_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub struct Docker<'a> {
+    ws: &'a Workspace,
+}
+
+/// A `docker build` invocation.
+pub struct Build<'a> {
+    pub dockerfile: &'a Path,
+    pub context: &'a Path,
+    pub tags: Vec<String>,
+    pub build_args: Vec<(String, String)>,
+    pub labels: Vec<(String, String)>,
+    pub no_cache: bool,
+    /// Where the full build output is kept.
+    pub log: PathBuf,
+}
+
+/// A container started with `docker run --detach`.
+pub struct Run<'a> {
+    pub image: &'a str,
+    pub name: Option<&'a str>,
+    pub publish: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub labels: Vec<(String, String)>,
+}
+
+impl<'a> Docker<'a> {
+    pub fn new(ws: &'a Workspace) -> Self {
+        Docker { ws }
+    }
+
+    /// `docker` with the classic builder: the machines we run on have no buildx.
+    fn docker(&self) -> Cmd<'a> {
+        self.ws.sh.cmd("docker").env("DOCKER_BUILDKIT", "0")
+    }
+
+    /// The client version, or None when there is no docker CLI.
+    pub fn client_version(&self) -> Option<String> {
+        process::which("docker")?;
+        self.docker()
+            .args(["version", "--format", "{{.Client.Version}}"])
+            .quiet()
+            .ignore_stderr()
+            .ignore_status()
+            .read()
+            .ok()
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Fails within about two seconds, with the fix, when the CLI or the engine is missing.
+    pub fn require_engine(&self) -> Result<String> {
+        if process::which("docker").is_none() {
+            bail!("the docker CLI is not installed; run `cargo xtask setup` (or install docker)");
+        }
+        let cmd: Command = self
+            .docker()
+            .args(["version", "--format", "{{.Server.Version}}"])
+            .into();
+        let out = process::output_with_timeout(cmd, None, ENGINE_TIMEOUT)
+            .context("the Docker engine did not answer; run `cargo xtask setup` to start it")?;
+        let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if !out.status.success() || version.is_empty() {
+            let why = String::from_utf8_lossy(&out.stderr);
+            bail!(
+                "the Docker engine is not running ({}); run `cargo xtask setup` to start it",
+                why.lines()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("no answer")
+                    .trim()
+            );
+        }
+        Ok(version)
+    }
+
+    pub fn image_exists(&self, reference: &str) -> Result<bool> {
+        let out = self
+            .docker()
+            .args(["image", "inspect", "--format", "{{.Id}}", reference])
+            .quiet()
+            .ignore_status()
+            .output()?;
+        Ok(out.status.success())
+    }
+
+    /// The image's labels; an error when the image is not present locally.
+    pub fn image_labels(&self, reference: &str) -> Result<BTreeMap<String, String>> {
+        let json = self
+            .docker()
+            .args([
+                "image",
+                "inspect",
+                "--format",
+                "{{json .Config.Labels}}",
+                reference,
+            ])
+            .quiet()
+            .read()
+            .with_context(|| format!("image {reference} is not present locally"))?;
+        let labels: Option<BTreeMap<String, String>> =
+            serde_json::from_str(&json).context("parsing docker's label output")?;
+        Ok(labels.unwrap_or_default())
+    }
+
+    /// `repository@sha256:…` names under which the image is known to registries.
+    pub fn repo_digests(&self, reference: &str) -> Result<Vec<String>> {
+        let json = self
+            .docker()
+            .args([
+                "image",
+                "inspect",
+                "--format",
+                "{{json .RepoDigests}}",
+                reference,
+            ])
+            .quiet()
+            .read()
+            .with_context(|| format!("image {reference} is not present locally"))?;
+        Ok(serde_json::from_str::<Option<Vec<String>>>(&json)?.unwrap_or_default())
+    }
+
+    pub fn build(&self, build: &Build<'_>) -> Result<()> {
+        let mut args: Vec<String> = vec![
+            "build".into(),
+            "--file".into(),
+            build.dockerfile.display().to_string(),
+        ];
+        if build.no_cache {
+            args.push("--no-cache".into());
+        }
+        for tag in &build.tags {
+            args.extend(["--tag".into(), tag.clone()]);
+        }
+        for (key, value) in &build.build_args {
+            args.extend(["--build-arg".into(), format!("{key}={value}")]);
+        }
+        for (key, value) in &build.labels {
+            args.extend(["--label".into(), format!("{key}={value}")]);
+        }
+        args.extend(self.ws.label_args());
+        args.push(build.context.display().to_string());
+        let cmd = self.docker().args(&args);
+        eprintln!("    $ {cmd}");
+        process::stream_to_log(cmd.into(), &build.log)
+    }
+
+    /// Tries a pull; Ok(false) when the registry does not have it or cannot be reached.
+    pub fn try_pull(&self, reference: &str) -> Result<bool> {
+        let cmd: Command = self.docker().args(["pull", "--quiet", reference]).into();
+        let out = process::output_with_timeout(cmd, None, Duration::from_secs(600))?;
+        Ok(out.status.success())
+    }
+
+    pub fn pull(&self, reference: &str) -> Result<()> {
+        self.docker()
+            .args(["pull", "--quiet", reference])
+            .run()
+            .with_context(|| format!("pulling {reference}"))
+    }
+
+    pub fn tag(&self, source: &str, target: &str) -> Result<()> {
+        self.docker()
+            .args(["tag", source, target])
+            .quiet()
+            .run()
+            .with_context(|| format!("tagging {target}"))
+    }
+
+    /// Pushes with the given client config dir (which holds the login), and returns the digest
+    /// the registry assigned.
+    pub fn push(&self, reference: &str, config_dir: Option<&Path>) -> Result<String> {
+        let mut cmd = self.docker();
+        if let Some(dir) = config_dir {
+            cmd = cmd.arg("--config").arg(dir);
+        }
+        let out = cmd
+            .args(["push", reference])
+            .quiet()
+            .ignore_status()
+            .output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            bail!("pushing {reference} failed: {}", err.trim());
+        }
+        text.split_whitespace()
+            .find(|word| word.starts_with("sha256:"))
+            .map(str::to_owned)
+            .with_context(|| format!("docker push {reference} printed no digest"))
+    }
+
+    /// `docker login --password-stdin` into a private client config dir: the password travels
+    /// through stdin only, never argv, and is not left in the user's ~/.docker.
+    pub fn login(
+        &self,
+        server: &str,
+        username: &str,
+        password: &str,
+        config_dir: &Path,
+    ) -> Result<()> {
+        let sh = &self.ws.sh;
+        let cmd: Command = cmd!(
+            sh,
+            "docker --config {config_dir} login --username {username} --password-stdin {server}"
+        )
+        .into();
+        let out =
+            process::output_with_timeout(cmd, Some(password.as_bytes()), Duration::from_secs(30))?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr).replace(password, "***");
+            bail!(
+                "registry {server} refused the login of user {username}: {}; check DOCKER_REGISTRY_USERNAME and DOCKER_REGISTRY_PASSWORD",
+                err.trim()
+            );
+        }
+        Ok(())
+    }
+
+    /// `docker import` of a root filesystem tarball, with Dockerfile-style `changes`.
+    pub fn import(&self, tarball: &Path, reference: &str, changes: &[String]) -> Result<()> {
+        let mut args: Vec<String> = vec!["import".into()];
+        for change in changes {
+            args.extend(["--change".into(), change.clone()]);
+        }
+        args.push(tarball.display().to_string());
+        args.push(reference.to_owned());
+        self.docker()
+            .args(&args)
+            .quiet()
+            .ignore_stdout()
+            .run()
+            .with_context(|| format!("importing {reference}"))
+    }
+
+    pub fn run_detached(&self, run: &Run<'_>) -> Result<String> {
+        let mut args: Vec<String> = vec!["run".into(), "--detach".into()];
+        if let Some(name) = run.name {
+            args.extend(["--name".into(), name.to_owned()]);
+        }
+        for publish in &run.publish {
+            args.extend(["--publish".into(), publish.clone()]);
+        }
+        for (key, value) in &run.env {
+            args.extend(["--env".into(), format!("{key}={value}")]);
+        }
+        for (key, value) in &run.labels {
+            args.extend(["--label".into(), format!("{key}={value}")]);
+        }
+        args.extend(self.ws.label_args());
+        args.push(run.image.to_owned());
+        let id = self
+            .docker()
+            .args(&args)
+            .read()
+            .with_context(|| format!("starting a container of {}", run.image))?;
+        Ok(id.trim().to_owned())
+    }
+
+    /// The container's health status ("starting", "healthy", "unhealthy") and whether it runs.
+    pub fn container_state(&self, id: &str) -> Result<(String, bool)> {
+        let text = self
+            .docker()
+            .args(["container", "inspect", "--format", "{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.State.Running}}", id])
+            .quiet()
+            .read()?;
+        let mut words = text.split_whitespace();
+        let health = words.next().unwrap_or("none").to_owned();
+        Ok((health, words.next() == Some("true")))
+    }
+
+    /// The host address a container port is published on, e.g. 127.0.0.1:49153.
+    pub fn published_address(&self, id: &str, container_port: &str) -> Result<String> {
+        let text = self
+            .docker()
+            .args(["port", id, container_port])
+            .quiet()
+            .read()?;
+        text.lines()
+            .next()
+            .map(str::to_owned)
+            .with_context(|| format!("container port {container_port} is not published"))
+    }
+
+    pub fn logs(&self, id: &str) -> Result<String> {
+        let out = self
+            .docker()
+            .args(["logs", id])
+            .quiet()
+            .ignore_status()
+            .output()?;
+        Ok(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+
+    pub fn stop(&self, id: &str) -> Result<()> {
+        self.docker()
+            .args(["stop", "--time", "10", id])
+            .quiet()
+            .ignore_stdout()
+            .run()?;
+        Ok(())
+    }
+
+    /// Removes every container that carries `label` (KEY=VALUE).
+    pub fn remove_labelled_containers(&self, label: &str) -> Result<()> {
+        let filter = format!("label={label}");
+        let containers = self
+            .docker()
+            .args(["ps", "--all", "--quiet", "--filter", &filter])
+            .quiet()
+            .read()?;
+        let containers: Vec<&str> = containers.split_whitespace().collect();
+        if !containers.is_empty() {
+            self.docker()
+                .args(["rm", "--force", "--volumes"])
+                .args(&containers)
+                .quiet()
+                .ignore_stdout()
+                .run()?;
+        }
+        Ok(())
+    }
+
+    /// Removes every container and image that carries `label` (KEY=VALUE), ignoring absences.
+    pub fn remove_labelled(&self, label: &str) -> Result<()> {
+        self.remove_labelled_containers(label)?;
+        let filter = format!("label={label}");
+        let images = self
+            .docker()
+            .args(["image", "ls", "--all", "--quiet", "--filter", &filter])
+            .quiet()
+            .read()?;
+        let mut images: Vec<&str> = images.split_whitespace().collect();
+        images.sort_unstable();
+        images.dedup();
+        if !images.is_empty() {
+            // Some may already be gone as parents of others; what remains must go.
+            self.docker()
+                .args(["image", "rm", "--force"])
+                .args(&images)
+                .quiet()
+                .ignore_stdout()
+                .ignore_stderr()
+                .ignore_status()
+                .run()?;
+        }
+        Ok(())
+    }
+}
+
+impl Docker<'_> {
+    /// Asks a remote registry for a manifest through the CLI (TLS, stored credentials).
+    pub fn manifest_digest(&self, reference: &str) -> Result<crate::registry::Lookup> {
+        let cmd: Command = self
+            .docker()
+            .args(["manifest", "inspect", "--verbose", reference])
+            .into();
+        let out = process::output_with_timeout(cmd, None, Duration::from_secs(10))?;
+        if out.status.success() {
+            let value: serde_json::Value =
+                serde_json::from_slice(&out.stdout).context("parsing `docker manifest inspect`")?;
+            let descriptor = if value.is_array() {
+                &value[0]["Descriptor"]
+            } else {
+                &value["Descriptor"]
+            };
+            let digest = descriptor["digest"]
+                .as_str()
+                .context("`docker manifest inspect` printed no digest")?;
+            return Ok(crate::registry::Lookup::Present {
+                digest: digest.to_owned(),
+            });
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        if err.contains("no such manifest") || err.contains("manifest unknown") {
+            return Ok(crate::registry::Lookup::Absent);
+        }
+        bail!("registry lookup of {reference} failed: {}", err.trim())
+    }
+}

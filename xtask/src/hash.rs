@@ -1,0 +1,664 @@
+//! The content hash of everything that goes into the base image. Pure logic: it reads files but
+//! runs nothing, so every rule here is unit-tested without Docker.
+//!
+//! The inputs are normalised so that edits which cannot change the compiled dependencies
+//! (comments, formatting, key order, member versions, descriptive metadata) leave the hash alone,
+//! while everything else is kept. The normalised inputs are also exactly what the base build
+//! context contains, so the hash cannot miss an input.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::{Component, Path, PathBuf},
+};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use toml::{Table, Value};
+
+use crate::{config::Config, paths};
+
+/// Bumped whenever the normalisation rules change, so old tags are not reused by mistake.
+const SCHEME: &str = "openeu-base-hash v1";
+
+/// Keys of `[package]` (and `[workspace.package]`) that cannot affect compiled dependencies.
+const DROPPED_PACKAGE_KEYS: [&str; 14] = [
+    "description",
+    "authors",
+    "readme",
+    "repository",
+    "keywords",
+    "categories",
+    "documentation",
+    "homepage",
+    "license",
+    "license-file",
+    "metadata",
+    "publish",
+    "include",
+    "exclude",
+];
+
+/// Top-level manifest tables that cannot affect compiled dependencies.
+const DROPPED_TABLES: [&str; 2] = ["lints", "badges"];
+
+const DEPENDENCY_TABLES: [&str; 5] = [
+    "dependencies",
+    "dev-dependencies",
+    "build-dependencies",
+    "dev_dependencies",
+    "build_dependencies",
+];
+
+/// The version every workspace member gets in the base context.
+const MASKED_VERSION: &str = "0.0.0";
+
+/// Where the build context keeps what xtask tells Dockerfile.base.
+pub const CONTEXT_PACKAGES: &str = ".xtask/packages";
+pub const CONTEXT_MEMBERS: &str = ".xtask/members";
+
+/// The part of `cargo metadata --no-deps --format-version 1` that hashing needs.
+#[derive(Debug, Deserialize)]
+pub struct Metadata {
+    pub packages: Vec<Package>,
+    pub workspace_members: Vec<String>,
+    pub workspace_root: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Package {
+    pub name: String,
+    pub id: String,
+    pub manifest_path: PathBuf,
+    pub targets: Vec<Target>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Target {
+    pub kind: Vec<String>,
+    pub name: String,
+    pub src_path: PathBuf,
+}
+
+/// One hashed input, and where it goes in the build context (if it is a file there).
+#[derive(Debug, Clone)]
+pub struct Input {
+    pub name: String,
+    pub content: Vec<u8>,
+    pub context_path: Option<String>,
+}
+
+impl Input {
+    pub fn digest(&self) -> String {
+        hex(&Sha256::digest(&self.content))
+    }
+}
+
+/// All inputs of the base image and their combined hash.
+#[derive(Debug)]
+pub struct BaseInputs {
+    pub inputs: Vec<Input>,
+    /// Stub sources written into the context; their layout is itself an input.
+    pub stubs: Vec<(String, &'static str)>,
+    pub build_args: Vec<(String, String)>,
+    pub hash: String,
+}
+
+impl BaseInputs {
+    /// The image tag: a prefix of the hash, long enough to never collide in practice.
+    pub fn tag(&self) -> &str {
+        &self.hash[..32]
+    }
+
+    /// Input name → digest, the form stored in the image label and compared by `base diff`.
+    pub fn digests(&self) -> BTreeMap<String, String> {
+        self.inputs
+            .iter()
+            .map(|i| (i.name.clone(), i.digest()))
+            .collect()
+    }
+}
+
+/// Combines per-input digests into the base hash: order-independent, name-sensitive.
+pub fn combine(digests: &BTreeMap<String, String>) -> String {
+    let mut hasher = Sha256::new();
+    for (name, digest) in digests {
+        hasher.update(name.as_bytes());
+        hasher.update(b"\0");
+        hasher.update(digest.as_bytes());
+        hasher.update(b"\n");
+    }
+    hex(&hasher.finalize())
+}
+
+/// Collects and normalises every input of the base image of the workspace at `root`.
+pub fn collect(root: &Path, metadata: &Metadata, config: &Config) -> Result<BaseInputs> {
+    let members: Vec<&Package> = metadata
+        .packages
+        .iter()
+        .filter(|p| metadata.workspace_members.contains(&p.id))
+        .collect();
+    let member_dirs: BTreeSet<PathBuf> = members
+        .iter()
+        .filter_map(|p| p.manifest_path.parent().map(Path::to_path_buf))
+        .collect();
+    let member_names: BTreeSet<&str> = members.iter().map(|p| p.name.as_str()).collect();
+    for package in &config.app_packages {
+        if !member_names.contains(package.as_str()) {
+            bail!(
+                "{}: [workspace.metadata.xtask] app-packages names `{package}`, which is not a workspace member",
+                root.join(paths::ROOT_MANIFEST).display()
+            );
+        }
+    }
+
+    let mut inputs = Vec::new();
+    let mut stubs = Vec::new();
+    let rules = ManifestRules {
+        root,
+        member_dirs: &member_dirs,
+    };
+
+    // The root manifest, whether virtual or a package itself.
+    let root_manifest = root.join(paths::ROOT_MANIFEST);
+    let root_is_member = member_dirs.contains(root);
+    inputs.push(manifest_input(
+        root,
+        &root_manifest,
+        &rules,
+        root_is_member,
+    )?);
+    for package in &members {
+        let dir = package
+            .manifest_path
+            .parent()
+            .context("manifest path has no parent")?;
+        if dir != root {
+            inputs.push(manifest_input(root, &package.manifest_path, &rules, true)?);
+        }
+        let manifest: Table = toml::from_str(&std::fs::read_to_string(&package.manifest_path)?)?;
+        stubs.extend(stub_sources(root, dir, package, &manifest)?);
+    }
+    stubs.sort();
+    stubs.dedup();
+
+    let lock_path = root.join(paths::LOCKFILE);
+    let lock = std::fs::read_to_string(&lock_path).map_err(|_| {
+        anyhow::anyhow!(
+            "{} is missing: run `cargo generate-lockfile` and commit it (the base image is built with --locked)",
+            lock_path.display()
+        )
+    })?;
+    inputs.push(file_input(
+        "Cargo.lock",
+        paths::LOCKFILE,
+        mask_lockfile(&lock, &member_names).into_bytes(),
+    ));
+
+    inputs.push(raw_file(root, paths::BASE_DOCKERFILE)?);
+    let toolchain = raw_file(root, paths::TOOLCHAIN_FILE).with_context(|| {
+        format!(
+            "{} pins the toolchain of the base image; create it",
+            paths::TOOLCHAIN_FILE
+        )
+    })?;
+    let rust_version = toolchain_channel(&toolchain.content, &root.join(paths::TOOLCHAIN_FILE))?;
+    inputs.push(toolchain);
+    for config_file in paths::CARGO_CONFIG_FILES {
+        let path = root.join(config_file);
+        if path.exists() {
+            let text = std::fs::read_to_string(&path)?;
+            inputs.push(file_input(
+                config_file,
+                config_file,
+                normalise_cargo_config(&text, &path)?.into_bytes(),
+            ));
+        }
+    }
+    for extra in &config.base_inputs {
+        let input = raw_file(root, extra).with_context(|| {
+            format!("[workspace.metadata.xtask] base-inputs names `{extra}`, which cannot be read")
+        })?;
+        inputs.push(input);
+    }
+
+    let build_args = vec![
+        ("CARGO_PROFILE".to_owned(), "release".to_owned()),
+        ("RUST_VERSION".to_owned(), rust_version),
+    ];
+    let build_args_text: String = build_args
+        .iter()
+        .map(|(k, v)| format!("{k}={v}\n"))
+        .collect();
+    inputs.push(Input {
+        name: "build-args".into(),
+        content: build_args_text.into_bytes(),
+        context_path: None,
+    });
+    inputs.push(Input {
+        name: "platform".into(),
+        content: platform().into_bytes(),
+        context_path: None,
+    });
+    inputs.push(Input {
+        name: "scheme".into(),
+        content: SCHEME.as_bytes().to_vec(),
+        context_path: None,
+    });
+
+    let packages: String = config
+        .app_packages
+        .iter()
+        .map(|p| format!("{p}\n"))
+        .collect();
+    inputs.push(file_input(
+        "app-packages",
+        CONTEXT_PACKAGES,
+        packages.into_bytes(),
+    ));
+    let members_text: String = member_names.iter().map(|m| format!("{m}\n")).collect();
+    inputs.push(file_input(
+        "members",
+        CONTEXT_MEMBERS,
+        members_text.into_bytes(),
+    ));
+    let stub_layout: String = stubs
+        .iter()
+        .map(|(path, content)| format!("{path}\t{content:?}\n"))
+        .collect();
+    inputs.push(Input {
+        name: "stubs".into(),
+        content: stub_layout.into_bytes(),
+        context_path: None,
+    });
+
+    inputs.sort_by(|a, b| a.name.cmp(&b.name));
+    let digests: BTreeMap<String, String> = inputs
+        .iter()
+        .map(|i| (i.name.clone(), i.digest()))
+        .collect();
+    let hash = combine(&digests);
+    Ok(BaseInputs {
+        inputs,
+        stubs,
+        build_args,
+        hash,
+    })
+}
+
+fn file_input(name: &str, context_path: &str, content: Vec<u8>) -> Input {
+    Input {
+        name: name.to_owned(),
+        content,
+        context_path: Some(context_path.to_owned()),
+    }
+}
+
+fn raw_file(root: &Path, relative: &str) -> Result<Input> {
+    let path = root.join(relative);
+    let content = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(file_input(relative, relative, content))
+}
+
+fn manifest_input(
+    root: &Path,
+    manifest: &Path,
+    rules: &ManifestRules<'_>,
+    is_member: bool,
+) -> Result<Input> {
+    let relative = relative_slash(root, manifest)?;
+    let text = std::fs::read_to_string(manifest)
+        .with_context(|| format!("reading {}", manifest.display()))?;
+    let normalised = rules.normalise(&text, manifest, is_member)?;
+    Ok(file_input(
+        &format!("manifest:{relative}"),
+        &relative,
+        normalised.into_bytes(),
+    ))
+}
+
+fn relative_slash(root: &Path, path: &Path) -> Result<String> {
+    let relative = path
+        .strip_prefix(root)
+        .with_context(|| format!("{} is outside the workspace", path.display()))?;
+    Ok(relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/"))
+}
+
+/// How manifests are normalised: which path dependencies are members, where the workspace ends.
+pub struct ManifestRules<'a> {
+    pub root: &'a Path,
+    pub member_dirs: &'a BTreeSet<PathBuf>,
+}
+
+impl ManifestRules<'_> {
+    /// The canonical form of one manifest: parsed (comments and formatting gone), keys sorted,
+    /// descriptive keys dropped, member versions masked.
+    pub fn normalise(&self, text: &str, file: &Path, is_member: bool) -> Result<String> {
+        let mut manifest: Table = toml::from_str(text).map_err(|err| {
+            anyhow::anyhow!(
+                "{}: malformed manifest: {}",
+                file.display(),
+                err.to_string().trim_end()
+            )
+        })?;
+        let dir = file.parent().context("manifest path has no parent")?;
+        for table in DROPPED_TABLES {
+            manifest.remove(table);
+        }
+        if let Some(Value::Table(package)) = manifest.get_mut("package") {
+            drop_descriptive_keys(package);
+            if is_member && matches!(package.get("version"), Some(Value::String(_))) {
+                package.insert("version".into(), Value::String(MASKED_VERSION.into()));
+            }
+        }
+        self.visit_dependency_tables(&mut manifest, dir, file)?;
+        if let Some(Value::Table(target)) = manifest.get_mut("target") {
+            for (_, platform) in target.iter_mut() {
+                if let Value::Table(platform) = platform {
+                    self.visit_dependency_tables(platform, dir, file)?;
+                }
+            }
+        }
+        for section in ["patch", "replace"] {
+            if let Some(Value::Table(table)) = manifest.get_mut(section) {
+                for (_, entries) in table.iter_mut() {
+                    if let Value::Table(entries) = entries {
+                        self.check_path_dependencies(entries, dir, file, section)?;
+                    }
+                }
+            }
+        }
+        if let Some(Value::Table(workspace)) = manifest.get_mut("workspace") {
+            workspace.remove("metadata");
+            workspace.remove("lints");
+            if let Some(Value::Table(package)) = workspace.get_mut("package") {
+                drop_descriptive_keys(package);
+                if package.contains_key("version") {
+                    package.insert("version".into(), Value::String(MASKED_VERSION.into()));
+                }
+            }
+            if let Some(Value::Table(deps)) = workspace.get_mut("dependencies") {
+                self.check_path_dependencies(deps, dir, file, "workspace.dependencies")?;
+            }
+        }
+        toml::to_string(&manifest)
+            .with_context(|| format!("{}: cannot re-serialise", file.display()))
+    }
+
+    fn visit_dependency_tables(&self, table: &mut Table, dir: &Path, file: &Path) -> Result<()> {
+        for key in DEPENDENCY_TABLES {
+            if let Some(Value::Table(deps)) = table.get_mut(key) {
+                self.check_path_dependencies(deps, dir, file, key)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Path dependencies must stay inside the workspace (the base context holds nothing else),
+    /// and a member's version requirement is dropped because member versions are masked.
+    fn check_path_dependencies(
+        &self,
+        deps: &mut Table,
+        dir: &Path,
+        file: &Path,
+        section: &str,
+    ) -> Result<()> {
+        for (name, spec) in deps.iter_mut() {
+            let Value::Table(spec) = spec else { continue };
+            let Some(Value::String(path)) = spec.get("path") else {
+                continue;
+            };
+            let target = lexical_normalise(&dir.join(path));
+            if !target.starts_with(self.root) {
+                bail!(
+                    "{}: [{section}] `{name}` has path = {path:?}, outside the workspace ({}); move the crate into the workspace or depend on a published version",
+                    file.display(),
+                    self.root.display()
+                );
+            }
+            if !self.member_dirs.contains(&target) {
+                bail!(
+                    "{}: [{section}] `{name}` has path = {path:?}, which is not a workspace member; add it to [workspace] members",
+                    file.display()
+                );
+            }
+            spec.remove("version");
+        }
+        Ok(())
+    }
+}
+
+fn drop_descriptive_keys(package: &mut Table) {
+    for key in DROPPED_PACKAGE_KEYS {
+        package.remove(key);
+    }
+}
+
+/// `a/b/../c` → `a/c` without touching the file system (the target may not exist).
+fn lexical_normalise(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Masks member versions in Cargo.lock, editing lines so the file keeps cargo's exact format
+/// (cargo's `--locked` compares the text). External packages are untouched.
+pub fn mask_lockfile(lock: &str, members: &BTreeSet<&str>) -> String {
+    let mut out = String::with_capacity(lock.len());
+    for (i, block) in lock.split("\n[[package]]\n").enumerate() {
+        if i > 0 {
+            out.push_str("\n[[package]]\n");
+        }
+        let name = block
+            .lines()
+            .find_map(|l| l.strip_prefix("name = \"")?.strip_suffix('"'));
+        let is_member = i > 0
+            && name.is_some_and(|n| members.contains(n))
+            && !block.lines().any(|l| l.starts_with("source = "));
+        let mut lines = Vec::new();
+        for line in block.split('\n') {
+            if is_member && line.starts_with("version = \"") {
+                lines.push(format!("version = \"{MASKED_VERSION}\""));
+            } else if let Some(entry) = line.strip_prefix(" \"").and_then(|l| l.strip_suffix("\","))
+            {
+                lines.push(format!(" \"{}\",", mask_dependency_entry(entry, members)));
+            } else {
+                lines.push(line.to_owned());
+            }
+        }
+        out.push_str(&lines.join("\n"));
+    }
+    out
+}
+
+/// A `dependencies` entry is `name`, `name version` or `name version (source)`; only a member,
+/// which has no source, gets its version masked.
+fn mask_dependency_entry(entry: &str, members: &BTreeSet<&str>) -> String {
+    let mut words = entry.split(' ');
+    match (words.next(), words.next(), words.next()) {
+        (Some(name), Some(_version), None) if members.contains(name) => {
+            format!("{name} {MASKED_VERSION}")
+        }
+        _ => entry.to_owned(),
+    }
+}
+
+/// `.cargo/config.toml` without comments or formatting; `[alias]` cannot change a build.
+pub fn normalise_cargo_config(text: &str, file: &Path) -> Result<String> {
+    let mut config: Table = toml::from_str(text).map_err(|err| {
+        anyhow::anyhow!(
+            "{}: malformed cargo config: {}",
+            file.display(),
+            err.to_string().trim_end()
+        )
+    })?;
+    config.remove("alias");
+    Ok(toml::to_string(&config)?)
+}
+
+/// The pinned toolchain version, from rust-toolchain.toml.
+pub fn toolchain_version(file: &Path) -> Result<String> {
+    let content = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    toolchain_channel(&content, file)
+}
+
+fn toolchain_channel(content: &[u8], file: &Path) -> Result<String> {
+    let text =
+        std::str::from_utf8(content).with_context(|| format!("{} is not UTF-8", file.display()))?;
+    let parsed: Table = toml::from_str(text)
+        .map_err(|err| anyhow::anyhow!("{}: {}", file.display(), err.to_string().trim_end()))?;
+    parsed
+        .get("toolchain")
+        .and_then(|t| t.get("channel"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .with_context(|| {
+            format!(
+                "{}: missing [toolchain] channel = \"<version>\"",
+                file.display()
+            )
+        })
+}
+
+/// Docker's name for the platform we build for.
+pub fn platform() -> String {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    format!("linux/{arch}")
+}
+
+/// The stub sources a member needs in the base context: its library, its build script, its
+/// default binary and every target the manifest declares by name (cargo requires those files).
+/// Auto-discovered extra binaries, tests, benches and examples are left out, so adding one does
+/// not change the hash; they compile no dependency that the library does not.
+fn stub_sources(
+    root: &Path,
+    dir: &Path,
+    package: &Package,
+    manifest: &Table,
+) -> Result<Vec<(String, &'static str)>> {
+    const LIB_STUB: &str = "// stub written by cargo xtask base build\n";
+    const MAIN_STUB: &str = "fn main() {}\n";
+    let declared = |section: &str, name: &str| {
+        manifest
+            .get(section)
+            .and_then(Value::as_array)
+            .is_some_and(|targets| {
+                targets
+                    .iter()
+                    .any(|t| t.get("name").and_then(Value::as_str) == Some(name))
+            })
+    };
+    let mut stubs = Vec::new();
+    for target in &package.targets {
+        let kind = target.kind.first().map(String::as_str).unwrap_or_default();
+        let stub = match kind {
+            "lib" | "rlib" | "dylib" | "cdylib" | "staticlib" | "proc-macro" => Some(LIB_STUB),
+            "custom-build" => Some(MAIN_STUB),
+            "bin"
+                if target.src_path == dir.join("src/main.rs") || declared("bin", &target.name) =>
+            {
+                Some(MAIN_STUB)
+            }
+            "test" | "bench" | "example" if declared(kind, &target.name) => Some(MAIN_STUB),
+            _ => None,
+        };
+        if let Some(content) = stub {
+            stubs.push((relative_slash(root, &target.src_path)?, content));
+        }
+    }
+    Ok(stubs)
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn members() -> BTreeSet<&'static str> {
+        ["app", "lib-a"].into_iter().collect()
+    }
+
+    #[test]
+    fn lockfile_masking_touches_only_members() {
+        let lock = "# header\nversion = 4\n\n[[package]]\nname = \"app\"\nversion = \"1.2.3\"\ndependencies = [\n \"lib-a 0.4.0\",\n \"serde\",\n]\n\n[[package]]\nname = \"serde\"\nversion = \"1.0.0\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\nchecksum = \"ab\"\n";
+        let masked = mask_lockfile(lock, &members());
+        assert!(masked.contains("name = \"app\"\nversion = \"0.0.0\""));
+        assert!(masked.contains(" \"lib-a 0.0.0\","));
+        assert!(masked.contains("name = \"serde\"\nversion = \"1.0.0\""));
+        assert!(masked.starts_with("# header\nversion = 4\n"));
+    }
+
+    #[test]
+    fn dependency_entry_with_source_is_external() {
+        assert_eq!(
+            mask_dependency_entry("app 1.0.0 (registry+x)", &members()),
+            "app 1.0.0 (registry+x)"
+        );
+        assert_eq!(
+            mask_dependency_entry("serde 1.0.0", &members()),
+            "serde 1.0.0"
+        );
+    }
+
+    #[test]
+    fn malformed_manifest_names_file_and_line() {
+        let rules = ManifestRules {
+            root: Path::new("/ws"),
+            member_dirs: &BTreeSet::new(),
+        };
+        let err = rules
+            .normalise(
+                "[package]\nname = \"x\"\nversion = \n",
+                Path::new("/ws/Cargo.toml"),
+                true,
+            )
+            .unwrap_err();
+        let message = format!("{err:#}");
+        assert!(message.contains("/ws/Cargo.toml"), "{message}");
+        assert!(message.contains("line 3"), "{message}");
+    }
+
+    #[test]
+    fn path_dependency_outside_the_workspace_is_an_error() {
+        let rules = ManifestRules {
+            root: Path::new("/ws"),
+            member_dirs: &BTreeSet::new(),
+        };
+        let text =
+            "[package]\nname = \"x\"\n[dependencies]\nfar = { path = \"../../elsewhere\" }\n";
+        let message = format!(
+            "{:#}",
+            rules
+                .normalise(text, Path::new("/ws/crates/x/Cargo.toml"), true)
+                .unwrap_err()
+        );
+        assert!(message.contains("outside the workspace"), "{message}");
+        assert!(message.contains("`far`"), "{message}");
+    }
+
+    #[test]
+    fn combine_depends_on_names_and_digests() {
+        let a: BTreeMap<String, String> = [("x".to_owned(), "1".to_owned())].into();
+        let b: BTreeMap<String, String> = [("y".to_owned(), "1".to_owned())].into();
+        assert_ne!(combine(&a), combine(&b));
+    }
+}
