@@ -120,12 +120,35 @@ pub fn stream_to_log(mut cmd: Command, log: &Path) -> Result<()> {
 fn copy_lines(pipe: impl Read + Send + 'static, file: Arc<Mutex<File>>) -> thread::JoinHandle<()> {
     thread::spawn(move || {
         for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            let line = strip_ansi(&line);
             eprintln!("    | {line}");
             if let Ok(mut file) = file.lock() {
                 let _ = writeln!(file, "{line}");
             }
         }
     })
+}
+
+/// Drops ANSI escape sequences (the classic builder colours a step's stderr), so logs can be
+/// searched as plain text.
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ parameters… final byte in @..~
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Starts `cmd` in its own session, detached from us, with output appended to `log`.
@@ -179,6 +202,17 @@ pub fn which(name: &str) -> Option<std::path::PathBuf> {
                 .metadata()
                 .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn strip_ansi_keeps_text() {
+        assert_eq!(
+            super::strip_ansi("\u{1b}[0m\u{1b}[91m   Compiling\u{1b}[0m x"),
+            "   Compiling x"
+        );
+    }
 }
 
 fn program_name(cmd: &Command) -> String {
