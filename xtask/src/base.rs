@@ -358,7 +358,7 @@ pub fn ensure(
     Ok(outcome)
 }
 
-fn build(ws: &Workspace, docker: &Docker<'_>, inputs: &BaseInputs, force: bool) -> Result<()> {
+pub fn build(ws: &Workspace, docker: &Docker<'_>, inputs: &BaseInputs, force: bool) -> Result<()> {
     let step = progress::step("checking that Cargo.lock is up to date");
     let out = ws
         .sh

@@ -118,23 +118,6 @@ impl<'a> Docker<'a> {
         Ok(labels.unwrap_or_default())
     }
 
-    /// `repository@sha256:…` names under which the image is known to registries.
-    pub fn repo_digests(&self, reference: &str) -> Result<Vec<String>> {
-        let json = self
-            .docker()
-            .args([
-                "image",
-                "inspect",
-                "--format",
-                "{{json .RepoDigests}}",
-                reference,
-            ])
-            .quiet()
-            .read()
-            .with_context(|| format!("image {reference} is not present locally"))?;
-        Ok(serde_json::from_str::<Option<Vec<String>>>(&json)?.unwrap_or_default())
-    }
-
     pub fn build(&self, build: &Build<'_>) -> Result<()> {
         let mut args: Vec<String> = vec![
             "build".into(),
@@ -160,6 +143,15 @@ impl<'a> Docker<'a> {
         process::stream_to_log(cmd.into(), &build.log)
     }
 
+    pub fn remove_image(&self, reference: &str) -> Result<()> {
+        self.docker()
+            .args(["image", "rm", "--force", reference])
+            .quiet()
+            .ignore_stdout()
+            .run()
+            .with_context(|| format!("removing {reference}"))
+    }
+
     /// Tries a pull; Ok(false) when the registry does not have it or cannot be reached.
     pub fn try_pull(&self, reference: &str) -> Result<bool> {
         let cmd: Command = self.docker().args(["pull", "--quiet", reference]).into();
@@ -168,18 +160,12 @@ impl<'a> Docker<'a> {
     }
 
     pub fn pull(&self, reference: &str) -> Result<()> {
+        // stdout is for results: docker's echo of the reference is not one.
         self.docker()
             .args(["pull", "--quiet", reference])
+            .ignore_stdout()
             .run()
             .with_context(|| format!("pulling {reference}"))
-    }
-
-    pub fn tag(&self, source: &str, target: &str) -> Result<()> {
-        self.docker()
-            .args(["tag", source, target])
-            .quiet()
-            .run()
-            .with_context(|| format!("tagging {target}"))
     }
 
     /// Pushes with the given client config dir (which holds the login), and returns the digest
@@ -309,15 +295,6 @@ impl<'a> Docker<'a> {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         ))
-    }
-
-    pub fn stop(&self, id: &str) -> Result<()> {
-        self.docker()
-            .args(["stop", "--time", "10", id])
-            .quiet()
-            .ignore_stdout()
-            .run()?;
-        Ok(())
     }
 
     /// Removes every container that carries `label` (KEY=VALUE).

@@ -62,7 +62,6 @@ pub const CONTEXT_MEMBERS: &str = ".xtask/members";
 pub struct Metadata {
     pub packages: Vec<Package>,
     pub workspace_members: Vec<String>,
-    pub workspace_root: PathBuf,
 }
 
 #[derive(Debug, Deserialize)]

@@ -56,7 +56,6 @@ impl ImageCommand {
 pub struct Built {
     pub image: String,
     pub base: String,
-    pub log: std::path::PathBuf,
 }
 
 /// Ensures the base, then builds the app image on it.
@@ -92,14 +91,13 @@ pub fn build(ws: &Workspace, docker: &Docker<'_>) -> Result<Built> {
                 ),
             ],
             no_cache: false,
-            log: log.clone(),
+            log,
         })
         .context("building the app image")?;
     step.done();
     Ok(Built {
         image,
         base: base_ref,
-        log,
     })
 }
 
@@ -123,7 +121,6 @@ fn git_revision(ws: &Workspace) -> String {
 
 /// A running, healthy app container.
 pub struct Running {
-    pub id: String,
     pub url: String,
 }
 
@@ -161,7 +158,6 @@ pub fn run_healthy(
     let address = docker.published_address(&id, &CONTAINER_PORT.to_string())?;
     step.done();
     Ok(Running {
-        id,
         url: format!("http://{address}"),
     })
 }

@@ -6,6 +6,7 @@ mod bench;
 mod config;
 mod docker;
 mod doctor;
+mod edits;
 mod hash;
 mod image;
 mod paths;

@@ -67,10 +67,17 @@ pub fn lookup(docker: &Docker<'_>, registry: &str, repository: &str, tag: &str) 
             })
         }
         404 => Ok(Lookup::Absent),
-        401 | 403 => bail!(
-            "registry {registry} refused the lookup (HTTP {}); set DOCKER_REGISTRY_USERNAME and DOCKER_REGISTRY_PASSWORD",
-            response.status
-        ),
+        401 | 403 => match &credentials {
+            Some(c) => bail!(
+                "registry {registry} refused the login of user {} (HTTP {}); check DOCKER_REGISTRY_USERNAME and DOCKER_REGISTRY_PASSWORD",
+                c.username,
+                response.status
+            ),
+            None => bail!(
+                "registry {registry} requires a login (HTTP {}); set DOCKER_REGISTRY_USERNAME and DOCKER_REGISTRY_PASSWORD",
+                response.status
+            ),
+        },
         other => bail!("registry {registry} answered HTTP {other} for {repository}:{tag}"),
     }
 }

@@ -148,8 +148,10 @@ fn registry_password_canary_never_leaks_and_a_refused_login_is_clear() {
         String::from_utf8_lossy(&refused.stderr)
     );
     assert!(
-        refused_text.contains(&format!("registry {}", registry.address))
-            && refused_text.contains("DOCKER_REGISTRY_PASSWORD"),
+        refused_text.contains(&format!(
+            "registry {} refused the login of user ci",
+            registry.address
+        )) && refused_text.contains("DOCKER_REGISTRY_PASSWORD"),
         "{refused_text}"
     );
     outputs.push(refused);
