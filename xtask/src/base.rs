@@ -151,6 +151,34 @@ impl HashArgs {
     }
 }
 
+/// Asks the engine whether the base is local and the registry whether it has it. A local
+/// registry is asked over HTTP on a second thread, at the same time: this is the hot path of
+/// `base status` and of every build.
+fn look_up(
+    ws: &Workspace,
+    docker: &Docker<'_>,
+    inputs: &BaseInputs,
+) -> (Result<bool>, Result<Lookup>) {
+    let reference = reference(ws, inputs);
+    let (registry, repository, tag) = (&ws.config.registry, &ws.config.base_image, inputs.tag());
+    if !ws.config.registry_is_local() {
+        return (
+            docker.image_exists(&reference),
+            registry::lookup(docker, registry, repository, tag),
+        );
+    }
+    std::thread::scope(|scope| {
+        let remote = scope.spawn(|| registry::lookup_http(registry, repository, tag));
+        let local = docker.image_exists(&reference);
+        (
+            local,
+            remote
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("registry lookup panicked"))),
+        )
+    })
+}
+
 /// Where the Dockerfile's pin stands relative to the current inputs.
 #[derive(Debug)]
 enum Pin {
@@ -188,19 +216,14 @@ fn status(ws: &Workspace, json_out: bool) -> Result<()> {
     let inputs = compute(ws)?;
     let reference = reference(ws, &inputs);
     let docker = Docker::new(ws);
-    let local = match docker.require_engine() {
-        Ok(_) => Some(docker.image_exists(&reference)?),
+    let (local, remote) = look_up(ws, &docker, &inputs);
+    let local = match local {
+        Ok(found) => Some(found),
         Err(err) => {
             progress::note(format!("local: unknown ({err:#})"));
             None
         }
     };
-    let remote = registry::lookup(
-        &docker,
-        &ws.config.registry,
-        &ws.config.base_image,
-        inputs.tag(),
-    );
     let pin = pin_state(ws, &inputs)?;
     if json_out {
         let registry_json = match &remote {
@@ -295,13 +318,9 @@ pub fn ensure(
 ) -> Result<Outcome> {
     let reference = reference(ws, inputs);
     let step = progress::step("looking up the base image");
-    let local = docker.image_exists(&reference)?;
-    let remote = match registry::lookup(
-        docker,
-        &ws.config.registry,
-        &ws.config.base_image,
-        inputs.tag(),
-    ) {
+    let (local, remote) = look_up(ws, docker, inputs);
+    let local = local?;
+    let remote = match remote {
         Ok(found) => Some(found),
         // Without --push the registry is only a cache: a dead one means "build locally".
         Err(err) if !push => {

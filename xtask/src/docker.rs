@@ -96,7 +96,18 @@ impl<'a> Docker<'a> {
             .quiet()
             .ignore_status()
             .output()?;
-        Ok(out.status.success())
+        if out.status.success() {
+            return Ok(true);
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        if err.contains("No such image") || err.contains("No such object") {
+            return Ok(false);
+        }
+        // Anything else (engine down, permission denied) is not an answer about the image.
+        bail!(
+            "cannot ask the Docker engine about {reference}: {}; run `cargo xtask doctor`",
+            err.trim()
+        )
     }
 
     /// The image's labels; an error when the image is not present locally.

@@ -158,25 +158,24 @@ pub fn collect(root: &Path, metadata: &Metadata, config: &Config) -> Result<Base
         member_dirs: &member_dirs,
     };
 
-    // The root manifest, whether virtual or a package itself.
+    // The root manifest, whether virtual or a package itself. Each manifest is parsed once:
+    // the normalised table gives both the hashed text and the targets to stub.
     let root_manifest = root.join(paths::ROOT_MANIFEST);
     let root_is_member = member_dirs.contains(root);
-    inputs.push(manifest_input(
-        root,
-        &root_manifest,
-        &rules,
-        root_is_member,
-    )?);
+    let (input, root_table) = manifest_input(root, &root_manifest, &rules, root_is_member)?;
+    inputs.push(input);
     for package in &members {
         let dir = package
             .manifest_path
             .parent()
             .context("manifest path has no parent")?;
-        if dir != root {
-            inputs.push(manifest_input(root, &package.manifest_path, &rules, true)?);
+        if dir == root {
+            stubs.extend(stub_sources(root, dir, package, &root_table)?);
+        } else {
+            let (input, table) = manifest_input(root, &package.manifest_path, &rules, true)?;
+            inputs.push(input);
+            stubs.extend(stub_sources(root, dir, package, &table)?);
         }
-        let manifest: Table = toml::from_str(&std::fs::read_to_string(&package.manifest_path)?)?;
-        stubs.extend(stub_sources(root, dir, package, &manifest)?);
     }
     stubs.sort();
     stubs.dedup();
@@ -304,16 +303,17 @@ fn manifest_input(
     manifest: &Path,
     rules: &ManifestRules<'_>,
     is_member: bool,
-) -> Result<Input> {
+) -> Result<(Input, Table)> {
     let relative = relative_slash(root, manifest)?;
     let text = std::fs::read_to_string(manifest)
         .with_context(|| format!("reading {}", manifest.display()))?;
-    let normalised = rules.normalise(&text, manifest, is_member)?;
-    Ok(file_input(
+    let (normalised, table) = rules.normalise(&text, manifest, is_member)?;
+    let input = file_input(
         &format!("manifest:{relative}"),
         &relative,
         normalised.into_bytes(),
-    ))
+    );
+    Ok((input, table))
 }
 
 fn relative_slash(root: &Path, path: &Path) -> Result<String> {
@@ -336,7 +336,8 @@ pub struct ManifestRules<'a> {
 impl ManifestRules<'_> {
     /// The canonical form of one manifest: parsed (comments and formatting gone), keys sorted,
     /// descriptive keys dropped, member versions masked.
-    pub fn normalise(&self, text: &str, file: &Path, is_member: bool) -> Result<String> {
+    /// Returns the canonical text and the normalised table it was written from.
+    pub fn normalise(&self, text: &str, file: &Path, is_member: bool) -> Result<(String, Table)> {
         let mut manifest: Table = toml::from_str(text).map_err(|err| {
             anyhow::anyhow!(
                 "{}: malformed manifest: {}",
@@ -384,8 +385,9 @@ impl ManifestRules<'_> {
                 self.check_path_dependencies(deps, dir, file, "workspace.dependencies")?;
             }
         }
-        toml::to_string(&manifest)
-            .with_context(|| format!("{}: cannot re-serialise", file.display()))
+        let canonical = toml::to_string(&manifest)
+            .with_context(|| format!("{}: cannot re-serialise", file.display()))?;
+        Ok((canonical, manifest))
     }
 
     fn visit_dependency_tables(&self, table: &mut Table, dir: &Path, file: &Path) -> Result<()> {

@@ -50,6 +50,11 @@ pub fn lookup(docker: &Docker<'_>, registry: &str, repository: &str, tag: &str) 
     if !config::LOCAL_REGISTRY_HOSTS.contains(&config::registry_host(registry)) {
         return docker.manifest_digest(&format!("{registry}/{repository}:{tag}"));
     }
+    lookup_http(registry, repository, tag)
+}
+
+/// The registry API lookup over plain HTTP, for a registry on this machine.
+pub fn lookup_http(registry: &str, repository: &str, tag: &str) -> Result<Lookup> {
     let credentials = Credentials::from_env();
     let response = request(
         registry,
