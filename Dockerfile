@@ -1,6 +1,6 @@
 # The app image. `cargo xtask image build` passes BASE_IMAGE for the current base; Render builds
 # this file alone and uses the default, which `cargo xtask base pin` keeps current.
-ARG BASE_IMAGE=127.0.0.1:5000/openeu-backend-base:unpinned
+ARG BASE_IMAGE=127.0.0.1:5000/openeu-backend-base:67a91dcdb3f9ffb39439d5153d848c7c@sha256:a8d2a972b63f84bb32c3a8cc49c38be9db9a76606a1f25b572ad1df8107405a1
 FROM ${BASE_IMAGE} AS build
 WORKDIR /build
 COPY . .

@@ -112,13 +112,14 @@ impl BaseBench {
         };
 
         let repo = bench.copy_repo()?;
-        let mut figures = Vec::new();
-        figures.push(bench.fresh_machine(&repo)?);
-        figures.push(bench.warm_machine(&repo)?);
-        figures.push(bench.false_rebuilds()?);
-        figures.push(bench.source_only_rebuild(&repo)?);
-        figures.push(bench.scale()?);
-        figures.push(bench.cold_compile()?);
+        let figures = vec![
+            bench.fresh_machine(&repo)?,
+            bench.warm_machine(&repo)?,
+            bench.false_rebuilds()?,
+            bench.source_only_rebuild(&repo)?,
+            bench.scale()?,
+            bench.cold_compile()?,
+        ];
         drop(cleanup);
 
         if self.json {
@@ -336,7 +337,10 @@ impl Bench<'_> {
         // out of the count; our hash ignores comments, so it does not help either side.
         let manifest = dir.join(paths::ROOT_MANIFEST);
         let text = std::fs::read_to_string(&manifest)?;
-        std::fs::write(&manifest, format!("# bench run {}\n{text}", std::process::id()))?;
+        std::fs::write(
+            &manifest,
+            format!("# bench run {}\n{text}", std::process::id()),
+        )?;
         let rust_version = crate::hash::toolchain_version(&self.ws.path(paths::TOOLCHAIN_FILE))?;
         std::fs::write(
             dir.join(paths::BASE_DOCKERFILE),

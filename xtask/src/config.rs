@@ -52,10 +52,10 @@ impl Config {
             );
         };
         // The deploy environment names its registry; the manifest's value is the local default.
-        if let Ok(server) = std::env::var("DOCKER_REGISTRY_SERVER") {
-            if !server.trim().is_empty() {
-                config.registry = server.trim().trim_end_matches('/').to_owned();
-            }
+        if let Ok(server) = std::env::var("DOCKER_REGISTRY_SERVER")
+            && !server.trim().is_empty()
+        {
+            config.registry = server.trim().trim_end_matches('/').to_owned();
         }
         if config.app_packages.is_empty() {
             bail!(

@@ -98,7 +98,7 @@ impl Input {
 pub struct BaseInputs {
     pub inputs: Vec<Input>,
     /// Stub sources written into the context; their layout is itself an input.
-    pub stubs: Vec<(String, &'static str)>,
+    pub stubs: Vec<Stub>,
     pub build_args: Vec<(String, String)>,
     pub hash: String,
 }
@@ -164,18 +164,23 @@ pub fn collect(root: &Path, metadata: &Metadata, config: &Config) -> Result<Base
     let root_is_member = member_dirs.contains(root);
     let (input, root_table) = manifest_input(root, &root_manifest, &rules, root_is_member)?;
     inputs.push(input);
-    for package in &members {
+    // Manifests are independent: normalise them on every core (a 500-member workspace hashes
+    // in about the time cargo metadata takes).
+    let per_member = parallel_map(&members, |package| -> Result<(Option<Input>, Vec<Stub>)> {
         let dir = package
             .manifest_path
             .parent()
             .context("manifest path has no parent")?;
         if dir == root {
-            stubs.extend(stub_sources(root, dir, package, &root_table)?);
-        } else {
-            let (input, table) = manifest_input(root, &package.manifest_path, &rules, true)?;
-            inputs.push(input);
-            stubs.extend(stub_sources(root, dir, package, &table)?);
+            return Ok((None, stub_sources(root, dir, package, &root_table)?));
         }
+        let (input, table) = manifest_input(root, &package.manifest_path, &rules, true)?;
+        Ok((Some(input), stub_sources(root, dir, package, &table)?))
+    });
+    for result in per_member {
+        let (input, member_stubs) = result?;
+        inputs.extend(input);
+        stubs.extend(member_stubs);
     }
     stubs.sort();
     stubs.dedup();
@@ -281,6 +286,25 @@ pub fn collect(root: &Path, metadata: &Metadata, config: &Config) -> Result<Base
         stubs,
         build_args,
         hash,
+    })
+}
+
+/// A stub source: its path in the context and its content.
+type Stub = (String, &'static str);
+
+/// `f` over `items` on all available cores, results in order.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let chunk = items.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(|| part.iter().map(&f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("hashing thread panicked"))
+            .collect()
     })
 }
 
@@ -547,12 +571,7 @@ pub fn platform() -> String {
 /// default binary and every target the manifest declares by name (cargo requires those files).
 /// Auto-discovered extra binaries, tests, benches and examples are left out, so adding one does
 /// not change the hash; they compile no dependency that the library does not.
-fn stub_sources(
-    root: &Path,
-    dir: &Path,
-    package: &Package,
-    manifest: &Table,
-) -> Result<Vec<(String, &'static str)>> {
+fn stub_sources(root: &Path, dir: &Path, package: &Package, manifest: &Table) -> Result<Vec<Stub>> {
     const LIB_STUB: &str = "// stub written by cargo xtask base build\n";
     const MAIN_STUB: &str = "fn main() {}\n";
     let declared = |section: &str, name: &str| {
@@ -645,7 +664,7 @@ mod tests {
             member_dirs: &BTreeSet::new(),
         };
         let text =
-            "[package]\nname = \"x\"\n[dependencies]\nfar = { path = \"../../elsewhere\" }\n";
+            "[package]\nname = \"x\"\n[dependencies]\nfar = { path = \"../../../elsewhere\" }\n";
         let message = format!(
             "{:#}",
             rules

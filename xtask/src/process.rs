@@ -204,6 +204,16 @@ pub fn which(name: &str) -> Option<std::path::PathBuf> {
         })
 }
 
+fn program_name(cmd: &Command) -> String {
+    let mut words = vec![cmd.get_program().to_string_lossy().into_owned()];
+    // The subcommand helps ("docker build"); further arguments are left out on purpose: they
+    // are not needed to recognise the command and keep error messages free of values.
+    if let Some(first) = cmd.get_args().next() {
+        words.push(first.to_string_lossy().into_owned());
+    }
+    words.join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -213,14 +223,4 @@ mod tests {
             "   Compiling x"
         );
     }
-}
-
-fn program_name(cmd: &Command) -> String {
-    let mut words = vec![cmd.get_program().to_string_lossy().into_owned()];
-    // The subcommand helps ("docker build"); further arguments are left out on purpose: they
-    // are not needed to recognise the command and keep error messages free of values.
-    if let Some(first) = cmd.get_args().next() {
-        words.push(first.to_string_lossy().into_owned());
-    }
-    words.join(" ")
 }

@@ -202,10 +202,10 @@ fn from_images(dockerfile: &str, rust_version: &str) -> Vec<String> {
     let mut images = Vec::new();
     for line in dockerfile.lines().map(str::trim) {
         if let Some(rest) = line.strip_prefix("ARG ") {
-            if let Some((key, value)) = rest.split_once('=') {
-                if !args.iter().any(|(k, _)| k == key) {
-                    args.push((key.trim().into(), value.trim().into()));
-                }
+            if let Some((key, value)) = rest.split_once('=')
+                && !args.iter().any(|(k, _)| k == key)
+            {
+                args.push((key.trim().into(), value.trim().into()));
             }
         } else if let Some(rest) = line.strip_prefix("FROM ") {
             let words: Vec<&str> = rest
@@ -224,10 +224,10 @@ fn from_images(dockerfile: &str, rust_version: &str) -> Vec<String> {
                     images.push(image);
                 }
             }
-            if let (Some(as_kw), Some(name)) = (words.get(1), words.get(2)) {
-                if as_kw.eq_ignore_ascii_case("as") {
-                    stages.push((*name).to_owned());
-                }
+            if let (Some(as_kw), Some(name)) = (words.get(1), words.get(2))
+                && as_kw.eq_ignore_ascii_case("as")
+            {
+                stages.push((*name).to_owned());
             }
         }
     }

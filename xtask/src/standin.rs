@@ -28,10 +28,10 @@ pub fn build(ws: &Workspace, docker: &Docker<'_>, image: &str) -> Result<()> {
     {
         return debian(ws, docker, image, suite);
     }
-    if let Some(rest) = image.strip_prefix("rust:") {
-        if let Some((version, suite)) = rest.split_once("-slim-") {
-            return rust(ws, docker, image, version, suite);
-        }
+    if let Some(rest) = image.strip_prefix("rust:")
+        && let Some((version, suite)) = rest.split_once("-slim-")
+    {
+        return rust(ws, docker, image, version, suite);
     }
     bail!(
         "{image} cannot be pulled and there is no recipe for a local stand-in; make it available with `docker load` or `docker tag`"

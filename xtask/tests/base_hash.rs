@@ -7,6 +7,8 @@ use std::path::Path;
 
 use support::{Xtask, edit, fixture_workspace};
 
+// Shared with `cargo xtask bench base`; the bench alone uses the fixture path.
+#[allow(dead_code)]
 #[path = "../src/edits.rs"]
 mod edits;
 

@@ -196,13 +196,64 @@ fn registry_password_canary_never_leaks_and_a_refused_login_is_clear() {
         !stored.contains(&registry.address),
         "the login was left in ~/.docker/config.json"
     );
-    for leftover in std::fs::read_dir(ws.path().join("target/xtask/docker-config"))
+    let leftovers: Vec<_> = std::fs::read_dir(ws.path().join("target/xtask/docker-config"))
         .into_iter()
         .flatten()
-    {
-        panic!(
-            "a private docker config was left behind: {:?}",
-            leftover.unwrap().path()
+        .flatten()
+        .map(|entry| entry.path())
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "private docker configs were left behind: {leftovers:?}"
+    );
+}
+
+#[test]
+fn setup_is_idempotent_and_doctor_reports_every_part() {
+    let root = support::repo_root();
+    let x = Xtask::new(&root);
+    let (_, stderr) = x.ok(&["setup"]);
+    assert!(
+        stderr.contains("is running"),
+        "the engine was found running:\n{stderr}"
+    );
+    assert!(
+        !stderr.contains("building a local stand-in") && !stderr.contains("installing"),
+        "a second setup changed nothing:\n{stderr}"
+    );
+    let (stdout, _) = x.ok(&["doctor", "--json"]);
+    let checks: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let names: Vec<&str> = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "docker client",
+        "docker engine",
+        "image debian:bookworm-slim",
+        "psql",
+        "debootstrap",
+    ] {
+        assert!(
+            names.iter().any(|n| n.starts_with(expected)),
+            "doctor lacks {expected}: {names:?}"
         );
     }
+    assert!(
+        checks.as_array().unwrap().iter().all(|c| c["ok"] == true),
+        "after setup all is ok: {stdout}"
+    );
+
+    // With the engine unreachable doctor says so, names the fix and exits non-zero.
+    let out = Xtask::new(&root)
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output(&["doctor"]);
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("MISSING docker engine") && text.contains("cargo xtask setup"),
+        "{text}"
+    );
 }
