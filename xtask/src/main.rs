@@ -7,6 +7,7 @@ mod config;
 mod docker;
 mod doctor;
 mod edits;
+mod env;
 mod hash;
 mod image;
 mod paths;
@@ -48,6 +49,9 @@ enum Command {
     /// The base image: toolchain and pre-compiled external dependencies.
     #[command(subcommand)]
     Base(base::BaseCommand),
+    /// The deployment's environment variables, checked against the env spec.
+    #[command(subcommand)]
+    Env(env::EnvCommand),
     /// The app image, built FROM the current base.
     #[command(subcommand)]
     Image(image::ImageCommand),
@@ -79,6 +83,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Doctor(cmd) => cmd.run(&ws),
         Command::Setup(cmd) => cmd.run(&ws),
         Command::Base(cmd) => cmd.run(&ws),
+        Command::Env(cmd) => cmd.run(&ws),
         Command::Image(cmd) => cmd.run(&ws),
         Command::Test(cmd) => cmd.run(&ws),
         Command::Up(cmd) => cmd.run(&ws),

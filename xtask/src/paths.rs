@@ -14,6 +14,7 @@ pub const TOOLCHAIN_FILE: &str = "rust-toolchain.toml";
 pub const CARGO_CONFIG_FILES: [&str; 2] = [".cargo/config", ".cargo/config.toml"];
 pub const BASE_DOCKERFILE: &str = "Dockerfile.base";
 pub const APP_DOCKERFILE: &str = "Dockerfile";
+pub const ENV_EXAMPLE: &str = ".env.example";
 
 /// The label every image and container made by xtask carries, so cleanup can find them.
 pub const MANAGED_LABEL: &str = "org.openeu.managed";

@@ -1,21 +1,34 @@
 //! The OpenEU public API: the HTTP service that Render runs from the app image.
 //!
-//! `openeu-api` serves on `0.0.0.0:$PORT`. `openeu-api healthcheck` is what the image's
-//! HEALTHCHECK runs: it asks the local server for `/health` over plain TCP, so the runtime image
-//! needs no curl.
+//! `openeu-api` validates its environment against the env spec, finds its database (a preview
+//! asks the Supabase Management API for its branch's) and serves on `0.0.0.0:$PORT`.
+//! `openeu-api healthcheck` is what the image's HEALTHCHECK runs: it asks the local server for
+//! `/health` over plain TCP, so the runtime image needs no curl.
+
+mod api;
+mod auth;
+mod config;
+mod db;
+mod log;
+mod params;
+mod preview;
 
 use std::{
     io::{Read, Write},
     net::{SocketAddr, TcpStream},
     process::ExitCode,
+    sync::Arc,
     time::Duration,
 };
 
-use axum::{Json, Router, routing::get};
-use serde_json::{Value, json};
+use serde_json::json;
+
+use crate::config::{Config, Database};
 
 /// Render's default when PORT is unset.
 const DEFAULT_PORT: u16 = 10000;
+/// After SIGTERM, in-flight requests get this long to finish.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(20);
 
 /// The git sha baked in by the image build, or "dev" for a local `cargo run`.
 const VERSION: &str = match option_env!("OPENEU_GIT_SHA") {
@@ -24,16 +37,9 @@ const VERSION: &str = match option_env!("OPENEU_GIT_SHA") {
 };
 
 fn main() -> ExitCode {
-    let port = match port_from_env() {
-        Ok(port) => port,
-        Err(message) => {
-            eprintln!("openeu-api: {message}");
-            return ExitCode::from(2);
-        }
-    };
     match std::env::args().nth(1).as_deref() {
-        None | Some("serve") => serve(port),
-        Some("healthcheck") => healthcheck(port),
+        None | Some("serve") => serve(),
+        Some("healthcheck") => healthcheck(),
         Some("--version") => {
             println!("openeu-api {VERSION}");
             ExitCode::SUCCESS
@@ -45,61 +51,92 @@ fn main() -> ExitCode {
     }
 }
 
-fn port_from_env() -> Result<u16, String> {
-    match std::env::var("PORT") {
-        Err(std::env::VarError::NotPresent) => Ok(DEFAULT_PORT),
-        Ok(raw) => raw.trim().parse::<u16>().map_err(|_| {
-            format!(
-                "PORT must be an integer from 1 to 65535, got {raw:?}; set PORT=8080 for example"
-            )
-        }),
-        Err(std::env::VarError::NotUnicode(_)) => Err("PORT is not valid UTF-8".to_owned()),
-    }
-}
-
-fn serve(port: u16) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+fn serve() -> ExitCode {
+    let config = match Config::from_lookup(|name| std::env::var(name).ok()) {
+        Ok(config) => config,
+        Err(invalid) => {
+            log::error("invalid environment", json!({ "problems": invalid.0 }));
+            eprintln!("openeu-api: {invalid}");
+            return ExitCode::from(2);
+        }
+    };
+    log::set_level(config.log_level);
+    let pg_config = match database_config(&config) {
+        Ok(pg) => pg,
+        Err(message) => {
+            log::error("no database", json!({ "error": message }));
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("openeu-api: cannot start the async runtime: {err}");
+            log::error("cannot start the async runtime", json!({ "error": err.to_string() }));
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run_server(port)) {
+    match runtime.block_on(run_server(config, pg_config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("openeu-api: {err}");
+            log::error("server failed", json!({ "error": err }));
             ExitCode::FAILURE
         }
     }
 }
 
-async fn run_server(port: u16) -> std::io::Result<()> {
-    let app = Router::new()
-        .route("/health", get(health))
-        .route("/", get(root));
-    let addr = SocketAddr::from(([0, 0, 0, 0], port));
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|err| {
-        std::io::Error::new(err.kind(), format!("cannot listen on {addr}: {err}"))
-    })?;
-    eprintln!(r#"{{"level":"info","msg":"listening","addr":"{addr}","version":"{VERSION}"}}"#);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
-    eprintln!(r#"{{"level":"info","msg":"stopped"}}"#);
+/// The database to connect to: DATABASE_URL, or the preview branch's (resolved now, once).
+fn database_config(config: &Config) -> Result<tokio_postgres::Config, String> {
+    match &config.database {
+        Database::Url(url) => url
+            .parse()
+            .map_err(|_| "DATABASE_URL is not a connection string the driver accepts".to_owned()),
+        Database::PreviewBranch { api_url, project_id, access_token, git_branch } => {
+            let resolved = preview::resolve(api_url, project_id, access_token, git_branch, config.preview_deadline)?;
+            log::info("preview database resolved", json!({ "branch": resolved.branch, "host": resolved.host }));
+            let mut pg = tokio_postgres::Config::new();
+            pg.host(&resolved.host).port(resolved.port).user(&resolved.user).password(&resolved.password).dbname("postgres");
+            Ok(pg)
+        }
+    }
+}
+
+async fn run_server(config: Config, pg_config: tokio_postgres::Config) -> Result<(), String> {
+    let db = db::Db::connect(pg_config)?;
+    let state = Arc::new(api::AppState {
+        db,
+        jwt_secret: config.jwt_secret.clone(),
+        environment: config.target.name(),
+        git_branch: config.git_branch.clone(),
+        is_pull_request: config.is_pull_request,
+        version: VERSION,
+    });
+    let addr = SocketAddr::from(([0, 0, 0, 0], config.port));
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    log::info("listening", json!({ "addr": addr.to_string(), "version": VERSION, "environment": config.target.name() }));
+    let draining = Arc::new(tokio::sync::Notify::new());
+    let signalled = Arc::clone(&draining);
+    let server = axum::serve(listener, api::router(state)).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        signalled.notify_one();
+    });
+    let deadline = async {
+        draining.notified().await;
+        tokio::time::sleep(DRAIN_DEADLINE).await;
+    };
+    tokio::select! {
+        result = server => result.map_err(|e| e.to_string())?,
+        () = deadline => log::warn("drain deadline passed; exiting with requests in flight", json!({ "deadline_s": DRAIN_DEADLINE.as_secs() })),
+    }
+    log::info("stopped", json!({}));
     Ok(())
 }
 
-/// Resolves on SIGTERM (what Render and `docker stop` send) or Ctrl-C. In-flight requests then
-/// finish before `serve` returns.
+/// Resolves on SIGTERM (what Render and `docker stop` send) or Ctrl-C. The listener then stops
+/// accepting and in-flight requests finish.
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    #[cfg(unix)]
     let terminate = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut stream) => {
@@ -108,25 +145,25 @@ async fn shutdown_signal() {
             Err(_) => std::future::pending::<()>().await,
         }
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
     tokio::select! {
         () = ctrl_c => {},
         () = terminate => {},
     }
-    eprintln!(r#"{{"level":"info","msg":"shutdown signal received, draining"}}"#);
-}
-
-async fn health() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
-}
-
-async fn root() -> Json<Value> {
-    Json(json!({ "service": "openeu-api", "version": VERSION }))
+    log::info("shutdown signal received, draining", json!({}));
 }
 
 /// Exits 0 when the local server answers `GET /health` with 200 within the deadline.
-fn healthcheck(port: u16) -> ExitCode {
+fn healthcheck() -> ExitCode {
+    let port = match std::env::var("PORT") {
+        Err(_) => DEFAULT_PORT,
+        Ok(raw) => match raw.trim().parse::<u16>() {
+            Ok(port) => port,
+            Err(_) => {
+                eprintln!("openeu-api healthcheck: PORT must be an integer from 1 to 65535");
+                return ExitCode::from(2);
+            }
+        },
+    };
     match probe_health(port) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -150,9 +187,6 @@ fn probe_health(port: u16) -> std::io::Result<()> {
     if status_line.starts_with("HTTP/1.1 200") {
         Ok(())
     } else {
-        Err(std::io::Error::other(format!(
-            "unexpected answer: {}",
-            status_line.trim()
-        )))
+        Err(std::io::Error::other(format!("unexpected answer: {}", status_line.trim())))
     }
 }

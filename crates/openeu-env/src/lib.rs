@@ -1,0 +1,631 @@
+//! The environment spec: every variable of the deployment, declared once. The service validates
+//! its environment against it at startup, `cargo xtask env check` validates an env file or the
+//! shell against it, and `cargo xtask env example` renders `.env.example` from it.
+//!
+//! No function here ever puts a secret's value into a message: problems name the variable and
+//! say what is wrong with it, and URLs are shown with their password masked.
+
+use std::fmt;
+
+/// Who reads a variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    /// The service, at runtime.
+    Service,
+    /// The image build.
+    Build,
+    /// The deploy tool (`cargo xtask deploy`, registry pushes).
+    Deploy,
+}
+
+/// Where a deployment runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Production,
+    Preview,
+    Local,
+}
+
+impl Target {
+    pub const ALL: [Target; 3] = [Target::Production, Target::Preview, Target::Local];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Production => "production",
+            Target::Preview => "preview",
+            Target::Local => "local",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Target> {
+        Target::ALL.into_iter().find(|t| t.name() == text)
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a value must look like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// An http(s) URL.
+    HttpUrl,
+    /// A postgres:// or postgresql:// URL.
+    PostgresUrl,
+    NonEmpty,
+    /// An integer within the bounds.
+    Integer { min: i64, max: i64 },
+    /// true/false (also 1/0, yes/no).
+    Bool,
+    /// One of the listed values.
+    Enum(&'static [&'static str]),
+    /// A dotted version such as 1.95.0.
+    Version,
+}
+
+impl Format {
+    pub fn describe(self) -> String {
+        match self {
+            Format::HttpUrl => "an http(s) URL".to_owned(),
+            Format::PostgresUrl => "a postgres:// URL".to_owned(),
+            Format::NonEmpty => "a non-empty string".to_owned(),
+            Format::Integer { min, max } => format!("an integer from {min} to {max}"),
+            Format::Bool => "true or false".to_owned(),
+            Format::Enum(values) => format!("one of {}", values.join(", ")),
+            Format::Version => "a version like 1.95.0".to_owned(),
+        }
+    }
+
+    /// Ok, or what is wrong; the message never contains the value.
+    pub fn check(self, value: &str) -> Result<(), String> {
+        let value = value.trim();
+        let ok = match self {
+            Format::HttpUrl => {
+                parse_url(value).is_some_and(|u| u.scheme == "http" || u.scheme == "https")
+            }
+            Format::PostgresUrl => parse_url(value)
+                .is_some_and(|u| u.scheme == "postgres" || u.scheme == "postgresql"),
+            Format::NonEmpty => !value.is_empty(),
+            Format::Integer { min, max } => {
+                value.parse::<i64>().is_ok_and(|n| (min..=max).contains(&n))
+            }
+            Format::Bool => parse_bool(value).is_some(),
+            Format::Enum(values) => values.contains(&value),
+            Format::Version => {
+                !value.is_empty()
+                    && value.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            }
+        };
+        if ok { Ok(()) } else { Err(format!("must be {}", self.describe())) }
+    }
+}
+
+/// One variable of the deployment.
+#[derive(Debug)]
+pub struct Var {
+    pub name: &'static str,
+    pub readers: &'static [Reader],
+    /// The targets where it must be set; elsewhere it is optional.
+    pub required_in: &'static [Target],
+    pub secret: bool,
+    pub format: Format,
+    pub description: &'static str,
+    /// A value for `.env.example` (empty for secrets).
+    pub example: &'static str,
+}
+
+use Reader::{Build, Deploy, Service};
+use Target::{Local, Preview, Production};
+
+const ALL_TARGETS: &[Target] = &[Production, Preview, Local];
+const DEPLOYED: &[Target] = &[Production, Preview];
+
+/// Every variable of the deployment.
+pub static SPEC: &[Var] = &[
+    Var {
+        name: "ENVIRONMENT",
+        readers: &[Service],
+        required_in: &[],
+        secret: false,
+        format: Format::Enum(&["production", "preview", "local"]),
+        description: "Where the service runs; derived from IS_PULL_REQUEST and RENDER when unset",
+        example: "local",
+    },
+    Var {
+        name: "PORT",
+        readers: &[Service],
+        required_in: &[],
+        secret: false,
+        format: Format::Integer { min: 1, max: 65535 },
+        description: "The port the service listens on (Render sets it; default 10000)",
+        example: "8080",
+    },
+    Var {
+        name: "DATABASE_URL",
+        readers: &[Service],
+        required_in: &[Production, Local],
+        secret: true,
+        format: Format::PostgresUrl,
+        description: "The Postgres connection string; previews resolve their branch's database instead",
+        example: "",
+    },
+    Var {
+        name: "SUPABASE_PROJECT_URL",
+        readers: &[Service],
+        required_in: DEPLOYED,
+        secret: false,
+        format: Format::HttpUrl,
+        description: "The Supabase project's API URL",
+        example: "https://abcdefghijklmnop.supabase.co",
+    },
+    Var {
+        name: "SUPABASE_PROJECT_ID",
+        readers: &[Service, Deploy],
+        required_in: DEPLOYED,
+        secret: false,
+        format: Format::NonEmpty,
+        description: "The Supabase project ref, used to find a preview branch's database",
+        example: "abcdefghijklmnop",
+    },
+    Var {
+        name: "SUPABASE_REST_KEY",
+        readers: &[Service, Deploy],
+        required_in: DEPLOYED,
+        secret: true,
+        format: Format::NonEmpty,
+        description: "Supabase Management API access token (previews resolve their database with it)",
+        example: "",
+    },
+    Var {
+        name: "SUPABASE_JWT_SECRET",
+        readers: &[Service],
+        required_in: ALL_TARGETS,
+        secret: true,
+        format: Format::NonEmpty,
+        description: "The HS256 secret that signs Supabase user JWTs",
+        example: "",
+    },
+    Var {
+        name: "SUPABASE_API_URL",
+        readers: &[Service],
+        required_in: &[],
+        secret: false,
+        format: Format::HttpUrl,
+        description: "Base URL of the Supabase Management API (default https://api.supabase.com)",
+        example: "https://api.supabase.com",
+    },
+    Var {
+        name: "PREVIEW_DB_DEADLINE_SECS",
+        readers: &[Service],
+        required_in: &[],
+        secret: false,
+        format: Format::Integer { min: 1, max: 3600 },
+        description: "How long a preview waits for its branch database to come up (default 300)",
+        example: "300",
+    },
+    Var {
+        name: "IS_PULL_REQUEST",
+        readers: &[Service],
+        required_in: &[],
+        secret: false,
+        format: Format::Bool,
+        description: "Set by Render on preview instances",
+        example: "false",
+    },
+    Var {
+        name: "RENDER",
+        readers: &[Service],
+        required_in: &[],
+        secret: false,
+        format: Format::Bool,
+        description: "Set by Render on every instance",
+        example: "false",
+    },
+    Var {
+        name: "RENDER_GIT_BRANCH",
+        readers: &[Service],
+        required_in: &[Preview],
+        secret: false,
+        format: Format::NonEmpty,
+        description: "The git branch Render deployed; a preview finds its Supabase branch by it",
+        example: "main",
+    },
+    Var {
+        name: "LOG_LEVEL",
+        readers: &[Service],
+        required_in: &[],
+        secret: false,
+        format: Format::Enum(&["error", "warn", "info", "debug", "trace"]),
+        description: "The least severe log level written (default info)",
+        example: "info",
+    },
+    Var {
+        name: "OPENAI_API_KEY",
+        readers: &[Service],
+        required_in: &[],
+        secret: true,
+        format: Format::NonEmpty,
+        description: "OpenAI API key (summaries and embeddings)",
+        example: "",
+    },
+    Var {
+        name: "DEEPL_API_KEY",
+        readers: &[Service],
+        required_in: &[],
+        secret: true,
+        format: Format::NonEmpty,
+        description: "DeepL API key (translations)",
+        example: "",
+    },
+    Var {
+        name: "COHERE_API_KEY",
+        readers: &[Service],
+        required_in: &[],
+        secret: true,
+        format: Format::NonEmpty,
+        description: "Cohere API key (reranking)",
+        example: "",
+    },
+    Var {
+        name: "BREVO_API_KEY",
+        readers: &[Service],
+        required_in: &[],
+        secret: true,
+        format: Format::NonEmpty,
+        description: "Brevo API key (notification e-mails)",
+        example: "",
+    },
+    Var {
+        name: "TWITTER_API_KEY",
+        readers: &[Service],
+        required_in: &[],
+        secret: true,
+        format: Format::NonEmpty,
+        description: "Twitter/X API key (social posts of MEPs)",
+        example: "",
+    },
+    Var {
+        name: "BUNDESTAG_KEY",
+        readers: &[Service],
+        required_in: &[],
+        secret: true,
+        format: Format::NonEmpty,
+        description: "Bundestag DIP API key (German parliament meetings)",
+        example: "",
+    },
+    Var {
+        name: "CRAWLER_API_KEY",
+        readers: &[Service],
+        required_in: &[],
+        secret: true,
+        format: Format::NonEmpty,
+        description: "Key that authorises crawler runs",
+        example: "",
+    },
+    Var {
+        name: "RUST_VERSION",
+        readers: &[Build],
+        required_in: &[],
+        secret: false,
+        format: Format::Version,
+        description: "The toolchain of the images; defaults to rust-toolchain.toml's channel",
+        example: "1.95.0",
+    },
+    Var {
+        name: "DOCKER_REGISTRY_SERVER",
+        readers: &[Deploy],
+        required_in: &[Production],
+        secret: false,
+        format: Format::NonEmpty,
+        description: "host[:port] of the registry images are pushed to",
+        example: "127.0.0.1:5000",
+    },
+    Var {
+        name: "DOCKER_REGISTRY_USERNAME",
+        readers: &[Deploy],
+        required_in: &[Production],
+        secret: false,
+        format: Format::NonEmpty,
+        description: "Registry user for pushes",
+        example: "",
+    },
+    Var {
+        name: "DOCKER_REGISTRY_PASSWORD",
+        readers: &[Deploy],
+        required_in: &[Production],
+        secret: true,
+        format: Format::NonEmpty,
+        description: "Registry password or token for pushes (sent through stdin only)",
+        example: "",
+    },
+];
+
+/// The spec entry of `name`.
+pub fn var(name: &str) -> Option<&'static Var> {
+    SPEC.iter().find(|v| v.name == name)
+}
+
+/// What is wrong with one variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProblemKind {
+    Missing,
+    /// The value does not have the variable's format; the text says what it must be.
+    Malformed(String),
+    /// A variable the spec does not declare (in an env file), with a close match if any.
+    Unknown { did_you_mean: Option<&'static str> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub name: String,
+    pub kind: ProblemKind,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            ProblemKind::Missing => {
+                let description = var(&self.name).map_or("", |v| v.description);
+                write!(f, "{} is missing: {description}", self.name)
+            }
+            ProblemKind::Malformed(why) => write!(f, "{} is malformed: it {why}", self.name),
+            ProblemKind::Unknown { did_you_mean: Some(guess) } => {
+                write!(f, "{} is not in the env spec; did you mean {guess}?", self.name)
+            }
+            ProblemKind::Unknown { did_you_mean: None } => {
+                write!(f, "{} is not in the env spec (crates/openeu-env)", self.name)
+            }
+        }
+    }
+}
+
+/// Checks every variable that `reader` reads for `target`, reporting all problems at once.
+/// `lookup` returns a variable's value; an empty value counts as unset.
+pub fn check(target: Target, reader: Reader, lookup: impl Fn(&str) -> Option<String>) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for var in SPEC.iter().filter(|v| v.readers.contains(&reader)) {
+        match lookup(var.name).filter(|v| !v.trim().is_empty()) {
+            None if var.required_in.contains(&target) => {
+                problems.push(Problem { name: var.name.to_owned(), kind: ProblemKind::Missing });
+            }
+            None => {}
+            Some(value) => {
+                if let Err(why) = var.format.check(&value) {
+                    problems.push(Problem { name: var.name.to_owned(), kind: ProblemKind::Malformed(why) });
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// Names in `names` that the spec does not declare, each with a close match when there is one.
+pub fn unknown<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<Problem> {
+    names
+        .into_iter()
+        .filter(|name| var(name).is_none())
+        .map(|name| Problem {
+            name: name.to_owned(),
+            kind: ProblemKind::Unknown { did_you_mean: closest(name) },
+        })
+        .collect()
+}
+
+fn closest(name: &str) -> Option<&'static str> {
+    SPEC.iter()
+        .map(|v| (edit_distance(name, v.name), v.name))
+        .filter(|(d, _)| *d <= 3)
+        .min()
+        .map(|(_, n)| n)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = (previous + usize::from(ca != *cb)).min(row[j] + 1).min(current + 1);
+            previous = current;
+        }
+    }
+    row[b.len()]
+}
+
+/// How a value may be shown: secrets never, URLs with their password masked.
+pub fn display_value(var: &Var, value: &str) -> String {
+    if var.secret && !matches!(var.format, Format::PostgresUrl | Format::HttpUrl) {
+        return "***".to_owned();
+    }
+    match var.format {
+        Format::PostgresUrl | Format::HttpUrl => redact_url(value),
+        _ => value.to_owned(),
+    }
+}
+
+pub fn parse_bool(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Some(true),
+        "false" | "0" | "no" | "" => Some(false),
+        _ => None,
+    }
+}
+
+/// The parts of a URL we validate and display.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Url<'a> {
+    pub scheme: &'a str,
+    pub user: Option<&'a str>,
+    pub has_password: bool,
+    pub host: &'a str,
+    pub port: Option<u16>,
+    pub rest: &'a str,
+}
+
+/// A small URL parser: scheme://[user[:password]@]host[:port][/rest]. Enough to validate and
+/// to mask passwords; connection libraries do the real parsing.
+pub fn parse_url(value: &str) -> Option<Url<'_>> {
+    let (scheme, rest) = value.split_once("://")?;
+    if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+') {
+        return None;
+    }
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let (userinfo, hostport) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, authority),
+    };
+    let (host, port) = if let Some(stripped) = hostport.strip_prefix('[') {
+        let end = stripped.find(']')?;
+        let port = stripped[end + 1..].strip_prefix(':');
+        (&hostport[..end + 2], port)
+    } else {
+        match hostport.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (hostport, None),
+        }
+    };
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return None;
+    }
+    let port = match port {
+        Some(p) => Some(p.parse::<u16>().ok()?),
+        None => None,
+    };
+    let (user, has_password) = match userinfo {
+        Some(info) => match info.split_once(':') {
+            Some((u, _)) => (Some(u), true),
+            None => (Some(info), false),
+        },
+        None => (None, false),
+    };
+    Some(Url { scheme, user, has_password, host, port, rest: tail })
+}
+
+/// The URL with its password replaced by `***`; a value that is not a URL is fully masked.
+pub fn redact_url(value: &str) -> String {
+    let Some(url) = parse_url(value) else { return "***".to_owned() };
+    let mut out = format!("{}://", url.scheme);
+    if let Some(user) = url.user {
+        out.push_str(user);
+        if url.has_password {
+            out.push_str(":***");
+        }
+        out.push('@');
+    }
+    out.push_str(url.host);
+    if let Some(port) = url.port {
+        out.push_str(&format!(":{port}"));
+    }
+    // The path and query may carry a password too (?password=…): drop the query.
+    out.push_str(url.rest.split('?').next().unwrap_or_default());
+    out
+}
+
+/// `.env.example`, rendered from the spec.
+pub fn render_example() -> String {
+    let mut out = String::from(
+        "# generated by `cargo xtask env example`, do not edit; the source is crates/openeu-env\n",
+    );
+    for var in SPEC {
+        let readers: Vec<&str> = var
+            .readers
+            .iter()
+            .map(|r| match r {
+                Service => "service",
+                Build => "build",
+                Deploy => "deploy",
+            })
+            .collect();
+        let required: Vec<&str> = var.required_in.iter().map(|t| t.name()).collect();
+        out.push_str(&format!(
+            "\n# {}\n# read by: {}; required in: {}; format: {}{}\n{}={}\n",
+            var.description,
+            readers.join(", "),
+            if required.is_empty() { "none".to_owned() } else { required.join(", ") },
+            var.format.describe(),
+            if var.secret { "; SECRET" } else { "" },
+            var.name,
+            var.example,
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let problems = check(
+            Target::Production,
+            Reader::Service,
+            env(&[("PORT", "eighty"), ("ENVIRONMENT", "staging")]),
+        );
+        let names: Vec<&str> = problems.iter().map(|p| p.name.as_str()).collect();
+        for expected in ["PORT", "ENVIRONMENT", "DATABASE_URL", "SUPABASE_JWT_SECRET", "SUPABASE_PROJECT_URL"] {
+            assert!(names.contains(&expected), "{expected} in {names:?}");
+        }
+    }
+
+    #[test]
+    fn a_malformed_secret_is_reported_without_its_value() {
+        let canary = "postgres//user:hunter2@db";
+        let problems = check(Target::Local, Reader::Service, env(&[("DATABASE_URL", canary)]));
+        let text: String = problems.iter().map(|p| p.to_string()).collect();
+        assert!(text.contains("DATABASE_URL is malformed"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+
+    #[test]
+    fn urls_are_shown_without_passwords() {
+        assert_eq!(redact_url("postgres://app:hunter2@db.example:5432/openeu?sslmode=require"), "postgres://app:***@db.example:5432/openeu");
+        assert_eq!(redact_url("not a url hunter2"), "***");
+        assert_eq!(redact_url("https://api.supabase.com"), "https://api.supabase.com");
+    }
+
+    #[test]
+    fn formats() {
+        assert!(Format::Bool.check("TRUE").is_ok());
+        assert!(Format::Bool.check("maybe").is_err());
+        assert!(Format::Integer { min: 1, max: 65535 }.check("0").is_err());
+        assert!(Format::Version.check("1.95.0").is_ok());
+        assert!(Format::Version.check("1..0").is_err());
+        assert!(Format::HttpUrl.check("ftp://x").is_err());
+        assert!(Format::PostgresUrl.check("postgresql://u@[::1]:5432/db").is_ok());
+        assert!(Format::PostgresUrl.check("postgres://u@host:99999/db").is_err());
+    }
+
+    #[test]
+    fn unknown_names_get_a_suggestion() {
+        let problems = unknown(["SUPABASE_PROJECT_UR", "PORT", "WHATEVER_ELSE_ENTIRELY"]);
+        assert_eq!(problems.len(), 2);
+        assert_eq!(problems[0].kind, ProblemKind::Unknown { did_you_mean: Some("SUPABASE_PROJECT_URL") });
+        assert_eq!(problems[1].kind, ProblemKind::Unknown { did_you_mean: None });
+    }
+
+    #[test]
+    fn the_spec_is_consistent() {
+        for (i, var) in SPEC.iter().enumerate() {
+            assert!(SPEC[i + 1..].iter().all(|v| v.name != var.name), "{} twice", var.name);
+            assert!(!var.readers.is_empty(), "{} has no reader", var.name);
+            if var.secret {
+                assert!(var.example.is_empty(), "{}: a secret has no example value", var.name);
+            } else if !var.example.is_empty() {
+                assert!(var.format.check(var.example).is_ok(), "{}: its example is malformed", var.name);
+            }
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! `cargo xtask env …`: the deployment's environment, checked against the one env spec that the
+//! service also validates itself with (crates/openeu-env), and `.env.example` rendered from it.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use openeu_env::{Problem, ProblemKind, Reader, SPEC, Target};
+use serde_json::json;
+
+use crate::paths::{self, Workspace};
+
+#[derive(Subcommand)]
+pub enum EnvCommand {
+    /// List what is missing or invalid for a target; secrets are masked.
+    Check(CheckArgs),
+    /// Write .env.example from the spec (with --check, fail when it is stale).
+    Example(ExampleArgs),
+}
+
+#[derive(Args)]
+pub struct CheckArgs {
+    /// Read variables from this file (KEY=VALUE lines) instead of the environment.
+    #[arg(long, value_name = "FILE")]
+    env_file: Option<std::path::PathBuf>,
+    /// production, preview or local; derived like the service does when not given.
+    #[arg(long)]
+    target: Option<String>,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct ExampleArgs {
+    /// Only verify that .env.example is current.
+    #[arg(long)]
+    check: bool,
+}
+
+impl EnvCommand {
+    pub fn run(self, ws: &Workspace) -> Result<()> {
+        match self {
+            EnvCommand::Check(args) => args.run(),
+            EnvCommand::Example(args) => args.run(ws),
+        }
+    }
+}
+
+/// Parses an env file: `KEY=VALUE` lines, `#` comments, optional `export `, optional quotes.
+pub fn parse_env_file(text: &str, file: &std::path::Path) -> Result<BTreeMap<String, String>> {
+    let mut vars = BTreeMap::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let Some((key, value)) = line.split_once('=') else {
+            bail!("{}:{}: expected KEY=VALUE", file.display(), i + 1);
+        };
+        let key = key.trim();
+        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            bail!("{}:{}: `{key}` is not a variable name", file.display(), i + 1);
+        }
+        let value = value.trim();
+        let value = match (value.chars().next(), value.chars().last()) {
+            (Some(q @ ('"' | '\'')), Some(e)) if value.len() >= 2 && q == e => &value[1..value.len() - 1],
+            _ => value,
+        };
+        vars.insert(key.to_owned(), value.to_owned());
+    }
+    Ok(vars)
+}
+
+impl CheckArgs {
+    fn run(self) -> Result<()> {
+        let file_vars = match &self.env_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                Some(parse_env_file(&text, path)?)
+            }
+            None => None,
+        };
+        let lookup = |name: &str| match &file_vars {
+            Some(vars) => vars.get(name).cloned(),
+            None => std::env::var(name).ok(),
+        };
+        let target = match &self.target {
+            Some(name) => Target::parse(name)
+                .with_context(|| format!("--target {name:?}: expected production, preview or local"))?,
+            None => derive_target(&lookup),
+        };
+        let mut problems: Vec<Problem> = Vec::new();
+        for reader in [Reader::Service, Reader::Build, Reader::Deploy] {
+            for problem in openeu_env::check(target, reader, &lookup) {
+                if !problems.contains(&problem) {
+                    problems.push(problem);
+                }
+            }
+        }
+        if let Some(vars) = &file_vars {
+            problems.extend(openeu_env::unknown(vars.keys().map(String::as_str)));
+        }
+
+        let rows: Vec<_> = SPEC
+            .iter()
+            .map(|var| {
+                let value = lookup(var.name).filter(|v| !v.trim().is_empty());
+                let problem = problems.iter().find(|p| p.name == var.name);
+                let state = match (problem.map(|p| &p.kind), &value) {
+                    (Some(ProblemKind::Missing), _) => "missing",
+                    (Some(_), _) => "malformed",
+                    (None, Some(_)) => "ok",
+                    (None, None) => "unset",
+                };
+                let shown = value.as_deref().map(|v| openeu_env::display_value(var, v));
+                (var, state, shown)
+            })
+            .collect();
+        if self.json {
+            let value = json!({
+                "target": target.name(),
+                "ok": problems.is_empty(),
+                "variables": rows.iter().map(|(var, state, shown)| json!({
+                    "name": var.name, "state": state, "secret": var.secret, "value": shown,
+                })).collect::<Vec<_>>(),
+                "problems": problems.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+            });
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        } else {
+            println!("target {target}");
+            for (var, state, shown) in &rows {
+                println!("{state:<9} {:<26} {}", var.name, shown.as_deref().unwrap_or(""));
+            }
+            for problem in problems.iter().filter(|p| matches!(p.kind, ProblemKind::Unknown { .. })) {
+                println!("unknown   {problem}");
+            }
+        }
+        if !problems.is_empty() {
+            let list: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+            bail!("{} problem(s) for target {target}:\n{}", problems.len(), list.join("\n"));
+        }
+        Ok(())
+    }
+}
+
+/// The target as the service derives it: ENVIRONMENT, else Render's variables, else local.
+pub fn derive_target(lookup: &impl Fn(&str) -> Option<String>) -> Target {
+    if let Some(target) = lookup("ENVIRONMENT").and_then(|v| Target::parse(v.trim())) {
+        return target;
+    }
+    let flag = |name: &str| lookup(name).and_then(|v| openeu_env::parse_bool(&v)).unwrap_or(false);
+    if flag("IS_PULL_REQUEST") {
+        Target::Preview
+    } else if flag("RENDER") {
+        Target::Production
+    } else {
+        Target::Local
+    }
+}
+
+impl ExampleArgs {
+    fn run(self, ws: &Workspace) -> Result<()> {
+        let path = ws.path(paths::ENV_EXAMPLE);
+        let rendered = openeu_env::render_example();
+        if self.check {
+            let current = std::fs::read_to_string(&path).unwrap_or_default();
+            if current != rendered {
+                let first = current.lines().zip(rendered.lines()).position(|(a, b)| a != b).unwrap_or(current.lines().count().min(rendered.lines().count()));
+                bail!(
+                    "{} is stale (first difference at line {}: expected {:?}); run `cargo xtask env example`",
+                    path.display(),
+                    first + 1,
+                    rendered.lines().nth(first).unwrap_or("<end of file>")
+                );
+            }
+            println!("{} is current", paths::ENV_EXAMPLE);
+            return Ok(());
+        }
+        std::fs::write(&path, rendered).with_context(|| format!("writing {}", path.display()))?;
+        println!("{}", paths::ENV_EXAMPLE);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_file_lines() {
+        let vars = parse_env_file("# c\nexport A=1\nB = \"two words\"\nC=''\n", std::path::Path::new("f")).unwrap();
+        assert_eq!(vars["A"], "1");
+        assert_eq!(vars["B"], "two words");
+        assert_eq!(vars["C"], "");
+        let err = parse_env_file("A=1\noops\n", std::path::Path::new(".env")).unwrap_err();
+        assert_eq!(err.to_string(), ".env:2: expected KEY=VALUE");
+    }
+
+    #[test]
+    fn target_derivation() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
+        assert_eq!(derive_target(&env(&[])), Target::Local);
+        assert_eq!(derive_target(&env(&[("RENDER", "true")])), Target::Production);
+        assert_eq!(derive_target(&env(&[("RENDER", "true"), ("IS_PULL_REQUEST", "true")])), Target::Preview);
+        assert_eq!(derive_target(&env(&[("ENVIRONMENT", "local"), ("RENDER", "true")])), Target::Local);
+    }
+}
