@@ -26,6 +26,8 @@ use crate::{
 pub enum BenchCommand {
     /// The base image: cache hits vs docker builds, false rebuilds, hashing at scale.
     Base(BaseBench),
+    /// The API under load vs the bare query it runs, on the same database.
+    Api(crate::bench_api::ApiBench),
 }
 
 #[derive(Args)]
@@ -42,6 +44,7 @@ impl BenchCommand {
     pub fn run(self, ws: &Workspace) -> Result<()> {
         match self {
             BenchCommand::Base(bench) => bench.run(ws),
+            BenchCommand::Api(bench) => bench.run(ws),
         }
     }
 }

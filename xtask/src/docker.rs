@@ -37,6 +37,7 @@ pub struct Run<'a> {
     pub image: &'a str,
     pub name: Option<&'a str>,
     pub publish: Vec<String>,
+    /// Passed through the docker CLI's environment, never its arguments.
     pub env: Vec<(String, String)>,
     pub labels: Vec<(String, String)>,
 }
@@ -253,17 +254,21 @@ impl<'a> Docker<'a> {
         for publish in &run.publish {
             args.extend(["--publish".into(), publish.clone()]);
         }
-        for (key, value) in &run.env {
-            args.extend(["--env".into(), format!("{key}={value}")]);
+        // `--env KEY` without a value: docker takes the value from its own environment, so
+        // values (secrets among them) never appear on a command line.
+        for (key, _) in &run.env {
+            args.extend(["--env".into(), key.clone()]);
         }
         for (key, value) in &run.labels {
             args.extend(["--label".into(), format!("{key}={value}")]);
         }
         args.extend(self.ws.label_args());
         args.push(run.image.to_owned());
-        let id = self
-            .docker()
-            .args(&args)
+        let mut cmd = self.docker().args(&args);
+        for (key, value) in &run.env {
+            cmd = cmd.env(key, value);
+        }
+        let id = cmd
             .read()
             .with_context(|| format!("starting a container of {}", run.image))?;
         Ok(id.trim().to_owned())

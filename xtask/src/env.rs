@@ -61,11 +61,17 @@ pub fn parse_env_file(text: &str, file: &std::path::Path) -> Result<BTreeMap<Str
         };
         let key = key.trim();
         if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            bail!("{}:{}: `{key}` is not a variable name", file.display(), i + 1);
+            bail!(
+                "{}:{}: `{key}` is not a variable name",
+                file.display(),
+                i + 1
+            );
         }
         let value = value.trim();
         let value = match (value.chars().next(), value.chars().last()) {
-            (Some(q @ ('"' | '\'')), Some(e)) if value.len() >= 2 && q == e => &value[1..value.len() - 1],
+            (Some(q @ ('"' | '\'')), Some(e)) if value.len() >= 2 && q == e => {
+                &value[1..value.len() - 1]
+            }
             _ => value,
         };
         vars.insert(key.to_owned(), value.to_owned());
@@ -77,7 +83,8 @@ impl CheckArgs {
     fn run(self) -> Result<()> {
         let file_vars = match &self.env_file {
             Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
                 Some(parse_env_file(&text, path)?)
             }
             None => None,
@@ -87,13 +94,14 @@ impl CheckArgs {
             None => std::env::var(name).ok(),
         };
         let target = match &self.target {
-            Some(name) => Target::parse(name)
-                .with_context(|| format!("--target {name:?}: expected production, preview or local"))?,
+            Some(name) => Target::parse(name).with_context(|| {
+                format!("--target {name:?}: expected production, preview or local")
+            })?,
             None => derive_target(&lookup),
         };
         let mut problems: Vec<Problem> = Vec::new();
         for reader in [Reader::Service, Reader::Build, Reader::Deploy] {
-            for problem in openeu_env::check(target, reader, &lookup) {
+            for problem in openeu_env::check(target, reader, lookup) {
                 if !problems.contains(&problem) {
                     problems.push(problem);
                 }
@@ -131,15 +139,27 @@ impl CheckArgs {
         } else {
             println!("target {target}");
             for (var, state, shown) in &rows {
-                println!("{state:<9} {:<26} {}", var.name, shown.as_deref().unwrap_or(""));
+                let line = format!(
+                    "{state:<9} {:<26} {}",
+                    var.name,
+                    shown.as_deref().unwrap_or("")
+                );
+                println!("{}", line.trim_end());
             }
-            for problem in problems.iter().filter(|p| matches!(p.kind, ProblemKind::Unknown { .. })) {
+            for problem in problems
+                .iter()
+                .filter(|p| matches!(p.kind, ProblemKind::Unknown { .. }))
+            {
                 println!("unknown   {problem}");
             }
         }
         if !problems.is_empty() {
             let list: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
-            bail!("{} problem(s) for target {target}:\n{}", problems.len(), list.join("\n"));
+            bail!(
+                "{} problem(s) for target {target}:\n{}",
+                problems.len(),
+                list.join("\n")
+            );
         }
         Ok(())
     }
@@ -150,7 +170,11 @@ pub fn derive_target(lookup: &impl Fn(&str) -> Option<String>) -> Target {
     if let Some(target) = lookup("ENVIRONMENT").and_then(|v| Target::parse(v.trim())) {
         return target;
     }
-    let flag = |name: &str| lookup(name).and_then(|v| openeu_env::parse_bool(&v)).unwrap_or(false);
+    let flag = |name: &str| {
+        lookup(name)
+            .and_then(|v| openeu_env::parse_bool(&v))
+            .unwrap_or(false)
+    };
     if flag("IS_PULL_REQUEST") {
         Target::Preview
     } else if flag("RENDER") {
@@ -167,7 +191,11 @@ impl ExampleArgs {
         if self.check {
             let current = std::fs::read_to_string(&path).unwrap_or_default();
             if current != rendered {
-                let first = current.lines().zip(rendered.lines()).position(|(a, b)| a != b).unwrap_or(current.lines().count().min(rendered.lines().count()));
+                let first = current
+                    .lines()
+                    .zip(rendered.lines())
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(current.lines().count().min(rendered.lines().count()));
                 bail!(
                     "{} is stale (first difference at line {}: expected {:?}); run `cargo xtask env example`",
                     path.display(),
@@ -190,7 +218,11 @@ mod tests {
 
     #[test]
     fn env_file_lines() {
-        let vars = parse_env_file("# c\nexport A=1\nB = \"two words\"\nC=''\n", std::path::Path::new("f")).unwrap();
+        let vars = parse_env_file(
+            "# c\nexport A=1\nB = \"two words\"\nC=''\n",
+            std::path::Path::new("f"),
+        )
+        .unwrap();
         assert_eq!(vars["A"], "1");
         assert_eq!(vars["B"], "two words");
         assert_eq!(vars["C"], "");
@@ -200,10 +232,26 @@ mod tests {
 
     #[test]
     fn target_derivation() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
         assert_eq!(derive_target(&env(&[])), Target::Local);
-        assert_eq!(derive_target(&env(&[("RENDER", "true")])), Target::Production);
-        assert_eq!(derive_target(&env(&[("RENDER", "true"), ("IS_PULL_REQUEST", "true")])), Target::Preview);
-        assert_eq!(derive_target(&env(&[("ENVIRONMENT", "local"), ("RENDER", "true")])), Target::Local);
+        assert_eq!(
+            derive_target(&env(&[("RENDER", "true")])),
+            Target::Production
+        );
+        assert_eq!(
+            derive_target(&env(&[("RENDER", "true"), ("IS_PULL_REQUEST", "true")])),
+            Target::Preview
+        );
+        assert_eq!(
+            derive_target(&env(&[("ENVIRONMENT", "local"), ("RENDER", "true")])),
+            Target::Local
+        );
     }
 }

@@ -130,6 +130,7 @@ pub fn run_healthy(
     docker: &Docker<'_>,
     image: &str,
     name: Option<&str>,
+    env: Vec<(String, String)>,
     labels: Vec<(String, String)>,
 ) -> Result<Running> {
     let step = progress::step(format!("starting {image}"));
@@ -137,7 +138,10 @@ pub fn run_healthy(
         image,
         name,
         publish: vec![format!("127.0.0.1::{CONTAINER_PORT}")],
-        env: vec![("PORT".into(), CONTAINER_PORT.to_string())],
+        env: [("PORT".to_owned(), CONTAINER_PORT.to_string())]
+            .into_iter()
+            .chain(env)
+            .collect(),
         labels,
     })?;
     // The caller owns cleanup (by label), also when this wait fails.

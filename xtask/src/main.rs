@@ -3,6 +3,7 @@
 
 mod base;
 mod bench;
+mod bench_api;
 mod config;
 mod docker;
 mod doctor;

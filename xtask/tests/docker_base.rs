@@ -183,7 +183,13 @@ fn app_image_on_the_base_compiles_only_workspace_crates_and_serves_health() {
         .filter_map(|l| l.split("Compiling").nth(1))
         .filter_map(|rest| rest.split_whitespace().next())
         .collect();
-    assert_eq!(compiled, ["openeu-api"], "the app build compiled:\n{log}");
+    let mut compiled = compiled;
+    compiled.sort_unstable();
+    assert_eq!(
+        compiled,
+        ["openeu-api", "openeu-env"],
+        "the app build compiled workspace crates only:\n{log}"
+    );
 
     // The runtime image: non-root, a HEALTHCHECK, a JSON-form CMD.
     let config = docker_ok(&["image", "inspect", "--format", "{{json .Config}}", &image]);
@@ -193,15 +199,34 @@ fn app_image_on_the_base_compiles_only_workspace_crates_and_serves_health() {
     assert_eq!(config["Cmd"], serde_json::json!(["openeu-api"]), "{config}");
 
     // 5. It runs the real service (not a stub from the base) and serves /health.
-    let id = docker_ok(&[
-        "run",
-        "--detach",
-        "--label",
-        &cleanup.label,
-        "--publish",
-        "127.0.0.1::8080",
-        &image,
-    ]);
+    // Liveness needs no database: the pool connects on demand. Values go through the docker
+    // CLI's environment, not its arguments.
+    let id = std::process::Command::new("docker")
+        .args([
+            "run",
+            "--detach",
+            "--label",
+            &cleanup.label,
+            "--publish",
+            "127.0.0.1::8080",
+        ])
+        .args([
+            "--env",
+            "DATABASE_URL",
+            "--env",
+            "SUPABASE_JWT_SECRET",
+            &image,
+        ])
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/postgres")
+        .env("SUPABASE_JWT_SECRET", "container-test-secret")
+        .output()
+        .unwrap();
+    assert!(
+        id.status.success(),
+        "{}",
+        String::from_utf8_lossy(&id.stderr)
+    );
+    let id = String::from_utf8_lossy(&id.stdout).into_owned();
     let id = id.trim();
     wait_until(
         "the container to become healthy",

@@ -61,3 +61,15 @@ fn committed_base_pin_matches_the_inputs() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn env_example_is_current() {
+    let root = repo_root();
+    let out = Xtask::new(&root).output(&["env", "example", "--check"]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

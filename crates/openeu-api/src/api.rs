@@ -19,7 +19,7 @@ use axum::{
     routing::get,
 };
 use serde::Deserialize;
-use serde_json::{json, value::RawValue};
+use serde_json::json;
 
 use crate::{
     auth,
@@ -34,7 +34,13 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const BODY_LIMIT: usize = 16 * 1024;
 const MAX_LIMIT: i64 = 500;
 const MAX_OFFSET: i64 = 100_000;
-const SOURCES: &[&str] = &["european_parliament", "mep", "council", "commission", "national_parliament"];
+const SOURCES: &[&str] = &[
+    "european_parliament",
+    "mep",
+    "council",
+    "commission",
+    "national_parliament",
+];
 const FILE_STATUSES: &[&str] = &[
     "preparatory",
     "awaiting_committee",
@@ -69,7 +75,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/profile", get(profile))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this API only answers GET")
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this API only answers GET",
+            )
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(observe))
@@ -87,7 +97,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, error: &'static str, detail: impl Into<String>) -> Self {
-        ApiError { status, error, detail: detail.into(), www_authenticate: false }
+        ApiError {
+            status,
+            error,
+            detail: detail.into(),
+            www_authenticate: false,
+        }
     }
 
     fn not_found(detail: impl Into<String>) -> Self {
@@ -95,7 +110,10 @@ impl ApiError {
     }
 
     fn unauthorized(rejection: &auth::Rejection) -> Self {
-        ApiError { www_authenticate: true, ..Self::new(StatusCode::UNAUTHORIZED, "unauthorized", rejection.detail()) }
+        ApiError {
+            www_authenticate: true,
+            ..Self::new(StatusCode::UNAUTHORIZED, "unauthorized", rejection.detail())
+        }
     }
 }
 
@@ -110,11 +128,19 @@ impl From<db::Error> for ApiError {
         match err {
             db::Error::Unavailable(why) => {
                 log::warn("database unavailable", json!({ "error": why }));
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "the database cannot be reached; retry later")
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "database_unavailable",
+                    "the database cannot be reached; retry later",
+                )
             }
             db::Error::Query(why) => {
                 log::error("query failed", json!({ "error": why }));
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an internal error occurred")
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "an internal error occurred",
+                )
             }
         }
     }
@@ -123,11 +149,17 @@ impl From<db::Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({ "error": self.error, "detail": self.detail }).to_string();
-        let mut response = (self.status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+        let mut response = (
+            self.status,
+            [(header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response();
         if self.www_authenticate {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
         }
         response
     }
@@ -148,10 +180,18 @@ async fn observe(request: Request, next: Next) -> Response {
         .headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)))
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        })
         .map(str::to_owned)
         .unwrap_or_else(|| {
-            let boot = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+            let boot = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs();
             format!("{boot:x}-{:x}", NEXT_ID.fetch_add(1, Ordering::Relaxed))
         });
     let method = request.method().to_string();
@@ -159,7 +199,12 @@ async fn observe(request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     let mut response = match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", "the request took too long").into_response(),
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            "the request took too long",
+        )
+        .into_response(),
     };
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", value);
@@ -183,9 +228,9 @@ async fn health() -> Response {
 
 async fn ready(State(state): State<Arc<AppState>>) -> ApiResult {
     match state.db.migration_version().await {
-        Ok(Some(version)) if version == db::EXPECTED_MIGRATION => {
-            Ok(json_text(json!({ "status": "ready", "migration": version }).to_string()))
-        }
+        Ok(Some(version)) if version == db::EXPECTED_MIGRATION => Ok(json_text(
+            json!({ "status": "ready", "migration": version }).to_string(),
+        )),
         Ok(found) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "not_ready",
@@ -200,7 +245,11 @@ async fn ready(State(state): State<Arc<AppState>>) -> ApiResult {
             "not_ready",
             "the schema has no migration history; apply supabase/migrations",
         )),
-        Err(err) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", err.to_string())),
+        Err(err) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            err.to_string(),
+        )),
     }
 }
 
@@ -218,15 +267,12 @@ async fn root(State(state): State<Arc<AppState>>) -> Response {
     )
 }
 
-/// The keyset cursor of /meetings: the last item's start time and id.
-#[derive(Deserialize, serde::Serialize)]
+/// The keyset cursor of /meetings, as rendered by src/sql/meetings.sql: base64url of the last
+/// item's start time and id.
+#[derive(Deserialize)]
 struct Cursor {
     t: String,
     id: String,
-}
-
-fn encode_cursor(cursor: &Cursor) -> String {
-    crate::auth::base64url_encode(serde_json::to_string(cursor).unwrap_or_default().as_bytes())
 }
 
 fn decode_cursor(text: &str) -> Result<Cursor, Invalid> {
@@ -239,16 +285,13 @@ fn decode_cursor(text: &str) -> Result<Cursor, Invalid> {
     Ok(cursor)
 }
 
-#[derive(Deserialize)]
-struct MeetingsPage<'a> {
-    #[serde(borrow)]
-    items: &'a RawValue,
-    count: i64,
-    last: Option<Cursor>,
-}
-
 async fn meetings(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> ApiResult {
-    let params = Params::parse(query.as_deref(), &["start", "end", "country", "source", "q", "limit", "offset", "cursor"])?;
+    let params = Params::parse(
+        query.as_deref(),
+        &[
+            "start", "end", "country", "source", "q", "limit", "offset", "cursor",
+        ],
+    )?;
     let limit = params.integer("limit", 50, 1, MAX_LIMIT)?;
     let offset = params.integer("offset", 0, 0, MAX_OFFSET)?;
     let cursor = params.get("cursor").map(decode_cursor).transpose()?;
@@ -265,20 +308,12 @@ async fn meetings(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery)
         limit,
         offset,
     };
-    if let (Some(start), Some(end)) = (filter.start, filter.end) {
-        if !state.db.starts_before(start, end).await? {
-            return Err(Invalid("`start` must be before `end`".to_owned()).into());
-        }
+    if let (Some(start), Some(end)) = (filter.start, filter.end)
+        && !state.db.starts_before(start, end).await?
+    {
+        return Err(Invalid("`start` must be before `end`".to_owned()).into());
     }
-    let text = state.db.meetings(&filter).await?;
-    let page: MeetingsPage<'_> = serde_json::from_str(&text).map_err(|e| db::Error::Query(e.to_string()))?;
-    // A full page may have a successor; a short one is the last.
-    let next = page.last.as_ref().filter(|_| page.count == limit).map(encode_cursor);
-    Ok(json_text(format!(
-        "{{\"items\":{},\"limit\":{limit},\"next_cursor\":{}}}",
-        page.items.get(),
-        next.map_or("null".to_owned(), |c| format!("\"{c}\""))
-    )))
+    Ok(json_text(state.db.meetings(&filter).await?))
 }
 
 async fn meeting(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult {
@@ -291,8 +326,14 @@ async fn meeting(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> 
     }
 }
 
-async fn legislative_files(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> ApiResult {
-    let params = Params::parse(query.as_deref(), &["q", "status", "committee", "year", "limit", "offset"])?;
+async fn legislative_files(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+) -> ApiResult {
+    let params = Params::parse(
+        query.as_deref(),
+        &["q", "status", "committee", "year", "limit", "offset"],
+    )?;
     let year = match params.get("year") {
         None => None,
         Some(_) => Some(params.integer("year", 0, 1950, 2100)?),
@@ -327,9 +368,15 @@ async fn topics(State(state): State<Arc<AppState>>) -> ApiResult {
 }
 
 async fn profile(State(state): State<Arc<AppState>>, headers: HeaderMap) -> ApiResult {
-    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-    let user = auth::verify(authorization, &state.jwt_secret, now).map_err(|r| ApiError::unauthorized(&r))?;
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let user = auth::verify(authorization, &state.jwt_secret, now)
+        .map_err(|r| ApiError::unauthorized(&r))?;
     match state.db.profile(&user).await? {
         Some(text) => Ok(json_text(text)),
         None => Err(ApiError::not_found("this user has no profile yet")),

@@ -15,7 +15,12 @@ pub enum Database {
     /// DATABASE_URL, as given.
     Url(String),
     /// A preview: the PR's Supabase branch, found through the Management API.
-    PreviewBranch { api_url: String, project_id: String, access_token: String, git_branch: String },
+    PreviewBranch {
+        api_url: String,
+        project_id: String,
+        access_token: String,
+        git_branch: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -48,8 +53,16 @@ impl std::fmt::Display for Invalid {
 impl Config {
     /// Reads the configuration through `lookup` (the process environment in production).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, Invalid> {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        let flag = |name: &str| get(name).and_then(|v| openeu_env::parse_bool(&v)).unwrap_or(false);
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let flag = |name: &str| {
+            get(name)
+                .and_then(|v| openeu_env::parse_bool(&v))
+                .unwrap_or(false)
+        };
         let is_pull_request = flag("IS_PULL_REQUEST");
         let target = match get("ENVIRONMENT").as_deref().map(Target::parse) {
             Some(Some(target)) => target,
@@ -59,8 +72,10 @@ impl Config {
             None if flag("RENDER") => Target::Production,
             None => Target::Local,
         };
-        let problems: Vec<String> =
-            openeu_env::check(target, Reader::Service, &get).iter().map(ToString::to_string).collect();
+        let problems: Vec<String> = openeu_env::check(target, Reader::Service, get)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         if !problems.is_empty() {
             return Err(Invalid(problems));
         }
@@ -77,15 +92,21 @@ impl Config {
             (_, None) => return Err(Invalid(vec!["DATABASE_URL is missing".to_owned()])),
         };
         Ok(Config {
-            port: get("PORT").and_then(|p| p.parse().ok()).unwrap_or(DEFAULT_PORT),
+            port: get("PORT")
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(DEFAULT_PORT),
             target,
             database,
             jwt_secret: required("SUPABASE_JWT_SECRET").into_bytes(),
             git_branch: get("RENDER_GIT_BRANCH"),
             is_pull_request,
-            log_level: get("LOG_LEVEL").and_then(|l| crate::log::Level::parse(&l)).unwrap_or(crate::log::Level::Info),
+            log_level: get("LOG_LEVEL")
+                .and_then(|l| crate::log::Level::parse(&l))
+                .unwrap_or(crate::log::Level::Info),
             preview_deadline: Duration::from_secs(
-                get("PREVIEW_DB_DEADLINE_SECS").and_then(|s| s.parse().ok()).unwrap_or(300),
+                get("PREVIEW_DB_DEADLINE_SECS")
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(300),
             ),
         })
     }
@@ -96,15 +117,27 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        move |name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        }
     }
 
     #[test]
     fn local_needs_a_database_url_and_a_jwt_secret() {
         let err = Config::from_lookup(env(&[])).unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("DATABASE_URL is missing") && text.contains("SUPABASE_JWT_SECRET is missing"), "{text}");
+        assert!(
+            text.contains("DATABASE_URL is missing")
+                && text.contains("SUPABASE_JWT_SECRET is missing"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -119,6 +152,8 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(config.target, Target::Preview);
-        assert!(matches!(config.database, Database::PreviewBranch { ref git_branch, .. } if git_branch == "feature/x"));
+        assert!(
+            matches!(config.database, Database::PreviewBranch { ref git_branch, .. } if git_branch == "feature/x")
+        );
     }
 }

@@ -53,7 +53,9 @@ pub fn log(level: Level, msg: &str, fields: Value) {
         return;
     }
     let mut line = Map::new();
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     line.insert("ts".into(), Value::from(now.as_millis() as u64));
     line.insert("level".into(), Value::from(level.name()));
     line.insert("msg".into(), Value::from(msg));

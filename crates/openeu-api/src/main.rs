@@ -68,10 +68,16 @@ fn serve() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
-            log::error("cannot start the async runtime", json!({ "error": err.to_string() }));
+            log::error(
+                "cannot start the async runtime",
+                json!({ "error": err.to_string() }),
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -90,11 +96,29 @@ fn database_config(config: &Config) -> Result<tokio_postgres::Config, String> {
         Database::Url(url) => url
             .parse()
             .map_err(|_| "DATABASE_URL is not a connection string the driver accepts".to_owned()),
-        Database::PreviewBranch { api_url, project_id, access_token, git_branch } => {
-            let resolved = preview::resolve(api_url, project_id, access_token, git_branch, config.preview_deadline)?;
-            log::info("preview database resolved", json!({ "branch": resolved.branch, "host": resolved.host }));
+        Database::PreviewBranch {
+            api_url,
+            project_id,
+            access_token,
+            git_branch,
+        } => {
+            let resolved = preview::resolve(
+                api_url,
+                project_id,
+                access_token,
+                git_branch,
+                config.preview_deadline,
+            )?;
+            log::info(
+                "preview database resolved",
+                json!({ "branch": resolved.branch, "host": resolved.host }),
+            );
             let mut pg = tokio_postgres::Config::new();
-            pg.host(&resolved.host).port(resolved.port).user(&resolved.user).password(&resolved.password).dbname("postgres");
+            pg.host(&resolved.host)
+                .port(resolved.port)
+                .user(&resolved.user)
+                .password(&resolved.password)
+                .dbname("postgres");
             Ok(pg)
         }
     }
@@ -111,8 +135,13 @@ async fn run_server(config: Config, pg_config: tokio_postgres::Config) -> Result
         version: VERSION,
     });
     let addr = SocketAddr::from(([0, 0, 0, 0], config.port));
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    log::info("listening", json!({ "addr": addr.to_string(), "version": VERSION, "environment": config.target.name() }));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    log::info(
+        "listening",
+        json!({ "addr": addr.to_string(), "version": VERSION, "environment": config.target.name() }),
+    );
     let draining = Arc::new(tokio::sync::Notify::new());
     let signalled = Arc::clone(&draining);
     let server = axum::serve(listener, api::router(state)).with_graceful_shutdown(async move {
@@ -187,6 +216,9 @@ fn probe_health(port: u16) -> std::io::Result<()> {
     if status_line.starts_with("HTTP/1.1 200") {
         Ok(())
     } else {
-        Err(std::io::Error::other(format!("unexpected answer: {}", status_line.trim())))
+        Err(std::io::Error::other(format!(
+            "unexpected answer: {}",
+            status_line.trim()
+        )))
     }
 }

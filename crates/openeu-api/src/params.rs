@@ -17,10 +17,15 @@ impl Params {
         let mut map = BTreeMap::new();
         for (key, value) in pairs {
             if !allowed.contains(&key.as_str()) {
-                return Err(Invalid(format!("unknown parameter `{key}`; allowed: {}", allowed.join(", "))));
+                return Err(Invalid(format!(
+                    "unknown parameter `{key}`; allowed: {}",
+                    allowed.join(", ")
+                )));
             }
             if map.insert(key.clone(), value).is_some() {
-                return Err(Invalid(format!("parameter `{key}` is given more than once")));
+                return Err(Invalid(format!(
+                    "parameter `{key}` is given more than once"
+                )));
             }
         }
         Ok(Params(map))
@@ -28,7 +33,10 @@ impl Params {
 
     /// A present, non-empty value.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(String::as_str).filter(|v| !v.is_empty())
+        self.0
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 
     pub fn integer(&self, key: &str, default: i64, min: i64, max: i64) -> Result<i64, Invalid> {
@@ -56,7 +64,10 @@ impl Params {
         match self.get(key) {
             None => Ok(None),
             Some(raw) if values.contains(&raw) => Ok(Some(raw)),
-            Some(_) => Err(Invalid(format!("`{key}` must be one of {}", values.join(", ")))),
+            Some(_) => Err(Invalid(format!(
+                "`{key}` must be one of {}",
+                values.join(", ")
+            ))),
         }
     }
 
@@ -64,12 +75,12 @@ impl Params {
     pub fn text(&self, key: &str, max_chars: usize) -> Result<Option<&str>, Invalid> {
         match self.get(key) {
             None => Ok(None),
-            Some(raw) if raw.chars().count() > max_chars => {
-                Err(Invalid(format!("`{key}` may be at most {max_chars} characters")))
-            }
-            Some(raw) if raw.chars().any(char::is_control) => {
-                Err(Invalid(format!("`{key}` must not contain control characters")))
-            }
+            Some(raw) if raw.chars().count() > max_chars => Err(Invalid(format!(
+                "`{key}` may be at most {max_chars} characters"
+            ))),
+            Some(raw) if raw.chars().any(char::is_control) => Err(Invalid(format!(
+                "`{key}` must not contain control characters"
+            ))),
             Some(raw) => Ok(Some(raw)),
         }
     }
@@ -78,7 +89,9 @@ impl Params {
     pub fn code(&self, key: &str, len: usize, what: &str) -> Result<Option<&str>, Invalid> {
         match self.get(key) {
             None => Ok(None),
-            Some(raw) if raw.len() == len && raw.bytes().all(|b| b.is_ascii_uppercase()) => Ok(Some(raw)),
+            Some(raw) if raw.len() == len && raw.bytes().all(|b| b.is_ascii_uppercase()) => {
+                Ok(Some(raw))
+            }
             Some(_) => Err(Invalid(format!("`{key}` must be {what}"))),
         }
     }
@@ -89,14 +102,33 @@ pub fn is_timestamp(text: &str) -> bool {
     let b = text.as_bytes();
     let digits = |range: std::ops::Range<usize>| -> Option<u32> {
         let part = b.get(range)?;
-        if part.iter().all(u8::is_ascii_digit) { std::str::from_utf8(part).ok()?.parse().ok() } else { None }
+        if part.iter().all(u8::is_ascii_digit) {
+            std::str::from_utf8(part).ok()?.parse().ok()
+        } else {
+            None
+        }
     };
-    let (Some(year), Some(month), Some(day)) = (digits(0..4), digits(5..7), digits(8..10)) else { return false };
+    let (Some(year), Some(month), Some(day)) = (digits(0..4), digits(5..7), digits(8..10)) else {
+        return false;
+    };
     if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') || !(1..=12).contains(&month) {
         return false;
     }
     let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month as usize - 1];
+    let days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ][month as usize - 1];
     if !(1..=days).contains(&day) || year < 1900 {
         return false;
     }
@@ -106,7 +138,9 @@ pub fn is_timestamp(text: &str) -> bool {
     if !matches!(b.get(10), Some(b'T' | b't' | b' ')) || b.get(13) != Some(&b':') {
         return false;
     }
-    let (Some(hour), Some(minute)) = (digits(11..13), digits(14..16)) else { return false };
+    let (Some(hour), Some(minute)) = (digits(11..13), digits(14..16)) else {
+        return false;
+    };
     if hour > 23 || minute > 59 {
         return false;
     }
@@ -130,7 +164,9 @@ pub fn is_timestamp(text: &str) -> bool {
     match b.get(i) {
         Some(b'Z' | b'z') => i + 1 == b.len(),
         Some(b'+' | b'-') => {
-            let (Some(h), Some(m)) = (digits(i + 1..i + 3), digits(i + 4..i + 6)) else { return false };
+            let (Some(h), Some(m)) = (digits(i + 1..i + 3), digits(i + 4..i + 6)) else {
+                return false;
+            };
             b.get(i + 3) == Some(&b':') && h <= 23 && m <= 59 && i + 6 == b.len()
         }
         _ => false,
@@ -143,10 +179,26 @@ mod tests {
 
     #[test]
     fn timestamps() {
-        for ok in ["2026-03-01", "2024-02-29", "2026-03-01T09:30Z", "2026-03-01T09:30:00.123+01:00", "2026-03-01 09:30:00Z"] {
+        for ok in [
+            "2026-03-01",
+            "2024-02-29",
+            "2026-03-01T09:30Z",
+            "2026-03-01T09:30:00.123+01:00",
+            "2026-03-01 09:30:00Z",
+        ] {
             assert!(is_timestamp(ok), "{ok}");
         }
-        for bad in ["2026-3-1", "2025-02-29", "2026-13-01", "2026-03-01T24:00Z", "2026-03-01T09:30", "yesterday", "2026-03-01T09:30:00+0100", "", "0000-01-01"] {
+        for bad in [
+            "2026-3-1",
+            "2025-02-29",
+            "2026-13-01",
+            "2026-03-01T24:00Z",
+            "2026-03-01T09:30",
+            "yesterday",
+            "2026-03-01T09:30:00+0100",
+            "",
+            "0000-01-01",
+        ] {
             assert!(!is_timestamp(bad), "{bad}");
         }
     }
@@ -158,6 +210,11 @@ mod tests {
         let p = Params::parse(Some("limit=5&q=caf%C3%A9"), &["limit", "q"]).unwrap();
         assert_eq!(p.integer("limit", 50, 1, 500), Ok(5));
         assert_eq!(p.text("q", 10).unwrap(), Some("café"));
-        assert!(Params::parse(Some("limit=0"), &["limit"]).unwrap().integer("limit", 50, 1, 500).is_err());
+        assert!(
+            Params::parse(Some("limit=0"), &["limit"])
+                .unwrap()
+                .integer("limit", 50, 1, 500)
+                .is_err()
+        );
     }
 }

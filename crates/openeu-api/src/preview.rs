@@ -40,28 +40,53 @@ pub struct Resolved {
 
 impl std::fmt::Debug for Resolved {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}@{}:{} (branch {})", self.user, self.host, self.port, self.branch)
+        write!(
+            f,
+            "{}@{}:{} (branch {})",
+            self.user, self.host, self.port, self.branch
+        )
     }
 }
 
-pub fn resolve(api_url: &str, project_id: &str, token: &str, git_branch: &str, deadline: Duration) -> Result<Resolved, String> {
+pub fn resolve(
+    api_url: &str,
+    project_id: &str,
+    token: &str,
+    git_branch: &str,
+    deadline: Duration,
+) -> Result<Resolved, String> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(10)))
         .http_status_as_error(false)
         .build()
         .into();
     let api = api_url.trim_end_matches('/');
-    let branches: Vec<Branch> = get_json(&agent, &format!("{api}/v1/projects/{project_id}/branches"), token)?;
-    let Some(branch) = branches.iter().find(|b| b.git_branch.as_deref() == Some(git_branch)) else {
-        let known: Vec<&str> = branches.iter().filter_map(|b| b.git_branch.as_deref()).collect();
+    let branches: Vec<Branch> = get_json(
+        &agent,
+        &format!("{api}/v1/projects/{project_id}/branches"),
+        token,
+    )?;
+    let Some(branch) = branches
+        .iter()
+        .find(|b| b.git_branch.as_deref() == Some(git_branch))
+    else {
+        let known: Vec<&str> = branches
+            .iter()
+            .filter_map(|b| b.git_branch.as_deref())
+            .collect();
         return Err(format!(
             "no Supabase branch of project {project_id} has git_branch {git_branch:?} (branches: {}); create it with Supabase's GitHub integration or `supabase branches create`",
-            if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+            if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            }
         ));
     };
     let started = Instant::now();
     loop {
-        let config: BranchConfig = get_json(&agent, &format!("{api}/v1/branches/{}", branch.id), token)?;
+        let config: BranchConfig =
+            get_json(&agent, &format!("{api}/v1/branches/{}", branch.id), token)?;
         match config.status.as_str() {
             "ACTIVE_HEALTHY" => {
                 return Ok(Resolved {
@@ -81,15 +106,27 @@ pub fn resolve(api_url: &str, project_id: &str, token: &str, git_branch: &str, d
                         deadline.as_secs()
                     ));
                 }
-                log::info("waiting for the preview database", json!({ "branch": branch.name, "status": config.status }));
+                log::info(
+                    "waiting for the preview database",
+                    json!({ "branch": branch.name, "status": config.status }),
+                );
                 std::thread::sleep(POLL);
             }
-            failed => return Err(format!("Supabase branch {} is {failed}; it cannot serve this preview", branch.name)),
+            failed => {
+                return Err(format!(
+                    "Supabase branch {} is {failed}; it cannot serve this preview",
+                    branch.name
+                ));
+            }
         }
     }
 }
 
-fn get_json<T: for<'de> Deserialize<'de>>(agent: &ureq::Agent, url: &str, token: &str) -> Result<T, String> {
+fn get_json<T: for<'de> Deserialize<'de>>(
+    agent: &ureq::Agent,
+    url: &str,
+    token: &str,
+) -> Result<T, String> {
     let mut response = agent
         .get(url)
         .header("Authorization", &format!("Bearer {token}"))
@@ -97,11 +134,21 @@ fn get_json<T: for<'de> Deserialize<'de>>(agent: &ureq::Agent, url: &str, token:
         .call()
         .map_err(|e| format!("cannot reach the Supabase Management API at {url}: {e}"))?;
     let status = response.status().as_u16();
-    let body = response.body_mut().read_to_string().map_err(|e| format!("reading {url}: {e}"))?;
+    let body = response
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| format!("reading {url}: {e}"))?;
     match status {
-        200 => serde_json::from_str(&body).map_err(|e| format!("{url} answered JSON we do not understand: {e}")),
-        401 | 403 => Err(format!("the Supabase Management API refused SUPABASE_REST_KEY (HTTP {status}) at {url}")),
-        404 => Err(format!("{url} was not found (HTTP 404): check SUPABASE_PROJECT_ID")),
-        _ => Err(format!("the Supabase Management API answered HTTP {status} at {url}")),
+        200 => serde_json::from_str(&body)
+            .map_err(|e| format!("{url} answered JSON we do not understand: {e}")),
+        401 | 403 => Err(format!(
+            "the Supabase Management API refused SUPABASE_REST_KEY (HTTP {status}) at {url}"
+        )),
+        404 => Err(format!(
+            "{url} was not found (HTTP 404): check SUPABASE_PROJECT_ID"
+        )),
+        _ => Err(format!(
+            "the Supabase Management API answered HTTP {status} at {url}"
+        )),
     }
 }

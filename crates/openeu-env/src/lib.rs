@@ -57,7 +57,10 @@ pub enum Format {
     PostgresUrl,
     NonEmpty,
     /// An integer within the bounds.
-    Integer { min: i64, max: i64 },
+    Integer {
+        min: i64,
+        max: i64,
+    },
     /// true/false (also 1/0, yes/no).
     Bool,
     /// One of the listed values.
@@ -86,8 +89,9 @@ impl Format {
             Format::HttpUrl => {
                 parse_url(value).is_some_and(|u| u.scheme == "http" || u.scheme == "https")
             }
-            Format::PostgresUrl => parse_url(value)
-                .is_some_and(|u| u.scheme == "postgres" || u.scheme == "postgresql"),
+            Format::PostgresUrl => {
+                parse_url(value).is_some_and(|u| u.scheme == "postgres" || u.scheme == "postgresql")
+            }
             Format::NonEmpty => !value.is_empty(),
             Format::Integer { min, max } => {
                 value.parse::<i64>().is_ok_and(|n| (min..=max).contains(&n))
@@ -96,10 +100,16 @@ impl Format {
             Format::Enum(values) => values.contains(&value),
             Format::Version => {
                 !value.is_empty()
-                    && value.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+                    && value
+                        .split('.')
+                        .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
             }
         };
-        if ok { Ok(()) } else { Err(format!("must be {}", self.describe())) }
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("must be {}", self.describe()))
+        }
     }
 }
 
@@ -355,7 +365,9 @@ pub enum ProblemKind {
     /// The value does not have the variable's format; the text says what it must be.
     Malformed(String),
     /// A variable the spec does not declare (in an env file), with a close match if any.
-    Unknown { did_you_mean: Option<&'static str> },
+    Unknown {
+        did_you_mean: Option<&'static str>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -372,11 +384,21 @@ impl fmt::Display for Problem {
                 write!(f, "{} is missing: {description}", self.name)
             }
             ProblemKind::Malformed(why) => write!(f, "{} is malformed: it {why}", self.name),
-            ProblemKind::Unknown { did_you_mean: Some(guess) } => {
-                write!(f, "{} is not in the env spec; did you mean {guess}?", self.name)
+            ProblemKind::Unknown {
+                did_you_mean: Some(guess),
+            } => {
+                write!(
+                    f,
+                    "{} is not in the env spec; did you mean {guess}?",
+                    self.name
+                )
             }
             ProblemKind::Unknown { did_you_mean: None } => {
-                write!(f, "{} is not in the env spec (crates/openeu-env)", self.name)
+                write!(
+                    f,
+                    "{} is not in the env spec (crates/openeu-env)",
+                    self.name
+                )
             }
         }
     }
@@ -384,17 +406,27 @@ impl fmt::Display for Problem {
 
 /// Checks every variable that `reader` reads for `target`, reporting all problems at once.
 /// `lookup` returns a variable's value; an empty value counts as unset.
-pub fn check(target: Target, reader: Reader, lookup: impl Fn(&str) -> Option<String>) -> Vec<Problem> {
+pub fn check(
+    target: Target,
+    reader: Reader,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Vec<Problem> {
     let mut problems = Vec::new();
     for var in SPEC.iter().filter(|v| v.readers.contains(&reader)) {
         match lookup(var.name).filter(|v| !v.trim().is_empty()) {
             None if var.required_in.contains(&target) => {
-                problems.push(Problem { name: var.name.to_owned(), kind: ProblemKind::Missing });
+                problems.push(Problem {
+                    name: var.name.to_owned(),
+                    kind: ProblemKind::Missing,
+                });
             }
             None => {}
             Some(value) => {
                 if let Err(why) = var.format.check(&value) {
-                    problems.push(Problem { name: var.name.to_owned(), kind: ProblemKind::Malformed(why) });
+                    problems.push(Problem {
+                        name: var.name.to_owned(),
+                        kind: ProblemKind::Malformed(why),
+                    });
                 }
             }
         }
@@ -409,7 +441,9 @@ pub fn unknown<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<Problem> {
         .filter(|name| var(name).is_none())
         .map(|name| Problem {
             name: name.to_owned(),
-            kind: ProblemKind::Unknown { did_you_mean: closest(name) },
+            kind: ProblemKind::Unknown {
+                did_you_mean: closest(name),
+            },
         })
         .collect()
 }
@@ -430,7 +464,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
             let current = row[j + 1];
-            row[j + 1] = (previous + usize::from(ca != *cb)).min(row[j] + 1).min(current + 1);
+            row[j + 1] = (previous + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(current + 1);
             previous = current;
         }
     }
@@ -471,7 +507,11 @@ pub struct Url<'a> {
 /// to mask passwords; connection libraries do the real parsing.
 pub fn parse_url(value: &str) -> Option<Url<'_>> {
     let (scheme, rest) = value.split_once("://")?;
-    if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+') {
+    if scheme.is_empty()
+        || !scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+')
+    {
         return None;
     }
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
@@ -504,12 +544,21 @@ pub fn parse_url(value: &str) -> Option<Url<'_>> {
         },
         None => (None, false),
     };
-    Some(Url { scheme, user, has_password, host, port, rest: tail })
+    Some(Url {
+        scheme,
+        user,
+        has_password,
+        host,
+        port,
+        rest: tail,
+    })
 }
 
 /// The URL with its password replaced by `***`; a value that is not a URL is fully masked.
 pub fn redact_url(value: &str) -> String {
-    let Some(url) = parse_url(value) else { return "***".to_owned() };
+    let Some(url) = parse_url(value) else {
+        return "***".to_owned();
+    };
     let mut out = format!("{}://", url.scheme);
     if let Some(user) = url.user {
         out.push_str(user);
@@ -547,7 +596,11 @@ pub fn render_example() -> String {
             "\n# {}\n# read by: {}; required in: {}; format: {}{}\n{}={}\n",
             var.description,
             readers.join(", "),
-            if required.is_empty() { "none".to_owned() } else { required.join(", ") },
+            if required.is_empty() {
+                "none".to_owned()
+            } else {
+                required.join(", ")
+            },
             var.format.describe(),
             if var.secret { "; SECRET" } else { "" },
             var.name,
@@ -562,9 +615,16 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let pairs: Vec<(String, String)> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        move |name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        }
     }
 
     #[test]
@@ -575,7 +635,13 @@ mod tests {
             env(&[("PORT", "eighty"), ("ENVIRONMENT", "staging")]),
         );
         let names: Vec<&str> = problems.iter().map(|p| p.name.as_str()).collect();
-        for expected in ["PORT", "ENVIRONMENT", "DATABASE_URL", "SUPABASE_JWT_SECRET", "SUPABASE_PROJECT_URL"] {
+        for expected in [
+            "PORT",
+            "ENVIRONMENT",
+            "DATABASE_URL",
+            "SUPABASE_JWT_SECRET",
+            "SUPABASE_PROJECT_URL",
+        ] {
             assert!(names.contains(&expected), "{expected} in {names:?}");
         }
     }
@@ -583,7 +649,11 @@ mod tests {
     #[test]
     fn a_malformed_secret_is_reported_without_its_value() {
         let canary = "postgres//user:hunter2@db";
-        let problems = check(Target::Local, Reader::Service, env(&[("DATABASE_URL", canary)]));
+        let problems = check(
+            Target::Local,
+            Reader::Service,
+            env(&[("DATABASE_URL", canary)]),
+        );
         let text: String = problems.iter().map(|p| p.to_string()).collect();
         assert!(text.contains("DATABASE_URL is malformed"), "{text}");
         assert!(!text.contains("hunter2"), "{text}");
@@ -591,9 +661,15 @@ mod tests {
 
     #[test]
     fn urls_are_shown_without_passwords() {
-        assert_eq!(redact_url("postgres://app:hunter2@db.example:5432/openeu?sslmode=require"), "postgres://app:***@db.example:5432/openeu");
+        assert_eq!(
+            redact_url("postgres://app:hunter2@db.example:5432/openeu?sslmode=require"),
+            "postgres://app:***@db.example:5432/openeu"
+        );
         assert_eq!(redact_url("not a url hunter2"), "***");
-        assert_eq!(redact_url("https://api.supabase.com"), "https://api.supabase.com");
+        assert_eq!(
+            redact_url("https://api.supabase.com"),
+            "https://api.supabase.com"
+        );
     }
 
     #[test]
@@ -604,27 +680,55 @@ mod tests {
         assert!(Format::Version.check("1.95.0").is_ok());
         assert!(Format::Version.check("1..0").is_err());
         assert!(Format::HttpUrl.check("ftp://x").is_err());
-        assert!(Format::PostgresUrl.check("postgresql://u@[::1]:5432/db").is_ok());
-        assert!(Format::PostgresUrl.check("postgres://u@host:99999/db").is_err());
+        assert!(
+            Format::PostgresUrl
+                .check("postgresql://u@[::1]:5432/db")
+                .is_ok()
+        );
+        assert!(
+            Format::PostgresUrl
+                .check("postgres://u@host:99999/db")
+                .is_err()
+        );
     }
 
     #[test]
     fn unknown_names_get_a_suggestion() {
         let problems = unknown(["SUPABASE_PROJECT_UR", "PORT", "WHATEVER_ELSE_ENTIRELY"]);
         assert_eq!(problems.len(), 2);
-        assert_eq!(problems[0].kind, ProblemKind::Unknown { did_you_mean: Some("SUPABASE_PROJECT_URL") });
-        assert_eq!(problems[1].kind, ProblemKind::Unknown { did_you_mean: None });
+        assert_eq!(
+            problems[0].kind,
+            ProblemKind::Unknown {
+                did_you_mean: Some("SUPABASE_PROJECT_URL")
+            }
+        );
+        assert_eq!(
+            problems[1].kind,
+            ProblemKind::Unknown { did_you_mean: None }
+        );
     }
 
     #[test]
     fn the_spec_is_consistent() {
         for (i, var) in SPEC.iter().enumerate() {
-            assert!(SPEC[i + 1..].iter().all(|v| v.name != var.name), "{} twice", var.name);
+            assert!(
+                SPEC[i + 1..].iter().all(|v| v.name != var.name),
+                "{} twice",
+                var.name
+            );
             assert!(!var.readers.is_empty(), "{} has no reader", var.name);
             if var.secret {
-                assert!(var.example.is_empty(), "{}: a secret has no example value", var.name);
+                assert!(
+                    var.example.is_empty(),
+                    "{}: a secret has no example value",
+                    var.name
+                );
             } else if !var.example.is_empty() {
-                assert!(var.format.check(var.example).is_ok(), "{}: its example is malformed", var.name);
+                assert!(
+                    var.format.check(var.example).is_ok(),
+                    "{}: its example is malformed",
+                    var.name
+                );
             }
         }
     }

@@ -1,0 +1,296 @@
+//! Throwaway PostgreSQL 15 servers (Debian's postgresql-15) on random loopback ports, for the
+//! service's tests and `cargo xtask bench api`. A server starts from a template data directory
+//! that has the given SQL files applied; templates are cached under /tmp by the files' content,
+//! so each server costs a directory copy and a start, about a second less than initdb.
+//! Servers run as the `postgres` user when we are root, because PostgreSQL refuses root.
+
+use std::{
+    collections::hash_map::DefaultHasher,
+    hash::{Hash, Hasher},
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// A command run as the postgres user when we are root (PostgreSQL refuses to run as root).
+fn as_postgres(program: &str) -> Command {
+    if is_root() {
+        let mut cmd = Command::new("setpriv");
+        cmd.args([
+            "--reuid=postgres",
+            "--regid=postgres",
+            "--clear-groups",
+            "--",
+        ])
+        .arg(program);
+        cmd
+    } else {
+        Command::new(program)
+    }
+}
+
+fn chown_postgres(path: &Path) {
+    if is_root() {
+        let status = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+/// Runs SQL with psql against `port`; returns unaligned, tuples-only output.
+pub fn psql(port: u16, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([
+            "-X",
+            "-At",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-p",
+        ])
+        .arg(port.to_string())
+        .arg("-c")
+        .arg(sql)
+        .output()
+        .expect("psql is installed");
+    assert!(
+        out.status.success(),
+        "psql failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Runs a SQL file with psql in one transaction, stopping at the first error.
+pub fn psql_file(port: u16, file: &Path) {
+    let out = Command::new("psql")
+        .args([
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "--single-transaction",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-p",
+        ])
+        .arg(port.to_string())
+        .arg("-f")
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Where templates and server directories live.
+fn base_dir() -> PathBuf {
+    PathBuf::from("/tmp/openeu-testdb")
+}
+
+/// A data directory with `files` and then `extra_sql` applied, each file in one transaction;
+/// cached by their content.
+fn template(files: &[PathBuf], extra_sql: &str) -> PathBuf {
+    let mut hasher = DefaultHasher::new();
+    for file in files {
+        std::fs::read(file)
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+            .hash(&mut hasher);
+    }
+    extra_sql.hash(&mut hasher);
+    let base = base_dir();
+    std::fs::create_dir_all(&base).unwrap();
+    let dir = base.join(format!("template-{:016x}", hasher.finish()));
+    if dir.join("PG_VERSION").exists() {
+        return dir;
+    }
+    let building = base.join(format!("building-{}-{}", std::process::id(), free_port()));
+    let _ = std::fs::remove_dir_all(&building);
+    std::fs::create_dir_all(&building).unwrap();
+    chown_postgres(&base);
+    let out = as_postgres(&format!("{PG_BIN}/initdb"))
+        .arg("-D")
+        .arg(&building)
+        .args([
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--no-sync",
+        ])
+        .output()
+        .expect("initdb runs (install postgresql-15)");
+    assert!(
+        out.status.success(),
+        "initdb: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    {
+        let server = Server::start_in(&building, false);
+        for file in files {
+            psql_file(server.port, file);
+        }
+        if !extra_sql.is_empty() {
+            psql(server.port, extra_sql);
+        }
+    }
+    // Another process may have finished the same template meanwhile: either copy is fine.
+    if std::fs::rename(&building, &dir).is_err() {
+        let _ = std::fs::remove_dir_all(&building);
+    }
+    dir
+}
+
+/// A running PostgreSQL, stopped and (when it is a copy) deleted on drop.
+pub struct Server {
+    pub port: u16,
+    child: Child,
+    dir: PathBuf,
+    delete: bool,
+}
+
+impl Server {
+    /// A server with `files` and then `extra_sql` applied, on a free loopback port, in a fresh
+    /// copy of the cached template.
+    pub fn start(files: &[PathBuf], extra_sql: &str) -> Server {
+        let template = template(files, extra_sql);
+        let dir = base_dir().join(format!("pg-{}-{}", std::process::id(), free_port()));
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(&template)
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let _ = std::fs::remove_file(dir.join("postmaster.pid"));
+        Server::start_in(&dir, true)
+    }
+
+    fn start_in(dir: &Path, delete: bool) -> Server {
+        let port = free_port();
+        let child = as_postgres(&format!("{PG_BIN}/postgres"))
+            .arg("-D")
+            .arg(dir)
+            .args([
+                "-p",
+                &port.to_string(),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+            ])
+            .arg(format!("unix_socket_directories={}", dir.display()))
+            .args([
+                "-c",
+                "fsync=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "synchronous_commit=off",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = Server {
+            port,
+            child,
+            dir: dir.to_path_buf(),
+            delete,
+        };
+        wait_until(
+            "postgres to accept connections",
+            Duration::from_secs(30),
+            || {
+                Command::new("psql")
+                    .args([
+                        "-X",
+                        "-At",
+                        "-h",
+                        "127.0.0.1",
+                        "-U",
+                        "postgres",
+                        "-d",
+                        "postgres",
+                        "-c",
+                        "select 1",
+                        "-p",
+                    ])
+                    .arg(port.to_string())
+                    .output()
+                    .is_ok_and(|o| o.status.success())
+            },
+        );
+        server
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    pub fn stop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        // SIGINT is PostgreSQL's fast shutdown.
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+        if self.delete {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}

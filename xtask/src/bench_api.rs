@@ -1,0 +1,425 @@
+//! `cargo xtask bench api`: the API's per-request latency under load (wrk against
+//! `GET /meetings?limit=50`) next to the bare query it runs (pgbench running the same SQL on
+//! the same database at the same concurrency), plus the service's RSS under load.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use serde_json::json;
+
+use crate::{
+    paths::Workspace,
+    process::{self, wait_until},
+    progress,
+};
+
+/// Meetings in the benchmark database: "a few thousand".
+const MEETINGS: u32 = 5000;
+
+#[derive(Args)]
+pub struct ApiBench {
+    /// Seconds each load generator runs.
+    #[arg(long, default_value_t = 10)]
+    seconds: u32,
+    /// Concurrent connections, the same for wrk and pgbench.
+    #[arg(long, default_value_t = 8)]
+    connections: u32,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// One load run's figures.
+struct Load {
+    latency_ms: f64,
+    per_second: f64,
+    requests: u64,
+    errors: u64,
+}
+
+impl ApiBench {
+    pub fn run(self, ws: &Workspace) -> Result<()> {
+        for tool in ["wrk", "pgbench", "psql"] {
+            if process::which(tool).is_none()
+                && !Path::new("/usr/lib/postgresql/15/bin").join(tool).exists()
+            {
+                bail!("`{tool}` is not installed; `apt-get install wrk postgresql-15` (Debian)");
+            }
+        }
+        let step = progress::step("building openeu-api (release)");
+        let sh = &ws.sh;
+        xshell::cmd!(
+            sh,
+            "cargo build --release --locked --quiet --package openeu-api"
+        )
+        .run()?;
+        let binary = ws.path("target/release/openeu-api");
+        step.done();
+
+        let step = progress::step(format!(
+            "starting PostgreSQL with the migrations and {MEETINGS} meetings"
+        ));
+        let (files, extra) = database_inputs(ws)?;
+        let db = openeu_testdb::Server::start(&files, &extra);
+        step.done_with(&format!("port {}", db.port));
+
+        let step = progress::step("starting the API");
+        let port = openeu_testdb::free_port();
+        let log = ws.scratch("bench")?.join("api-bench-service.log");
+        let mut service = Command::new(&binary)
+            .env_clear()
+            .env("PORT", port.to_string())
+            .env("DATABASE_URL", db.url())
+            .env("SUPABASE_JWT_SECRET", "bench-secret")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()
+            .context("starting openeu-api")?;
+        let health = format!("127.0.0.1:{port}");
+        let waited = wait_until("the API to listen", Duration::from_secs(30), || {
+            Ok(std::net::TcpStream::connect(&health).is_ok())
+        });
+        if let Err(err) = waited {
+            let _ = service.kill();
+            return Err(err);
+        }
+        step.done();
+
+        let url = format!("http://127.0.0.1:{port}/meetings?limit=50");
+        let result = (|| -> Result<(Load, Load, u64)> {
+            // Warm both sides up: connections, prepared statements, caches.
+            wrk(&url, self.connections, 2)?;
+            let step = progress::step(format!(
+                "wrk: {} connections for {}s on {url}",
+                self.connections, self.seconds
+            ));
+            let peak = Arc::new(AtomicU64::new(0));
+            let sampling = Arc::new(AtomicBool::new(true));
+            let sampler = sample_rss(service.id(), Arc::clone(&peak), Arc::clone(&sampling));
+            let api = wrk(&url, self.connections, self.seconds);
+            sampling.store(false, Ordering::Relaxed);
+            let _ = sampler.join();
+            let api = api?;
+            step.done();
+            let script = ws.scratch("bench")?.join("meetings.pgbench.sql");
+            std::fs::write(
+                &script,
+                pgbench_script(&ws.path("crates/openeu-api/src/sql/meetings.sql"))?,
+            )?;
+            pgbench(&script, db.port, self.connections, 2)?;
+            let step = progress::step(format!(
+                "pgbench: the same SQL, {} connections for {}s",
+                self.connections, self.seconds
+            ));
+            let bare = pgbench(&script, db.port, self.connections, self.seconds)?;
+            step.done();
+            Ok((api, bare, peak.load(Ordering::Relaxed)))
+        })();
+        let _ = service.kill();
+        let _ = service.wait();
+        let (api, bare, rss_kib) = result?;
+
+        let overhead = api.latency_ms / bare.latency_ms - 1.0;
+        if self.json {
+            let value = json!({
+                "api": { "latency_ms": api.latency_ms, "requests_per_s": api.per_second, "requests": api.requests, "errors": api.errors },
+                "bare_query": { "latency_ms": bare.latency_ms, "transactions_per_s": bare.per_second, "transactions": bare.requests, "errors": bare.errors },
+                "overhead": overhead,
+                "goal_overhead": 0.30,
+                "rss_peak_mib": rss_kib as f64 / 1024.0,
+                "connections": self.connections,
+                "seconds": self.seconds,
+            });
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        } else {
+            println!(
+                "{:<36} {:>12} {:>12} {:>10} {:>8}",
+                "", "latency", "per second", "count", "errors"
+            );
+            println!(
+                "{:<36} {:>10.3}ms {:>12.0} {:>10} {:>8}",
+                "API GET /meetings?limit=50 (wrk)",
+                api.latency_ms,
+                api.per_second,
+                api.requests,
+                api.errors
+            );
+            println!(
+                "{:<36} {:>10.3}ms {:>12.0} {:>10} {:>8}",
+                "the same SQL (pgbench)",
+                bare.latency_ms,
+                bare.per_second,
+                bare.requests,
+                bare.errors
+            );
+            println!(
+                "API overhead per request: {:+.1}% (goal <= +30%, {}); errors: {}; peak RSS under load: {:.1} MiB",
+                overhead * 100.0,
+                if overhead <= 0.30 { "met" } else { "NOT met" },
+                api.errors + bare.errors,
+                rss_kib as f64 / 1024.0
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The bootstrap, the migrations, their history and MEETINGS generated meetings.
+fn database_inputs(ws: &Workspace) -> Result<(Vec<PathBuf>, String)> {
+    let mut files = vec![ws.path("supabase/local/supabase-compat.sql")];
+    let mut migrations: Vec<PathBuf> = std::fs::read_dir(ws.path("supabase/migrations"))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()?;
+    migrations.retain(|p| p.extension().is_some_and(|e| e == "sql"));
+    migrations.sort();
+    files.extend(migrations);
+    let extra = format!(
+        "insert into public.meetings (id, source, title, description, start_time, end_time, country, location, search_text)
+         select 'bench-' || i,
+                (array['european_parliament','mep','council','commission','national_parliament'])[1 + i % 5],
+                'Meeting on ' || (array['climate','energy','digital markets','migration','agriculture','trade'])[1 + i % 6] || ' ' || i,
+                case when i % 2 = 0 then 'Agenda with several items about item ' || i end,
+                timestamptz '2024-01-01 08:00:00+00' + i * interval '3 hours',
+                timestamptz '2024-01-01 10:00:00+00' + i * interval '3 hours',
+                (array['DE','FR','IT','ES','PL','NL','BE','AT','SE','EU'])[1 + i % 10],
+                'Brussels', 'week ' || (i / 40)
+         from generate_series(1, {MEETINGS}) as i;
+         analyze;"
+    );
+    Ok((files, extra))
+}
+
+/// meetings.sql with the service's parameters bound as the default request binds them.
+fn pgbench_script(sql_file: &Path) -> Result<String> {
+    let sql = std::fs::read_to_string(sql_file)
+        .with_context(|| format!("reading {}", sql_file.display()))?;
+    // The statement the service prepares for the default request: no filter, limit 50.
+    let script = sql
+        .replace("{filters}", "true")
+        .replace("{limit}", "50")
+        .replace("{offset}", "0");
+    let script: String = script
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    Ok(format!("{};\n", script.trim_end().trim_end_matches(';')))
+}
+
+fn wrk(url: &str, connections: u32, seconds: u32) -> Result<Load> {
+    // One client thread each for wrk and pgbench: on a small machine the load generator
+    // competes for the same cores as the server it measures.
+    let threads = "1".to_owned();
+    let out = Command::new("wrk")
+        .args([
+            "-t",
+            &threads,
+            "-c",
+            &connections.to_string(),
+            "-d",
+            &format!("{seconds}s"),
+            "--latency",
+            url,
+        ])
+        .output()
+        .context("running wrk")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!(
+            "wrk failed: {}{}",
+            text,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    parse_wrk(&text).with_context(|| format!("cannot read wrk's report:\n{text}"))
+}
+
+fn parse_wrk(text: &str) -> Option<Load> {
+    let latency = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("Latency") && !l.contains("Distribution"))?;
+    let latency_ms = duration_ms(latency.split_whitespace().nth(1)?)?;
+    let per_second: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))?
+        .trim()
+        .parse()
+        .ok()?;
+    let requests: u64 = text
+        .lines()
+        .find(|l| l.contains(" requests in "))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    let non_2xx: u64 = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Non-2xx or 3xx responses:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    let socket: u64 = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Socket errors:"))
+        .map(|rest| {
+            rest.split(',')
+                .filter_map(|part| part.split_whitespace().last()?.parse::<u64>().ok())
+                .sum()
+        })
+        .unwrap_or(0);
+    Some(Load {
+        latency_ms,
+        per_second,
+        requests,
+        errors: non_2xx + socket,
+    })
+}
+
+/// "2.31ms", "850.00us", "1.20s" → milliseconds.
+fn duration_ms(text: &str) -> Option<f64> {
+    let (number, factor) = if let Some(n) = text.strip_suffix("us") {
+        (n, 0.001)
+    } else if let Some(n) = text.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1000.0)
+    } else {
+        return None;
+    };
+    Some(number.parse::<f64>().ok()? * factor)
+}
+
+fn pgbench(script: &Path, port: u16, connections: u32, seconds: u32) -> Result<Load> {
+    let program =
+        process::which("pgbench").unwrap_or_else(|| "/usr/lib/postgresql/15/bin/pgbench".into());
+    let out = Command::new(program)
+        .args([
+            "-n",
+            "-M",
+            "prepared",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-p",
+            &port.to_string(),
+        ])
+        .args([
+            "-c",
+            &connections.to_string(),
+            "-j",
+            "1",
+            "-T",
+            &seconds.to_string(),
+            "-f",
+        ])
+        .arg(script)
+        .arg("postgres")
+        .output()
+        .context("running pgbench")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!(
+            "pgbench failed: {}{}",
+            text,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    parse_pgbench(&text).with_context(|| format!("cannot read pgbench's report:\n{text}"))
+}
+
+fn parse_pgbench(text: &str) -> Option<Load> {
+    let latency_ms: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("latency average = "))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    let per_second: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("tps = "))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    let requests: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("number of transactions actually processed: "))?
+        .split(['/', ' '])
+        .next()?
+        .parse()
+        .ok()?;
+    let errors = text
+        .lines()
+        .find_map(|l| l.strip_prefix("number of failed transactions: "))
+        .and_then(|n| n.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    Some(Load {
+        latency_ms,
+        per_second,
+        requests,
+        errors,
+    })
+}
+
+/// Samples VmRSS of `pid` every 50 ms while `running`, keeping the peak (KiB).
+fn sample_rss(
+    pid: u32,
+    peak: Arc<AtomicU64>,
+    running: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        while running.load(Ordering::Relaxed) {
+            if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+                let kib = status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+                    .unwrap_or(0);
+                peak.fetch_max(kib, Ordering::Relaxed);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_wrk_and_pgbench_reports() {
+        let wrk = "Running 10s test @ http://127.0.0.1:1/meetings?limit=50\n  2 threads and 8 connections\n  Thread Stats   Avg      Stdev     Max   +/- Stdev\n    Latency     2.50ms  710.00us  12.00ms   80.00%\n    Req/Sec     1.60k   100.00     1.80k    70.00%\n  Latency Distribution\n     50%    2.40ms\n  32000 requests in 10.00s, 100.00MB read\n  Non-2xx or 3xx responses: 3\nRequests/sec:   3200.00\nTransfer/sec:     10.00MB\n";
+        let load = parse_wrk(wrk).unwrap();
+        assert_eq!(
+            (load.latency_ms, load.per_second, load.requests, load.errors),
+            (2.5, 3200.0, 32000, 3)
+        );
+        let pg = "transaction type: meetings.sql\nnumber of transactions actually processed: 41000\nnumber of failed transactions: 0 (0.000%)\nlatency average = 1.950 ms\ninitial connection time = 5.000 ms\ntps = 4100.123456 (without initial connection time)\n";
+        let load = parse_pgbench(pg).unwrap();
+        assert_eq!(
+            (load.latency_ms, load.requests, load.errors),
+            (1.95, 41000, 0)
+        );
+        assert!((load.per_second - 4100.123456).abs() < 1e-9);
+        assert_eq!(duration_ms("850.00us"), Some(0.85));
+    }
+
+    #[test]
+    fn the_pgbench_script_binds_every_parameter() {
+        let file =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/openeu-api/src/sql/meetings.sql");
+        let script = pgbench_script(&file).unwrap();
+        assert!(!script.contains('{') && !script.contains('$'), "{script}");
+        assert!(script.trim_end().ends_with(';'));
+    }
+}
