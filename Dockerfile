@@ -1,6 +1,6 @@
 # The app image. `cargo xtask image build` passes BASE_IMAGE for the current base; Render builds
 # this file alone and uses the default, which `cargo xtask base pin` keeps current.
-ARG BASE_IMAGE=127.0.0.1:5000/openeu-backend-base:67a91dcdb3f9ffb39439d5153d848c7c@sha256:a8d2a972b63f84bb32c3a8cc49c38be9db9a76606a1f25b572ad1df8107405a1
+ARG BASE_IMAGE=127.0.0.1:5000/openeu-backend-base:c46c439ffc1e9b0d63a2a5db00807071@sha256:3e8640eaaa5bd8bc42fda2d9a1c8562e8525d10635913a1b5045e8d5472a7902
 FROM ${BASE_IMAGE} AS build
 WORKDIR /build
 COPY . .

@@ -15,6 +15,8 @@ mod paths;
 mod process;
 mod progress;
 mod registry;
+mod schema;
+mod seed;
 mod setup;
 mod stack;
 mod standin;
@@ -58,6 +60,8 @@ enum Command {
     Image(image::ImageCommand),
     /// Run the whole test suite with real parts (Docker engine, registry).
     Test(test_cmd::Test),
+    /// Render supabase/seed.sql from the fixtures in supabase/seed/ (--check: verify it).
+    Seed(seed::Seed),
     /// Start the local stack and wait until it is healthy; prints the API's URL.
     Up(stack::Up),
     /// Remove the local stack's containers.
@@ -87,6 +91,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Env(cmd) => cmd.run(&ws),
         Command::Image(cmd) => cmd.run(&ws),
         Command::Test(cmd) => cmd.run(&ws),
+        Command::Seed(cmd) => cmd.run(&ws),
         Command::Up(cmd) => cmd.run(&ws),
         Command::Down(cmd) => cmd.run(&ws),
         Command::Bench(cmd) => cmd.run(&ws),

@@ -15,6 +15,10 @@ pub const CARGO_CONFIG_FILES: [&str; 2] = [".cargo/config", ".cargo/config.toml"
 pub const BASE_DOCKERFILE: &str = "Dockerfile.base";
 pub const APP_DOCKERFILE: &str = "Dockerfile";
 pub const ENV_EXAMPLE: &str = ".env.example";
+pub const SEED_DIR: &str = "supabase/seed";
+pub const SEED_SQL: &str = "supabase/seed.sql";
+pub const MIGRATIONS_DIR: &str = "supabase/migrations";
+pub const SUPABASE_COMPAT_SQL: &str = "supabase/local/supabase-compat.sql";
 
 /// The label every image and container made by xtask carries, so cleanup can find them.
 pub const MANAGED_LABEL: &str = "org.openeu.managed";

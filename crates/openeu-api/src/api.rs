@@ -279,7 +279,7 @@ fn decode_cursor(text: &str) -> Result<Cursor, Invalid> {
     let invalid = || Invalid("`cursor` is not a cursor this API returned".to_owned());
     let bytes = crate::auth::base64url_decode(text).ok_or_else(invalid)?;
     let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
-    if !crate::params::is_timestamp(&cursor.t) || cursor.id.len() > 200 {
+    if !openeu_env::is_timestamp(&cursor.t) || cursor.id.len() > 200 {
         return Err(invalid());
     }
     Ok(cursor)

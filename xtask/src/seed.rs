@@ -1,0 +1,657 @@
+//! `cargo xtask seed [--check]`: renders supabase/seed.sql, what Supabase preview branches are
+//! seeded with, from the hand-edited fixtures under supabase/seed/.
+//!
+//! Fixtures are TOML (one `[[row]]` per row: typed values, comments, one line per field, so
+//! diffs stay small) or, for bulk tables, CSV. `manifest.toml` lists the tables in insertion
+//! order, with templates for derived columns. Everything is validated against the schema the
+//! seed will meet (the migrations, plus what Supabase provides) before a byte of SQL is
+//! written. The output is multi-row INSERTs with `ON CONFLICT DO NOTHING`: loadable by the
+//! Supabase CLI's seeder (no COPY, no psql meta-commands, no transaction control), safe to
+//! re-apply to a persistent preview database, and byte-identical across runs and machines.
+
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    fmt::Write as _,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use serde::Deserialize;
+
+use crate::{
+    paths::{self, Workspace},
+    schema::{self, Type},
+};
+
+/// Rows per INSERT statement: large enough to load fast, small enough for clear errors.
+const DEFAULT_BATCH_ROWS: usize = 500;
+
+#[derive(Args)]
+pub struct Seed {
+    /// Only verify that supabase/seed.sql is current; exit non-zero with a diff otherwise.
+    #[arg(long)]
+    check: bool,
+}
+
+impl Seed {
+    pub fn run(self, ws: &Workspace) -> Result<()> {
+        let sql = render_workspace(&ws.root)?;
+        let out = ws.path(paths::SEED_SQL);
+        if self.check {
+            let current = std::fs::read_to_string(&out).unwrap_or_default();
+            if current != sql {
+                bail!("{} is stale:\n{}\nrun `cargo xtask seed`", out.display(), short_diff(&current, &sql));
+            }
+            println!("{} is current", paths::SEED_SQL);
+            return Ok(());
+        }
+        std::fs::write(&out, &sql).with_context(|| format!("writing {}", out.display()))?;
+        println!("{}", paths::SEED_SQL);
+        Ok(())
+    }
+}
+
+/// The schema files the seed is checked against, in the order they apply.
+pub fn schema_files(root: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = vec![root.join(paths::SUPABASE_COMPAT_SQL)];
+    let mut migrations: Vec<PathBuf> = std::fs::read_dir(root.join(paths::MIGRATIONS_DIR))
+        .with_context(|| format!("reading {}", paths::MIGRATIONS_DIR))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()?;
+    migrations.retain(|p| p.extension().is_some_and(|e| e == "sql"));
+    migrations.sort();
+    files.extend(migrations);
+    Ok(files)
+}
+
+/// Renders the seed of the workspace at `root`.
+pub fn render_workspace(root: &Path) -> Result<String> {
+    let files = schema_files(root)?;
+    let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let tables = schema::load(&refs)?;
+    render(&root.join(paths::SEED_DIR), &tables)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Manifest {
+    #[serde(default)]
+    batch_rows: Option<usize>,
+    table: Vec<TableEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TableEntry {
+    /// The table, schema-qualified or in `public`.
+    name: String,
+    /// The fixture file, relative to supabase/seed/ (default: `<name>.toml`).
+    file: Option<String>,
+    /// Derived columns: column → template over the row's other columns, `{column}`.
+    #[serde(default)]
+    derive: BTreeMap<String, String>,
+}
+
+/// A fixture value before it meets its column's type.
+#[derive(Debug, Clone)]
+enum Value {
+    Null,
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    /// A TOML date or date-time, in RFC 3339 text.
+    Datetime { text: String, has_offset: bool, has_time: bool },
+    Array(Vec<Value>),
+    /// A TOML table, for json columns.
+    Json(serde_json::Value),
+}
+
+/// One fixture row and where it came from ("meetings.toml row 3", "big.csv line 10").
+struct Row {
+    at: String,
+    values: BTreeMap<String, Value>,
+}
+
+/// Renders every table of the manifest in `dir` against `tables`.
+pub fn render(dir: &Path, tables: &BTreeMap<String, schema::Table>) -> Result<String> {
+    let manifest_path = dir.join("manifest.toml");
+    let manifest: Manifest = toml::from_str(
+        &std::fs::read_to_string(&manifest_path).with_context(|| format!("reading {}", manifest_path.display()))?,
+    )
+    .map_err(|e| anyhow::anyhow!("{}: {e}", manifest_path.display()))?;
+    let batch_rows = manifest.batch_rows.unwrap_or(DEFAULT_BATCH_ROWS).max(1);
+
+    // Load and check every table before writing anything.
+    let mut loaded: Vec<(&schema::Table, String, Vec<Row>, Vec<String>)> = Vec::new();
+    for entry in &manifest.table {
+        let name = schema::qualify(&entry.name);
+        let table = tables.get(&name).with_context(|| {
+            format!("{}: table `{}` is not created by the migrations (nor by Supabase)", manifest_path.display(), entry.name)
+        })?;
+        let file_name = entry.file.clone().unwrap_or_else(|| format!("{}.toml", entry.name));
+        let file = dir.join(&file_name);
+        let mut rows = if file_name.ends_with(".csv") { load_csv(&file)? } else { load_toml(&file)? };
+        derive(&mut rows, &entry.derive, table, &manifest_path)?;
+        let columns = check_rows(table, &rows, &file_name)?;
+        loaded.push((table, file_name, rows, columns));
+    }
+    check_keys_and_references(&loaded)?;
+
+    let mut sql = String::from(
+        "-- generated by `cargo xtask seed`, do not edit; the source is supabase/seed/\n\
+         -- Safe to re-apply: every INSERT skips rows that already exist (ON CONFLICT DO NOTHING).\n",
+    );
+    for (table, file_name, rows, columns) in &loaded {
+        if rows.is_empty() {
+            continue;
+        }
+        for (batch_index, batch) in rows.chunks(batch_rows).enumerate() {
+            write!(sql, "\n-- {} ({file_name}, rows {}–{})\nINSERT INTO {} ({}) VALUES\n",
+                table.name,
+                batch_index * batch_rows + 1,
+                batch_index * batch_rows + batch.len(),
+                table.name,
+                columns.join(", ")
+            )?;
+            for (i, row) in batch.iter().enumerate() {
+                sql.push_str("  (");
+                for (j, column) in columns.iter().enumerate() {
+                    if j > 0 {
+                        sql.push_str(", ");
+                    }
+                    let col = table.column(column).expect("checked");
+                    match row.values.get(column) {
+                        None => sql.push_str("DEFAULT"),
+                        Some(value) => literal(&mut sql, value, &col.ty)
+                            .map_err(|why| anyhow::anyhow!("{}, column {column}: {why}", row.at))?,
+                    }
+                }
+                sql.push_str(if i + 1 == batch.len() { ")\n" } else { "),\n" });
+            }
+            sql.push_str("ON CONFLICT DO NOTHING;\n");
+        }
+    }
+    Ok(sql)
+}
+
+fn load_toml(file: &Path) -> Result<Vec<Row>> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Fixture {
+        #[serde(default)]
+        row: Vec<toml::Table>,
+    }
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let fixture: Fixture = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", file.display(), e.to_string().trim_end()))?;
+    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut rows = Vec::new();
+    for (i, table) in fixture.row.into_iter().enumerate() {
+        let at = format!("{name} row {}", i + 1);
+        let mut values = BTreeMap::new();
+        for (key, value) in table {
+            values.insert(key.clone(), from_toml(value).map_err(|why| anyhow::anyhow!("{at}, column {key}: {why}"))?);
+        }
+        rows.push(Row { at, values });
+    }
+    Ok(rows)
+}
+
+fn from_toml(value: toml::Value) -> Result<Value, String> {
+    Ok(match value {
+        toml::Value::String(s) => Value::Str(s),
+        toml::Value::Integer(n) => Value::Int(n),
+        toml::Value::Float(f) => Value::Float(f),
+        toml::Value::Boolean(b) => Value::Bool(b),
+        toml::Value::Datetime(d) => {
+            Value::Datetime { text: d.to_string(), has_offset: d.offset.is_some(), has_time: d.time.is_some() }
+        }
+        toml::Value::Array(items) => Value::Array(items.into_iter().map(from_toml).collect::<Result<_, _>>()?),
+        toml::Value::Table(t) => Value::Json(serde_json::to_value(t).map_err(|e| e.to_string())?),
+    })
+}
+
+/// RFC 4180 CSV with a header row. An unquoted empty field is NULL; `""` is an empty string.
+fn load_csv(file: &Path) -> Result<Vec<Row>> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let records = parse_csv(&text).map_err(|(line, why)| anyhow::anyhow!("{name} line {line}: {why}"))?;
+    let mut records = records.into_iter();
+    let Some((_, header)) = records.next() else { return Ok(Vec::new()) };
+    let header: Vec<String> = header.into_iter().map(|f| f.unwrap_or_default()).collect();
+    let mut rows = Vec::new();
+    for (line, fields) in records {
+        let at = format!("{name} line {line}");
+        if fields.len() != header.len() {
+            bail!("{at}: {} fields, the header has {}", fields.len(), header.len());
+        }
+        let values = header
+            .iter()
+            .zip(fields)
+            .map(|(h, f)| (h.clone(), f.map_or(Value::Null, Value::Str)))
+            .collect();
+        rows.push(Row { at, values });
+    }
+    Ok(rows)
+}
+
+/// Records with their starting line; a field is None when unquoted and empty.
+#[allow(clippy::type_complexity)]
+fn parse_csv(text: &str) -> Result<Vec<(usize, Vec<Option<String>>)>, (usize, String)> {
+    let mut records = Vec::new();
+    let mut chars = text.chars().peekable();
+    let mut line = 1;
+    while chars.peek().is_some() {
+        let start_line = line;
+        let mut fields = Vec::new();
+        loop {
+            let mut field = String::new();
+            let mut quoted = false;
+            if chars.peek() == Some(&'"') {
+                quoted = true;
+                chars.next();
+                loop {
+                    match chars.next() {
+                        None => return Err((start_line, "unterminated quoted field".to_owned())),
+                        Some('"') if chars.peek() == Some(&'"') => {
+                            chars.next();
+                            field.push('"');
+                        }
+                        Some('"') => break,
+                        Some(c) => {
+                            if c == '\n' {
+                                line += 1;
+                            }
+                            field.push(c);
+                        }
+                    }
+                }
+            }
+            while let Some(&c) = chars.peek() {
+                if c == ',' || c == '\n' || c == '\r' {
+                    break;
+                }
+                if quoted {
+                    return Err((line, "text after a closing quote".to_owned()));
+                }
+                field.push(c);
+                chars.next();
+            }
+            fields.push(if quoted || !field.is_empty() { Some(field) } else { None });
+            match chars.next() {
+                Some(',') => continue,
+                Some('\r') => {
+                    if chars.peek() == Some(&'\n') {
+                        chars.next();
+                    }
+                    line += 1;
+                    break;
+                }
+                Some('\n') => {
+                    line += 1;
+                    break;
+                }
+                _ => break,
+            }
+        }
+        if !(fields.len() == 1 && fields[0].is_none()) {
+            records.push((start_line, fields));
+        }
+    }
+    Ok(records)
+}
+
+/// Fills derived columns from their templates.
+fn derive(rows: &mut [Row], templates: &BTreeMap<String, String>, table: &schema::Table, manifest: &Path) -> Result<()> {
+    for (column, template) in templates {
+        if table.column(column).is_none() {
+            bail!("{}: derived column {}.{column} is not in the schema", manifest.display(), table.name);
+        }
+        let parts = parse_template(template)
+            .map_err(|why| anyhow::anyhow!("{}: template of {}.{column}: {why}", manifest.display(), table.name))?;
+        for part in &parts {
+            if let TemplatePart::Column(name) = part {
+                if table.column(name).is_none() {
+                    bail!(
+                        "{}: template of {}.{column} uses {{{name}}}, which is not a column of {}",
+                        manifest.display(),
+                        table.name,
+                        table.name
+                    );
+                }
+            }
+        }
+        for row in rows.iter_mut() {
+            let mut text = String::new();
+            for part in &parts {
+                match part {
+                    TemplatePart::Text(t) => text.push_str(t),
+                    TemplatePart::Column(name) => match row.values.get(name) {
+                        Some(Value::Str(s)) => text.push_str(s),
+                        Some(Value::Datetime { text: t, .. }) => text.push_str(t),
+                        Some(Value::Int(n)) => text.push_str(&n.to_string()),
+                        Some(Value::Float(f)) => text.push_str(&f.to_string()),
+                        Some(Value::Bool(b)) => text.push_str(&b.to_string()),
+                        Some(Value::Array(items)) => {
+                            let words: Vec<String> = items
+                                .iter()
+                                .filter_map(|v| if let Value::Str(s) = v { Some(s.clone()) } else { None })
+                                .collect();
+                            text.push_str(&words.join(" "));
+                        }
+                        Some(Value::Json(v)) => text.push_str(&v.to_string()),
+                        Some(Value::Null) | None => {}
+                    },
+                }
+            }
+            let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            row.values.insert(column.clone(), Value::Str(collapsed));
+        }
+    }
+    Ok(())
+}
+
+enum TemplatePart {
+    Text(String),
+    Column(String),
+}
+
+fn parse_template(template: &str) -> Result<Vec<TemplatePart>, String> {
+    let mut parts = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        parts.push(TemplatePart::Text(rest[..open].to_owned()));
+        let close = rest[open..].find('}').ok_or("a `{` without its `}`")? + open;
+        let name = rest[open + 1..close].trim();
+        if name.is_empty() {
+            return Err("an empty `{}`".to_owned());
+        }
+        parts.push(TemplatePart::Column(name.to_owned()));
+        rest = &rest[close + 1..];
+    }
+    parts.push(TemplatePart::Text(rest.to_owned()));
+    Ok(parts)
+}
+
+/// Unknown, generated and missing required columns; returns the columns to write, in schema
+/// order.
+fn check_rows(table: &schema::Table, rows: &[Row], file: &str) -> Result<Vec<String>> {
+    let mut used = HashSet::new();
+    for row in rows {
+        for (column, value) in &row.values {
+            let Some(col) = table.column(column) else {
+                let known: Vec<&str> = table.columns.iter().filter(|c| !c.generated).map(|c| c.name.as_str()).collect();
+                bail!("{}: unknown column `{column}`; {} (created in {}) has: {}", row.at, table.name, table.defined_in, known.join(", "));
+            };
+            if col.generated {
+                bail!("{}: column `{column}` of {} is generated; remove it from {file}", row.at, table.name);
+            }
+            if matches!(value, Value::Null) && col.not_null && !col.has_default {
+                bail!("{}: column `{column}` of {} cannot be NULL", row.at, table.name);
+            }
+            used.insert(column.clone());
+        }
+        for col in &table.columns {
+            if col.not_null && !col.has_default && !row.values.contains_key(&col.name) {
+                bail!("{}: column `{}` of {} is required (NOT NULL, no default)", row.at, col.name, table.name);
+            }
+        }
+    }
+    Ok(table.columns.iter().filter(|c| used.contains(&c.name)).map(|c| c.name.clone()).collect())
+}
+
+/// The key text of a value for comparisons across tables ('x' and 'x' from CSV alike).
+fn key_text(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::Str(s) => Some(s.clone()),
+        Value::Int(n) => Some(n.to_string()),
+        Value::Datetime { text, .. } => Some(text.clone()),
+        other => Some(format!("{other:?}")),
+    }
+}
+
+fn check_keys_and_references(loaded: &[(&schema::Table, String, Vec<Row>, Vec<String>)]) -> Result<()> {
+    // Primary keys: unique within each table.
+    let mut keys: HashMap<(String, String), HashMap<String, String>> = HashMap::new();
+    for (table, file, rows, _) in loaded {
+        let mut seen: HashMap<Vec<String>, &str> = HashMap::new();
+        for row in rows {
+            let key: Vec<String> = table
+                .primary_key
+                .iter()
+                .map(|c| row.values.get(c).and_then(key_text).unwrap_or_default())
+                .collect();
+            if !table.primary_key.is_empty() {
+                if let Some(first) = seen.insert(key.clone(), &row.at) {
+                    bail!(
+                        "{}: duplicate primary key ({}) = ({}) of {}, first defined at {first}",
+                        row.at,
+                        table.primary_key.join(", "),
+                        key.join(", "),
+                        table.name
+                    );
+                }
+            }
+            for col in &table.columns {
+                if let Some(value) = row.values.get(&col.name).and_then(key_text) {
+                    keys.entry((table.name.clone(), col.name.clone())).or_default().entry(value).or_insert_with(|| file.clone());
+                }
+            }
+        }
+    }
+    // References: every value names a row some fixture defines.
+    for (table, _, rows, _) in loaded {
+        for col in table.columns.iter().filter(|c| c.references.is_some()) {
+            let (target_table, target_column) = col.references.as_ref().expect("filtered");
+            let Some(file_of_target) = loaded.iter().find(|(t, ..)| &t.name == target_table).map(|(_, f, ..)| f) else {
+                if rows.iter().any(|r| r.values.get(&col.name).and_then(key_text).is_some()) {
+                    bail!(
+                        "{}.{} references {target_table}({target_column}), which no fixture defines; add {target_table} to supabase/seed/manifest.toml before {}",
+                        table.name,
+                        col.name,
+                        table.name
+                    );
+                }
+                continue;
+            };
+            let defined = keys.get(&(target_table.clone(), target_column.clone()));
+            for row in rows {
+                if let Some(value) = row.values.get(&col.name).and_then(key_text) {
+                    if !defined.is_some_and(|d| d.contains_key(&value)) {
+                        bail!(
+                            "{}: {} = {value:?} references {target_table}({target_column}), but {file_of_target} defines no such row",
+                            row.at,
+                            col.name
+                        );
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Appends the SQL literal of `value` for a column of type `ty`.
+fn literal(sql: &mut String, value: &Value, ty: &Type) -> Result<(), String> {
+    let wrong = |expected: &str| Err(format!("expected {expected}, found {}", describe(value)));
+    match (ty, value) {
+        (_, Value::Null) => sql.push_str("NULL"),
+        (Type::Text, Value::Str(s)) => quote(sql, s)?,
+        (Type::Text, _) => return wrong("a string"),
+        (Type::Integer, Value::Int(n)) => write!(sql, "{n}").expect("string write"),
+        (Type::Integer, Value::Str(s)) if s.parse::<i64>().is_ok() => sql.push_str(s.trim()),
+        (Type::Integer, _) => return wrong("an integer"),
+        (Type::Numeric, Value::Int(n)) => write!(sql, "{n}").expect("string write"),
+        (Type::Numeric, Value::Float(f)) if f.is_finite() => write!(sql, "{f:?}").expect("string write"),
+        (Type::Numeric, Value::Str(s)) if s.trim().parse::<f64>().is_ok_and(f64::is_finite) => sql.push_str(s.trim()),
+        (Type::Numeric, _) => return wrong("a number"),
+        (Type::Boolean, Value::Bool(b)) => sql.push_str(if *b { "true" } else { "false" }),
+        (Type::Boolean, Value::Str(s)) if s == "true" || s == "false" => sql.push_str(s),
+        (Type::Boolean, _) => return wrong("true or false"),
+        (Type::Date, Value::Datetime { text, has_time: false, .. }) => quote(sql, text)?,
+        (Type::Date, Value::Str(s)) if s.len() == 10 && openeu_env::is_timestamp(s) => quote(sql, s)?,
+        (Type::Date, _) => return wrong("a date such as 2026-03-01"),
+        (Type::Timestamptz, Value::Datetime { text, has_offset: true, .. }) => quote(sql, text)?,
+        (Type::Timestamptz, Value::Str(s)) if s.len() > 10 && openeu_env::is_timestamp(s) => quote(sql, s)?,
+        (Type::Timestamptz, _) => return wrong("a date-time with an offset, such as 2026-03-01T09:30:00Z"),
+        (Type::Uuid, Value::Str(s)) if is_uuid(s) => quote(sql, &s.to_ascii_lowercase())?,
+        (Type::Uuid, _) => return wrong("a UUID"),
+        (Type::Json, Value::Json(v)) => quote(sql, &v.to_string())?,
+        (Type::Json, Value::Array(_)) => quote(sql, &to_json(value).to_string())?,
+        (Type::Json, Value::Str(s)) => match serde_json::from_str::<serde_json::Value>(s) {
+            Ok(v) => quote(sql, &v.to_string())?,
+            Err(e) => return Err(format!("not valid JSON: {e}")),
+        },
+        (Type::Json, _) => return wrong("a table, an array or a JSON string"),
+        (Type::TextArray, Value::Array(items)) => text_array(sql, items)?,
+        (Type::TextArray, Value::Str(s)) => match serde_json::from_str::<Vec<String>>(s) {
+            Ok(items) => text_array(sql, &items.into_iter().map(Value::Str).collect::<Vec<_>>())?,
+            Err(_) => return wrong("an array of strings (in CSV, a JSON array such as [\"a\",\"b\"])"),
+        },
+        (Type::TextArray, _) => return wrong("an array of strings"),
+        (Type::Other(name), _) => return Err(format!("columns of type {name} cannot be seeded")),
+    }
+    Ok(())
+}
+
+fn text_array(sql: &mut String, items: &[Value]) -> Result<(), String> {
+    if items.is_empty() {
+        sql.push_str("'{}'::text[]");
+        return Ok(());
+    }
+    sql.push_str("ARRAY[");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        match item {
+            Value::Str(s) => quote(sql, s)?,
+            other => return Err(format!("array items must be strings, found {}", describe(other))),
+        }
+    }
+    sql.push_str("]::text[]");
+    Ok(())
+}
+
+/// A standard SQL string literal: quotes doubled, everything else verbatim (with
+/// standard_conforming_strings, the default since PostgreSQL 9.1, backslashes are plain).
+/// PostgreSQL text cannot hold NUL.
+fn quote(sql: &mut String, text: &str) -> Result<(), String> {
+    if text.contains('\0') {
+        return Err("contains a NUL byte, which PostgreSQL text cannot store".to_owned());
+    }
+    sql.reserve(text.len() + 2);
+    sql.push('\'');
+    for c in text.chars() {
+        if c == '\'' {
+            sql.push('\'');
+        }
+        sql.push(c);
+    }
+    sql.push('\'');
+    Ok(())
+}
+
+fn to_json(value: &Value) -> serde_json::Value {
+    match value {
+        Value::Null => serde_json::Value::Null,
+        Value::Str(s) => s.clone().into(),
+        Value::Int(n) => (*n).into(),
+        Value::Float(f) => (*f).into(),
+        Value::Bool(b) => (*b).into(),
+        Value::Datetime { text, .. } => text.clone().into(),
+        Value::Array(items) => items.iter().map(to_json).collect(),
+        Value::Json(v) => v.clone(),
+    }
+}
+
+fn describe(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "NULL",
+        Value::Str(_) => "a string",
+        Value::Int(_) => "an integer",
+        Value::Float(_) => "a float",
+        Value::Bool(_) => "a boolean",
+        Value::Datetime { .. } => "a date/time",
+        Value::Array(_) => "an array",
+        Value::Json(_) => "a table",
+    }
+}
+
+fn is_uuid(text: &str) -> bool {
+    let groups: Vec<&str> = text.split('-').collect();
+    groups.len() == 5
+        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The first differing lines, with two lines of context.
+fn short_diff(old: &str, new: &str) -> String {
+    let old: Vec<&str> = old.lines().collect();
+    let new: Vec<&str> = new.lines().collect();
+    let first = old.iter().zip(&new).position(|(a, b)| a != b).unwrap_or(old.len().min(new.len()));
+    let mut out = String::new();
+    for i in first.saturating_sub(2)..(first + 3).min(old.len().max(new.len())) {
+        match (old.get(i), new.get(i)) {
+            (Some(a), Some(b)) if a == b => out.push_str(&format!("  {a}\n")),
+            (a, b) => {
+                if let Some(a) = a {
+                    out.push_str(&format!("- {a}\n"));
+                }
+                if let Some(b) = b {
+                    out.push_str(&format!("+ {b}\n"));
+                }
+            }
+        }
+    }
+    out.push_str(&format!("(committed: {} lines, rendered: {} lines)", old.len(), new.len()));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lit(value: Value, ty: Type) -> Result<String, String> {
+        let mut sql = String::new();
+        literal(&mut sql, &value, &ty).map(|()| sql)
+    }
+
+    #[test]
+    fn literals_for_every_type() {
+        assert_eq!(lit(Value::Str("it's a \\ test\nline".into()), Type::Text).unwrap(), "'it''s a \\ test\nline'");
+        assert_eq!(lit(Value::Str("$$ café 😀".into()), Type::Text).unwrap(), "'$$ café 😀'");
+        assert!(lit(Value::Str("nul\0".into()), Type::Text).unwrap_err().contains("NUL"));
+        assert_eq!(lit(Value::Int(-4), Type::Integer).unwrap(), "-4");
+        assert!(lit(Value::Str("4x".into()), Type::Integer).is_err());
+        assert_eq!(lit(Value::Float(1.5), Type::Numeric).unwrap(), "1.5");
+        assert_eq!(lit(Value::Bool(true), Type::Boolean).unwrap(), "true");
+        assert_eq!(lit(Value::Null, Type::Text).unwrap(), "NULL");
+        assert_eq!(lit(Value::Str("2024-02-29".into()), Type::Date).unwrap(), "'2024-02-29'");
+        assert!(lit(Value::Str("2023-02-29".into()), Type::Date).is_err());
+        assert_eq!(lit(Value::Str("2026-03-01T09:30:00+01:00".into()), Type::Timestamptz).unwrap(), "'2026-03-01T09:30:00+01:00'");
+        assert!(lit(Value::Datetime { text: "2026-03-01T09:30:00".into(), has_offset: false, has_time: true }, Type::Timestamptz).is_err());
+        assert_eq!(lit(Value::Str("3F2C1A9E-8B7D-4C6E-9F0A-1B2C3D4E5F60".into()), Type::Uuid).unwrap(), "'3f2c1a9e-8b7d-4c6e-9f0a-1b2c3d4e5f60'");
+        assert_eq!(lit(Value::Json(serde_json::json!({"a": [1, "x'y"]})), Type::Json).unwrap(), "'{\"a\":[1,\"x''y\"]}'");
+        assert_eq!(lit(Value::Array(vec![Value::Str("a'b".into()), Value::Str("c".into())]), Type::TextArray).unwrap(), "ARRAY['a''b', 'c']::text[]");
+        assert_eq!(lit(Value::Array(vec![]), Type::TextArray).unwrap(), "'{}'::text[]");
+        assert!(lit(Value::Str("x".into()), Type::Other("tsvector".into())).is_err());
+    }
+
+    #[test]
+    fn csv_quotes_newlines_and_nulls() {
+        let records = parse_csv("a,b,c\n1,\"x,\"\"y\"\"\nz\",\n2,\"\",w\r\n").unwrap();
+        assert_eq!(records.len(), 3);
+        assert_eq!(records[1], (2, vec![Some("1".into()), Some("x,\"y\"\nz".into()), None]));
+        assert_eq!(records[2], (4, vec![Some("2".into()), Some(String::new()), Some("w".into())]));
+        assert!(parse_csv("a\n\"open\n").is_err());
+    }
+
+    #[test]
+    fn templates() {
+        assert!(parse_template("{a} and {b}").is_ok());
+        assert!(parse_template("{a").is_err());
+        assert!(parse_template("{}").is_err());
+    }
+}
