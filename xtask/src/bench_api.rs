@@ -419,7 +419,12 @@ mod tests {
         let file =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/openeu-api/src/sql/meetings.sql");
         let script = pgbench_script(&file).unwrap();
-        assert!(!script.contains('{') && !script.contains('$'), "{script}");
+        for placeholder in ["{filters}", "{limit}", "{offset}", "$"] {
+            assert!(
+                !script.contains(placeholder),
+                "{placeholder} left in:\n{script}"
+            );
+        }
         assert!(script.trim_end().ends_with(';'));
     }
 }

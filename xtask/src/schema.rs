@@ -51,7 +51,11 @@ impl Table {
 
 /// `meetings` → `public.meetings`; qualified names stay.
 pub fn qualify(name: &str) -> String {
-    if name.contains('.') { name.to_owned() } else { format!("public.{name}") }
+    if name.contains('.') {
+        name.to_owned()
+    } else {
+        format!("public.{name}")
+    }
 }
 
 /// Every table created by `files`, in order; a later definition of the same table replaces an
@@ -60,7 +64,8 @@ pub fn qualify(name: &str) -> String {
 pub fn load(files: &[&Path]) -> Result<BTreeMap<String, Table>> {
     let mut tables = BTreeMap::new();
     for file in files {
-        let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
         for table in parse(&text, &file.display().to_string())? {
             tables.entry(table.name.clone()).or_insert(table);
         }
@@ -76,13 +81,17 @@ pub fn parse(sql: &str, origin: &str) -> Result<Vec<Table>> {
     let mut from = 0;
     while let Some(found) = lower[from..].find("create table") {
         let start = from + found + "create table".len();
-        let open = lower[start..].find('(').map(|i| start + i).context("CREATE TABLE without a column list")?;
+        let open = lower[start..]
+            .find('(')
+            .map(|i| start + i)
+            .context("CREATE TABLE without a column list")?;
         let mut name = clean[start..open].trim();
         if name.to_ascii_lowercase().starts_with("if not exists") {
             name = name["if not exists".len()..].trim();
         }
         let name = qualify(&name.replace('"', ""));
-        let close = matching_paren(&clean, open).with_context(|| format!("{origin}: unbalanced parentheses in CREATE TABLE {name}"))?;
+        let close = matching_paren(&clean, open)
+            .with_context(|| format!("{origin}: unbalanced parentheses in CREATE TABLE {name}"))?;
         let body = &clean[open + 1..close];
         tables.push(parse_body(&name, body, origin)?);
         from = close;
@@ -91,7 +100,12 @@ pub fn parse(sql: &str, origin: &str) -> Result<Vec<Table>> {
 }
 
 fn parse_body(name: &str, body: &str, origin: &str) -> Result<Table> {
-    let mut table = Table { name: name.to_owned(), columns: Vec::new(), primary_key: Vec::new(), defined_in: origin.to_owned() };
+    let mut table = Table {
+        name: name.to_owned(),
+        columns: Vec::new(),
+        primary_key: Vec::new(),
+        defined_in: origin.to_owned(),
+    };
     for item in split_top_level(body) {
         let item = item.trim();
         let lower = item.to_ascii_lowercase();
@@ -102,11 +116,17 @@ fn parse_body(name: &str, body: &str, origin: &str) -> Result<Table> {
             table.primary_key = list_in_parens(rest);
             continue;
         }
-        if ["constraint", "unique", "check", "foreign key", "exclude"].iter().any(|k| lower.starts_with(k)) {
+        if ["constraint", "unique", "check", "foreign key", "exclude"]
+            .iter()
+            .any(|k| lower.starts_with(k))
+        {
             continue;
         }
         let mut words = item.split_whitespace();
-        let column = words.next().context("empty column definition")?.replace('"', "");
+        let column = words
+            .next()
+            .context("empty column definition")?
+            .replace('"', "");
         let rest = &lower[lower.find(char::is_whitespace).unwrap_or(lower.len())..].trim_start();
         let ty = column_type(rest);
         if ty.is_none() {
@@ -114,8 +134,15 @@ fn parse_body(name: &str, body: &str, origin: &str) -> Result<Table> {
         }
         let references = rest.find("references ").map(|i| {
             let after = &rest[i + "references ".len()..];
-            let target = after.split(|c: char| c == '(' || c.is_whitespace()).next().unwrap_or("").to_owned();
-            let column = list_in_parens(&after[target.len()..]).into_iter().next().unwrap_or_else(|| "id".to_owned());
+            let target = after
+                .split(|c: char| c == '(' || c.is_whitespace())
+                .next()
+                .unwrap_or("")
+                .to_owned();
+            let column = list_in_parens(&after[target.len()..])
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| "id".to_owned());
             (qualify(&target), column)
         });
         if rest.contains("primary key") {
@@ -150,19 +177,38 @@ fn column_type(definition: &str) -> Option<Type> {
         Type::Uuid
     } else if starts(&["jsonb", "json"]) {
         Type::Json
-    } else if starts(&["bigint", "integer", "int", "smallint", "serial", "bigserial"]) {
+    } else if starts(&[
+        "bigint",
+        "integer",
+        "int",
+        "smallint",
+        "serial",
+        "bigserial",
+    ]) {
         Type::Integer
     } else if starts(&["numeric", "decimal", "real", "double precision"]) {
         Type::Numeric
     } else {
-        Type::Other(d.split(|c: char| c.is_whitespace() || c == '(').next()?.to_owned())
+        Type::Other(
+            d.split(|c: char| c.is_whitespace() || c == '(')
+                .next()?
+                .to_owned(),
+        )
     })
 }
 
 fn list_in_parens(text: &str) -> Vec<String> {
-    let Some(open) = text.find('(') else { return Vec::new() };
-    let Some(close) = text[open..].find(')') else { return Vec::new() };
-    text[open + 1..open + close].split(',').map(|s| s.trim().replace('"', "")).filter(|s| !s.is_empty()).collect()
+    let Some(open) = text.find('(') else {
+        return Vec::new();
+    };
+    let Some(close) = text[open..].find(')') else {
+        return Vec::new();
+    };
+    text[open + 1..open + close]
+        .split(',')
+        .map(|s| s.trim().replace('"', ""))
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 fn matching_paren(text: &str, open: usize) -> Option<usize> {
@@ -244,8 +290,14 @@ mod tests {
         assert_eq!(things.column("tags").unwrap().ty, Type::TextArray);
         assert!(things.column("v").unwrap().generated);
         assert!(things.column("n").unwrap().has_default);
-        assert_eq!(things.column("owner").unwrap().references, Some(("auth.users".to_owned(), "id".to_owned())));
+        assert_eq!(
+            things.column("owner").unwrap().references,
+            Some(("auth.users".to_owned(), "id".to_owned()))
+        );
         assert_eq!(tables[1].primary_key, ["a", "b"]);
-        assert_eq!(tables[1].column("a").unwrap().references, Some(("public.things".to_owned(), "id".to_owned())));
+        assert_eq!(
+            tables[1].column("a").unwrap().references,
+            Some(("public.things".to_owned(), "id".to_owned()))
+        );
     }
 }

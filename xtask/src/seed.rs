@@ -41,7 +41,11 @@ impl Seed {
         if self.check {
             let current = std::fs::read_to_string(&out).unwrap_or_default();
             if current != sql {
-                bail!("{} is stale:\n{}\nrun `cargo xtask seed`", out.display(), short_diff(&current, &sql));
+                bail!(
+                    "{} is stale:\n{}\nrun `cargo xtask seed`",
+                    out.display(),
+                    short_diff(&current, &sql)
+                );
             }
             println!("{} is current", paths::SEED_SQL);
             return Ok(());
@@ -102,7 +106,11 @@ enum Value {
     Float(f64),
     Bool(bool),
     /// A TOML date or date-time, in RFC 3339 text.
-    Datetime { text: String, has_offset: bool, has_time: bool },
+    Datetime {
+        text: String,
+        has_offset: bool,
+        has_time: bool,
+    },
     Array(Vec<Value>),
     /// A TOML table, for json columns.
     Json(serde_json::Value),
@@ -118,7 +126,8 @@ struct Row {
 pub fn render(dir: &Path, tables: &BTreeMap<String, schema::Table>) -> Result<String> {
     let manifest_path = dir.join("manifest.toml");
     let manifest: Manifest = toml::from_str(
-        &std::fs::read_to_string(&manifest_path).with_context(|| format!("reading {}", manifest_path.display()))?,
+        &std::fs::read_to_string(&manifest_path)
+            .with_context(|| format!("reading {}", manifest_path.display()))?,
     )
     .map_err(|e| anyhow::anyhow!("{}: {e}", manifest_path.display()))?;
     let batch_rows = manifest.batch_rows.unwrap_or(DEFAULT_BATCH_ROWS).max(1);
@@ -128,11 +137,22 @@ pub fn render(dir: &Path, tables: &BTreeMap<String, schema::Table>) -> Result<St
     for entry in &manifest.table {
         let name = schema::qualify(&entry.name);
         let table = tables.get(&name).with_context(|| {
-            format!("{}: table `{}` is not created by the migrations (nor by Supabase)", manifest_path.display(), entry.name)
+            format!(
+                "{}: table `{}` is not created by the migrations (nor by Supabase)",
+                manifest_path.display(),
+                entry.name
+            )
         })?;
-        let file_name = entry.file.clone().unwrap_or_else(|| format!("{}.toml", entry.name));
+        let file_name = entry
+            .file
+            .clone()
+            .unwrap_or_else(|| format!("{}.toml", entry.name));
         let file = dir.join(&file_name);
-        let mut rows = if file_name.ends_with(".csv") { load_csv(&file)? } else { load_toml(&file)? };
+        let mut rows = if file_name.ends_with(".csv") {
+            load_csv(&file)?
+        } else {
+            load_toml(&file)?
+        };
         derive(&mut rows, &entry.derive, table, &manifest_path)?;
         let columns = check_rows(table, &rows, &file_name)?;
         loaded.push((table, file_name, rows, columns));
@@ -148,7 +168,9 @@ pub fn render(dir: &Path, tables: &BTreeMap<String, schema::Table>) -> Result<St
             continue;
         }
         for (batch_index, batch) in rows.chunks(batch_rows).enumerate() {
-            write!(sql, "\n-- {} ({file_name}, rows {}–{})\nINSERT INTO {} ({}) VALUES\n",
+            write!(
+                sql,
+                "\n-- {} ({file_name}, rows {}–{})\nINSERT INTO {} ({}) VALUES\n",
                 table.name,
                 batch_index * batch_rows + 1,
                 batch_index * batch_rows + batch.len(),
@@ -183,15 +205,23 @@ fn load_toml(file: &Path) -> Result<Vec<Row>> {
         #[serde(default)]
         row: Vec<toml::Table>,
     }
-    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let fixture: Fixture = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", file.display(), e.to_string().trim_end()))?;
-    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let fixture: Fixture = toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {}", file.display(), e.to_string().trim_end()))?;
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let mut rows = Vec::new();
     for (i, table) in fixture.row.into_iter().enumerate() {
         let at = format!("{name} row {}", i + 1);
         let mut values = BTreeMap::new();
         for (key, value) in table {
-            values.insert(key.clone(), from_toml(value).map_err(|why| anyhow::anyhow!("{at}, column {key}: {why}"))?);
+            values.insert(
+                key.clone(),
+                from_toml(value).map_err(|why| anyhow::anyhow!("{at}, column {key}: {why}"))?,
+            );
         }
         rows.push(Row { at, values });
     }
@@ -204,27 +234,42 @@ fn from_toml(value: toml::Value) -> Result<Value, String> {
         toml::Value::Integer(n) => Value::Int(n),
         toml::Value::Float(f) => Value::Float(f),
         toml::Value::Boolean(b) => Value::Bool(b),
-        toml::Value::Datetime(d) => {
-            Value::Datetime { text: d.to_string(), has_offset: d.offset.is_some(), has_time: d.time.is_some() }
+        toml::Value::Datetime(d) => Value::Datetime {
+            text: d.to_string(),
+            has_offset: d.offset.is_some(),
+            has_time: d.time.is_some(),
+        },
+        toml::Value::Array(items) => {
+            Value::Array(items.into_iter().map(from_toml).collect::<Result<_, _>>()?)
         }
-        toml::Value::Array(items) => Value::Array(items.into_iter().map(from_toml).collect::<Result<_, _>>()?),
         toml::Value::Table(t) => Value::Json(serde_json::to_value(t).map_err(|e| e.to_string())?),
     })
 }
 
 /// RFC 4180 CSV with a header row. An unquoted empty field is NULL; `""` is an empty string.
 fn load_csv(file: &Path) -> Result<Vec<Row>> {
-    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let records = parse_csv(&text).map_err(|(line, why)| anyhow::anyhow!("{name} line {line}: {why}"))?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let records =
+        parse_csv(&text).map_err(|(line, why)| anyhow::anyhow!("{name} line {line}: {why}"))?;
     let mut records = records.into_iter();
-    let Some((_, header)) = records.next() else { return Ok(Vec::new()) };
+    let Some((_, header)) = records.next() else {
+        return Ok(Vec::new());
+    };
     let header: Vec<String> = header.into_iter().map(|f| f.unwrap_or_default()).collect();
     let mut rows = Vec::new();
     for (line, fields) in records {
         let at = format!("{name} line {line}");
         if fields.len() != header.len() {
-            bail!("{at}: {} fields, the header has {}", fields.len(), header.len());
+            bail!(
+                "{at}: {} fields, the header has {}",
+                fields.len(),
+                header.len()
+            );
         }
         let values = header
             .iter()
@@ -278,7 +323,11 @@ fn parse_csv(text: &str) -> Result<Vec<(usize, Vec<Option<String>>)>, (usize, St
                 field.push(c);
                 chars.next();
             }
-            fields.push(if quoted || !field.is_empty() { Some(field) } else { None });
+            fields.push(if quoted || !field.is_empty() {
+                Some(field)
+            } else {
+                None
+            });
             match chars.next() {
                 Some(',') => continue,
                 Some('\r') => {
@@ -303,15 +352,29 @@ fn parse_csv(text: &str) -> Result<Vec<(usize, Vec<Option<String>>)>, (usize, St
 }
 
 /// Fills derived columns from their templates.
-fn derive(rows: &mut [Row], templates: &BTreeMap<String, String>, table: &schema::Table, manifest: &Path) -> Result<()> {
+fn derive(
+    rows: &mut [Row],
+    templates: &BTreeMap<String, String>,
+    table: &schema::Table,
+    manifest: &Path,
+) -> Result<()> {
     for (column, template) in templates {
         if table.column(column).is_none() {
-            bail!("{}: derived column {}.{column} is not in the schema", manifest.display(), table.name);
+            bail!(
+                "{}: derived column {}.{column} is not in the schema",
+                manifest.display(),
+                table.name
+            );
         }
-        let parts = parse_template(template)
-            .map_err(|why| anyhow::anyhow!("{}: template of {}.{column}: {why}", manifest.display(), table.name))?;
+        let parts = parse_template(template).map_err(|why| {
+            anyhow::anyhow!(
+                "{}: template of {}.{column}: {why}",
+                manifest.display(),
+                table.name
+            )
+        })?;
         for part in &parts {
-            if let TemplatePart::Column(name) = part {
+            if let TemplatePart::Column(name, _) = part {
                 if table.column(name).is_none() {
                     bail!(
                         "{}: template of {}.{column} uses {{{name}}}, which is not a column of {}",
@@ -327,7 +390,14 @@ fn derive(rows: &mut [Row], templates: &BTreeMap<String, String>, table: &schema
             for part in &parts {
                 match part {
                     TemplatePart::Text(t) => text.push_str(t),
-                    TemplatePart::Column(name) => match row.values.get(name) {
+                    TemplatePart::Column(name, true) => match row.values.get(name) {
+                        Some(Value::Str(s)) => text.push_str(s.get(..10).unwrap_or(s)),
+                        Some(Value::Datetime { text: t, .. }) => {
+                            text.push_str(t.get(..10).unwrap_or(t))
+                        }
+                        _ => {}
+                    },
+                    TemplatePart::Column(name, false) => match row.values.get(name) {
                         Some(Value::Str(s)) => text.push_str(s),
                         Some(Value::Datetime { text: t, .. }) => text.push_str(t),
                         Some(Value::Int(n)) => text.push_str(&n.to_string()),
@@ -336,7 +406,13 @@ fn derive(rows: &mut [Row], templates: &BTreeMap<String, String>, table: &schema
                         Some(Value::Array(items)) => {
                             let words: Vec<String> = items
                                 .iter()
-                                .filter_map(|v| if let Value::Str(s) = v { Some(s.clone()) } else { None })
+                                .filter_map(|v| {
+                                    if let Value::Str(s) = v {
+                                        Some(s.clone())
+                                    } else {
+                                        None
+                                    }
+                                })
                                 .collect();
                             text.push_str(&words.join(" "));
                         }
@@ -354,7 +430,8 @@ fn derive(rows: &mut [Row], templates: &BTreeMap<String, String>, table: &schema
 
 enum TemplatePart {
     Text(String),
-    Column(String),
+    /// `{column}`, or `{column:date}` for the date part of a date-time.
+    Column(String, bool),
 }
 
 fn parse_template(template: &str) -> Result<Vec<TemplatePart>, String> {
@@ -367,7 +444,12 @@ fn parse_template(template: &str) -> Result<Vec<TemplatePart>, String> {
         if name.is_empty() {
             return Err("an empty `{}`".to_owned());
         }
-        parts.push(TemplatePart::Column(name.to_owned()));
+        let (name, date_only) = match name.split_once(':') {
+            None => (name, false),
+            Some((name, "date")) => (name.trim(), true),
+            Some((_, format)) => return Err(format!("unknown format `{format}` (only `date`)")),
+        };
+        parts.push(TemplatePart::Column(name.to_owned(), date_only));
         rest = &rest[close + 1..];
     }
     parts.push(TemplatePart::Text(rest.to_owned()));
@@ -381,24 +463,53 @@ fn check_rows(table: &schema::Table, rows: &[Row], file: &str) -> Result<Vec<Str
     for row in rows {
         for (column, value) in &row.values {
             let Some(col) = table.column(column) else {
-                let known: Vec<&str> = table.columns.iter().filter(|c| !c.generated).map(|c| c.name.as_str()).collect();
-                bail!("{}: unknown column `{column}`; {} (created in {}) has: {}", row.at, table.name, table.defined_in, known.join(", "));
+                let known: Vec<&str> = table
+                    .columns
+                    .iter()
+                    .filter(|c| !c.generated)
+                    .map(|c| c.name.as_str())
+                    .collect();
+                bail!(
+                    "{}: unknown column `{column}`; {} (created in {}) has: {}",
+                    row.at,
+                    table.name,
+                    table.defined_in,
+                    known.join(", ")
+                );
             };
             if col.generated {
-                bail!("{}: column `{column}` of {} is generated; remove it from {file}", row.at, table.name);
+                bail!(
+                    "{}: column `{column}` of {} is generated; remove it from {file}",
+                    row.at,
+                    table.name
+                );
             }
             if matches!(value, Value::Null) && col.not_null && !col.has_default {
-                bail!("{}: column `{column}` of {} cannot be NULL", row.at, table.name);
+                bail!(
+                    "{}: column `{column}` of {} cannot be NULL",
+                    row.at,
+                    table.name
+                );
             }
             used.insert(column.clone());
         }
         for col in &table.columns {
             if col.not_null && !col.has_default && !row.values.contains_key(&col.name) {
-                bail!("{}: column `{}` of {} is required (NOT NULL, no default)", row.at, col.name, table.name);
+                bail!(
+                    "{}: column `{}` of {} is required (NOT NULL, no default)",
+                    row.at,
+                    col.name,
+                    table.name
+                );
             }
         }
     }
-    Ok(table.columns.iter().filter(|c| used.contains(&c.name)).map(|c| c.name.clone()).collect())
+    Ok(table
+        .columns
+        .iter()
+        .filter(|c| used.contains(&c.name))
+        .map(|c| c.name.clone())
+        .collect())
 }
 
 /// The key text of a value for comparisons across tables ('x' and 'x' from CSV alike).
@@ -412,7 +523,9 @@ fn key_text(value: &Value) -> Option<String> {
     }
 }
 
-fn check_keys_and_references(loaded: &[(&schema::Table, String, Vec<Row>, Vec<String>)]) -> Result<()> {
+fn check_keys_and_references(
+    loaded: &[(&schema::Table, String, Vec<Row>, Vec<String>)],
+) -> Result<()> {
     // Primary keys: unique within each table.
     let mut keys: HashMap<(String, String), HashMap<String, String>> = HashMap::new();
     for (table, file, rows, _) in loaded {
@@ -436,7 +549,10 @@ fn check_keys_and_references(loaded: &[(&schema::Table, String, Vec<Row>, Vec<St
             }
             for col in &table.columns {
                 if let Some(value) = row.values.get(&col.name).and_then(key_text) {
-                    keys.entry((table.name.clone(), col.name.clone())).or_default().entry(value).or_insert_with(|| file.clone());
+                    keys.entry((table.name.clone(), col.name.clone()))
+                        .or_default()
+                        .entry(value)
+                        .or_insert_with(|| file.clone());
                 }
             }
         }
@@ -445,8 +561,15 @@ fn check_keys_and_references(loaded: &[(&schema::Table, String, Vec<Row>, Vec<St
     for (table, _, rows, _) in loaded {
         for col in table.columns.iter().filter(|c| c.references.is_some()) {
             let (target_table, target_column) = col.references.as_ref().expect("filtered");
-            let Some(file_of_target) = loaded.iter().find(|(t, ..)| &t.name == target_table).map(|(_, f, ..)| f) else {
-                if rows.iter().any(|r| r.values.get(&col.name).and_then(key_text).is_some()) {
+            let Some(file_of_target) = loaded
+                .iter()
+                .find(|(t, ..)| &t.name == target_table)
+                .map(|(_, f, ..)| f)
+            else {
+                if rows
+                    .iter()
+                    .any(|r| r.values.get(&col.name).and_then(key_text).is_some())
+                {
                     bail!(
                         "{}.{} references {target_table}({target_column}), which no fixture defines; add {target_table} to supabase/seed/manifest.toml before {}",
                         table.name,
@@ -484,18 +607,42 @@ fn literal(sql: &mut String, value: &Value, ty: &Type) -> Result<(), String> {
         (Type::Integer, Value::Str(s)) if s.parse::<i64>().is_ok() => sql.push_str(s.trim()),
         (Type::Integer, _) => return wrong("an integer"),
         (Type::Numeric, Value::Int(n)) => write!(sql, "{n}").expect("string write"),
-        (Type::Numeric, Value::Float(f)) if f.is_finite() => write!(sql, "{f:?}").expect("string write"),
-        (Type::Numeric, Value::Str(s)) if s.trim().parse::<f64>().is_ok_and(f64::is_finite) => sql.push_str(s.trim()),
+        (Type::Numeric, Value::Float(f)) if f.is_finite() => {
+            write!(sql, "{f:?}").expect("string write")
+        }
+        (Type::Numeric, Value::Str(s)) if s.trim().parse::<f64>().is_ok_and(f64::is_finite) => {
+            sql.push_str(s.trim())
+        }
         (Type::Numeric, _) => return wrong("a number"),
         (Type::Boolean, Value::Bool(b)) => sql.push_str(if *b { "true" } else { "false" }),
         (Type::Boolean, Value::Str(s)) if s == "true" || s == "false" => sql.push_str(s),
         (Type::Boolean, _) => return wrong("true or false"),
-        (Type::Date, Value::Datetime { text, has_time: false, .. }) => quote(sql, text)?,
-        (Type::Date, Value::Str(s)) if s.len() == 10 && openeu_env::is_timestamp(s) => quote(sql, s)?,
+        (
+            Type::Date,
+            Value::Datetime {
+                text,
+                has_time: false,
+                ..
+            },
+        ) => quote(sql, text)?,
+        (Type::Date, Value::Str(s)) if s.len() == 10 && openeu_env::is_timestamp(s) => {
+            quote(sql, s)?
+        }
         (Type::Date, _) => return wrong("a date such as 2026-03-01"),
-        (Type::Timestamptz, Value::Datetime { text, has_offset: true, .. }) => quote(sql, text)?,
-        (Type::Timestamptz, Value::Str(s)) if s.len() > 10 && openeu_env::is_timestamp(s) => quote(sql, s)?,
-        (Type::Timestamptz, _) => return wrong("a date-time with an offset, such as 2026-03-01T09:30:00Z"),
+        (
+            Type::Timestamptz,
+            Value::Datetime {
+                text,
+                has_offset: true,
+                ..
+            },
+        ) => quote(sql, text)?,
+        (Type::Timestamptz, Value::Str(s)) if s.len() > 10 && openeu_env::is_timestamp(s) => {
+            quote(sql, s)?
+        }
+        (Type::Timestamptz, _) => {
+            return wrong("a date-time with an offset, such as 2026-03-01T09:30:00Z");
+        }
         (Type::Uuid, Value::Str(s)) if is_uuid(s) => quote(sql, &s.to_ascii_lowercase())?,
         (Type::Uuid, _) => return wrong("a UUID"),
         (Type::Json, Value::Json(v)) => quote(sql, &v.to_string())?,
@@ -508,7 +655,9 @@ fn literal(sql: &mut String, value: &Value, ty: &Type) -> Result<(), String> {
         (Type::TextArray, Value::Array(items)) => text_array(sql, items)?,
         (Type::TextArray, Value::Str(s)) => match serde_json::from_str::<Vec<String>>(s) {
             Ok(items) => text_array(sql, &items.into_iter().map(Value::Str).collect::<Vec<_>>())?,
-            Err(_) => return wrong("an array of strings (in CSV, a JSON array such as [\"a\",\"b\"])"),
+            Err(_) => {
+                return wrong("an array of strings (in CSV, a JSON array such as [\"a\",\"b\"])");
+            }
         },
         (Type::TextArray, _) => return wrong("an array of strings"),
         (Type::Other(name), _) => return Err(format!("columns of type {name} cannot be seeded")),
@@ -528,7 +677,12 @@ fn text_array(sql: &mut String, items: &[Value]) -> Result<(), String> {
         }
         match item {
             Value::Str(s) => quote(sql, s)?,
-            other => return Err(format!("array items must be strings, found {}", describe(other))),
+            other => {
+                return Err(format!(
+                    "array items must be strings, found {}",
+                    describe(other)
+                ));
+            }
         }
     }
     sql.push_str("]::text[]");
@@ -583,14 +737,21 @@ fn describe(value: &Value) -> &'static str {
 fn is_uuid(text: &str) -> bool {
     let groups: Vec<&str> = text.split('-').collect();
     groups.len() == 5
-        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// The first differing lines, with two lines of context.
 fn short_diff(old: &str, new: &str) -> String {
     let old: Vec<&str> = old.lines().collect();
     let new: Vec<&str> = new.lines().collect();
-    let first = old.iter().zip(&new).position(|(a, b)| a != b).unwrap_or(old.len().min(new.len()));
+    let first = old
+        .iter()
+        .zip(&new)
+        .position(|(a, b)| a != b)
+        .unwrap_or(old.len().min(new.len()));
     let mut out = String::new();
     for i in first.saturating_sub(2)..(first + 3).min(old.len().max(new.len())) {
         match (old.get(i), new.get(i)) {
@@ -605,7 +766,11 @@ fn short_diff(old: &str, new: &str) -> String {
             }
         }
     }
-    out.push_str(&format!("(committed: {} lines, rendered: {} lines)", old.len(), new.len()));
+    out.push_str(&format!(
+        "(committed: {} lines, rendered: {} lines)",
+        old.len(),
+        new.len()
+    ));
     out
 }
 
@@ -620,22 +785,76 @@ mod tests {
 
     #[test]
     fn literals_for_every_type() {
-        assert_eq!(lit(Value::Str("it's a \\ test\nline".into()), Type::Text).unwrap(), "'it''s a \\ test\nline'");
-        assert_eq!(lit(Value::Str("$$ café 😀".into()), Type::Text).unwrap(), "'$$ café 😀'");
-        assert!(lit(Value::Str("nul\0".into()), Type::Text).unwrap_err().contains("NUL"));
+        assert_eq!(
+            lit(Value::Str("it's a \\ test\nline".into()), Type::Text).unwrap(),
+            "'it''s a \\ test\nline'"
+        );
+        assert_eq!(
+            lit(Value::Str("$$ café 😀".into()), Type::Text).unwrap(),
+            "'$$ café 😀'"
+        );
+        assert!(
+            lit(Value::Str("nul\0".into()), Type::Text)
+                .unwrap_err()
+                .contains("NUL")
+        );
         assert_eq!(lit(Value::Int(-4), Type::Integer).unwrap(), "-4");
         assert!(lit(Value::Str("4x".into()), Type::Integer).is_err());
         assert_eq!(lit(Value::Float(1.5), Type::Numeric).unwrap(), "1.5");
         assert_eq!(lit(Value::Bool(true), Type::Boolean).unwrap(), "true");
         assert_eq!(lit(Value::Null, Type::Text).unwrap(), "NULL");
-        assert_eq!(lit(Value::Str("2024-02-29".into()), Type::Date).unwrap(), "'2024-02-29'");
+        assert_eq!(
+            lit(Value::Str("2024-02-29".into()), Type::Date).unwrap(),
+            "'2024-02-29'"
+        );
         assert!(lit(Value::Str("2023-02-29".into()), Type::Date).is_err());
-        assert_eq!(lit(Value::Str("2026-03-01T09:30:00+01:00".into()), Type::Timestamptz).unwrap(), "'2026-03-01T09:30:00+01:00'");
-        assert!(lit(Value::Datetime { text: "2026-03-01T09:30:00".into(), has_offset: false, has_time: true }, Type::Timestamptz).is_err());
-        assert_eq!(lit(Value::Str("3F2C1A9E-8B7D-4C6E-9F0A-1B2C3D4E5F60".into()), Type::Uuid).unwrap(), "'3f2c1a9e-8b7d-4c6e-9f0a-1b2c3d4e5f60'");
-        assert_eq!(lit(Value::Json(serde_json::json!({"a": [1, "x'y"]})), Type::Json).unwrap(), "'{\"a\":[1,\"x''y\"]}'");
-        assert_eq!(lit(Value::Array(vec![Value::Str("a'b".into()), Value::Str("c".into())]), Type::TextArray).unwrap(), "ARRAY['a''b', 'c']::text[]");
-        assert_eq!(lit(Value::Array(vec![]), Type::TextArray).unwrap(), "'{}'::text[]");
+        assert_eq!(
+            lit(
+                Value::Str("2026-03-01T09:30:00+01:00".into()),
+                Type::Timestamptz
+            )
+            .unwrap(),
+            "'2026-03-01T09:30:00+01:00'"
+        );
+        assert!(
+            lit(
+                Value::Datetime {
+                    text: "2026-03-01T09:30:00".into(),
+                    has_offset: false,
+                    has_time: true
+                },
+                Type::Timestamptz
+            )
+            .is_err()
+        );
+        assert_eq!(
+            lit(
+                Value::Str("3F2C1A9E-8B7D-4C6E-9F0A-1B2C3D4E5F60".into()),
+                Type::Uuid
+            )
+            .unwrap(),
+            "'3f2c1a9e-8b7d-4c6e-9f0a-1b2c3d4e5f60'"
+        );
+        assert_eq!(
+            lit(
+                Value::Json(serde_json::json!({"a": [1, "x'y"]})),
+                Type::Json
+            )
+            .unwrap(),
+            "'{\"a\":[1,\"x''y\"]}'"
+        );
+        assert_eq!(
+            lit(
+                Value::Array(vec![Value::Str("a'b".into()), Value::Str("c".into())]),
+                Type::TextArray
+            )
+            .unwrap(),
+            "ARRAY['a''b', 'c']::text[]"
+        );
+        assert_eq!(
+            lit(Value::Array(vec![]), Type::TextArray).unwrap(),
+            "'{}'::text[]"
+        );
         assert!(lit(Value::Str("x".into()), Type::Other("tsvector".into())).is_err());
     }
 
@@ -643,8 +862,17 @@ mod tests {
     fn csv_quotes_newlines_and_nulls() {
         let records = parse_csv("a,b,c\n1,\"x,\"\"y\"\"\nz\",\n2,\"\",w\r\n").unwrap();
         assert_eq!(records.len(), 3);
-        assert_eq!(records[1], (2, vec![Some("1".into()), Some("x,\"y\"\nz".into()), None]));
-        assert_eq!(records[2], (4, vec![Some("2".into()), Some(String::new()), Some("w".into())]));
+        assert_eq!(
+            records[1],
+            (2, vec![Some("1".into()), Some("x,\"y\"\nz".into()), None])
+        );
+        assert_eq!(
+            records[2],
+            (
+                4,
+                vec![Some("2".into()), Some(String::new()), Some("w".into())]
+            )
+        );
         assert!(parse_csv("a\n\"open\n").is_err());
     }
 
@@ -653,5 +881,7 @@ mod tests {
         assert!(parse_template("{a} and {b}").is_ok());
         assert!(parse_template("{a").is_err());
         assert!(parse_template("{}").is_err());
+        assert!(parse_template("{a:date}").is_ok());
+        assert!(parse_template("{a:time}").is_err());
     }
 }

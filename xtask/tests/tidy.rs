@@ -73,3 +73,15 @@ fn env_example_is_current() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn seed_sql_is_current() {
+    let root = repo_root();
+    let out = Xtask::new(&root).output(&["seed", "--check"]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
