@@ -15,6 +15,6 @@ COPY --from=build /out/openeu-api /usr/local/bin/openeu-api
 USER 10001:10001
 ENV PORT=8080
 EXPOSE 8080
-HEALTHCHECK --interval=3s --timeout=2s --start-period=10s --retries=3 CMD ["openeu-api", "healthcheck"]
+HEALTHCHECK --interval=1s --timeout=2s --start-period=10s --retries=3 CMD ["openeu-api", "healthcheck"]
 STOPSIGNAL SIGTERM
 CMD ["openeu-api"]

@@ -19,6 +19,21 @@ pub struct Config {
     pub app_packages: Vec<String>,
     #[serde(default)]
     pub base_inputs: Vec<String>,
+    /// The loopback port of the local database (the Supabase CLI's default).
+    #[serde(default = "default_db_port")]
+    pub db_port: u16,
+    /// The local stack's name: its containers, network, volume and label derive from it, so a
+    /// test can run a stack of its own beside a developer's.
+    #[serde(default = "default_stack")]
+    pub stack: String,
+}
+
+fn default_stack() -> String {
+    "local".to_owned()
+}
+
+fn default_db_port() -> u16 {
+    54322
 }
 
 #[derive(Deserialize)]
@@ -68,6 +83,20 @@ impl Config {
 
     pub fn base_repository(&self) -> String {
         format!("{}/{}", self.registry, self.base_image)
+    }
+
+    /// `openeu-<stack>-<part>`: the names of the local stack's containers, network and volume.
+    pub fn stack_name(&self, part: &str) -> String {
+        if part.is_empty() {
+            format!("openeu-{}", self.stack)
+        } else {
+            format!("openeu-{}-{part}", self.stack)
+        }
+    }
+
+    /// The label on everything of the local stack.
+    pub fn stack_label(&self) -> (String, String) {
+        ("org.openeu.stack".to_owned(), self.stack.clone())
     }
 
     pub fn app_repository(&self) -> String {

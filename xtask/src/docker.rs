@@ -40,6 +40,10 @@ pub struct Run<'a> {
     /// Passed through the docker CLI's environment, never its arguments.
     pub env: Vec<(String, String)>,
     pub labels: Vec<(String, String)>,
+    /// A user-defined network to join, and the name the container has on it.
+    pub network: Option<(&'a str, &'a str)>,
+    /// `volume:path` mounts.
+    pub volumes: Vec<String>,
 }
 
 impl<'a> Docker<'a> {
@@ -251,6 +255,17 @@ impl<'a> Docker<'a> {
         if let Some(name) = run.name {
             args.extend(["--name".into(), name.to_owned()]);
         }
+        if let Some((network, alias)) = run.network {
+            args.extend([
+                "--network".into(),
+                network.to_owned(),
+                "--network-alias".into(),
+                alias.to_owned(),
+            ]);
+        }
+        for volume in &run.volumes {
+            args.extend(["--volume".into(), volume.clone()]);
+        }
         for publish in &run.publish {
             args.extend(["--publish".into(), publish.clone()]);
         }
@@ -311,6 +326,144 @@ impl<'a> Docker<'a> {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         ))
+    }
+
+    /// The image id a container runs and whether it is running; None when there is no such
+    /// container.
+    pub fn container_image(&self, name: &str) -> Result<Option<(String, bool)>> {
+        let out = self
+            .docker()
+            .args([
+                "container",
+                "inspect",
+                "--format",
+                "{{.Image}} {{.State.Running}}",
+                name,
+            ])
+            .quiet()
+            .ignore_status()
+            .output()?;
+        if !out.status.success() {
+            return Ok(None);
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut words = text.split_whitespace();
+        Ok(Some((
+            words.next().unwrap_or_default().to_owned(),
+            words.next() == Some("true"),
+        )))
+    }
+
+    /// The networks a container is attached to.
+    pub fn container_networks(&self, name: &str) -> Result<Vec<String>> {
+        let text = self
+            .docker()
+            .args([
+                "container",
+                "inspect",
+                "--format",
+                "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
+                name,
+            ])
+            .quiet()
+            .read()?;
+        Ok(text.split_whitespace().map(str::to_owned).collect())
+    }
+
+    /// The id of a local image.
+    pub fn image_id(&self, reference: &str) -> Result<String> {
+        self.docker()
+            .args(["image", "inspect", "--format", "{{.Id}}", reference])
+            .quiet()
+            .read()
+            .with_context(|| format!("image {reference} is not present locally"))
+    }
+
+    pub fn remove_container(&self, name: &str) -> Result<()> {
+        self.docker()
+            .args(["rm", "--force", name])
+            .quiet()
+            .ignore_stdout()
+            .ignore_stderr()
+            .ignore_status()
+            .run()?;
+        Ok(())
+    }
+
+    /// Creates a bridge network unless one of that name exists.
+    pub fn ensure_network(&self, name: &str, labels: &[(String, String)]) -> Result<()> {
+        let exists = self
+            .docker()
+            .args(["network", "inspect", name])
+            .quiet()
+            .ignore_stdout()
+            .ignore_stderr()
+            .ignore_status()
+            .output()?;
+        if exists.status.success() {
+            return Ok(());
+        }
+        let mut args: Vec<String> = vec!["network".into(), "create".into()];
+        for (key, value) in labels {
+            args.extend(["--label".into(), format!("{key}={value}")]);
+        }
+        args.extend(self.ws.label_args());
+        args.push(name.to_owned());
+        self.docker()
+            .args(&args)
+            .quiet()
+            .ignore_stdout()
+            .run()
+            .with_context(|| format!("creating network {name}"))
+    }
+
+    /// Removes the networks and volumes that carry `label` (after their containers are gone).
+    pub fn remove_labelled_networks_and_volumes(&self, label: &str) -> Result<()> {
+        let filter = format!("label={label}");
+        for kind in ["network", "volume"] {
+            let ids = self
+                .docker()
+                .args([kind, "ls", "--quiet", "--filter", &filter])
+                .quiet()
+                .read()?;
+            let ids: Vec<&str> = ids.split_whitespace().collect();
+            if !ids.is_empty() {
+                self.docker()
+                    .args([kind, "rm"])
+                    .args(&ids)
+                    .quiet()
+                    .ignore_stdout()
+                    .run()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates a labelled named volume unless it exists.
+    pub fn ensure_volume(&self, name: &str, labels: &[(String, String)]) -> Result<()> {
+        let exists = self
+            .docker()
+            .args(["volume", "inspect", name])
+            .quiet()
+            .ignore_stdout()
+            .ignore_stderr()
+            .ignore_status()
+            .output()?;
+        if exists.status.success() {
+            return Ok(());
+        }
+        let mut args: Vec<String> = vec!["volume".into(), "create".into()];
+        for (key, value) in labels {
+            args.extend(["--label".into(), format!("{key}={value}")]);
+        }
+        args.extend(self.ws.label_args());
+        args.push(name.to_owned());
+        self.docker()
+            .args(&args)
+            .quiet()
+            .ignore_stdout()
+            .run()
+            .with_context(|| format!("creating volume {name}"))
     }
 
     /// Removes every container that carries `label` (KEY=VALUE).

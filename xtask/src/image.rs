@@ -130,6 +130,7 @@ pub fn run_healthy(
     docker: &Docker<'_>,
     image: &str,
     name: Option<&str>,
+    network: Option<(&str, &str)>,
     env: Vec<(String, String)>,
     labels: Vec<(String, String)>,
 ) -> Result<Running> {
@@ -143,6 +144,8 @@ pub fn run_healthy(
             .chain(env)
             .collect(),
         labels,
+        network,
+        volumes: Vec::new(),
     })?;
     // The caller owns cleanup (by label), also when this wait fails.
     process::wait_until(

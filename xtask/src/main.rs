@@ -5,6 +5,7 @@ mod base;
 mod bench;
 mod bench_api;
 mod config;
+mod db;
 mod docker;
 mod doctor;
 mod edits;
@@ -60,6 +61,9 @@ enum Command {
     Image(image::ImageCommand),
     /// Run the whole test suite with real parts (Docker engine, registry).
     Test(test_cmd::Test),
+    /// The local Supabase-compatible database.
+    #[command(subcommand)]
+    Db(db::DbCommand),
     /// Render supabase/seed.sql from the fixtures in supabase/seed/ (--check: verify it).
     Seed(seed::Seed),
     /// Start the local stack and wait until it is healthy; prints the API's URL.
@@ -91,6 +95,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Env(cmd) => cmd.run(&ws),
         Command::Image(cmd) => cmd.run(&ws),
         Command::Test(cmd) => cmd.run(&ws),
+        Command::Db(cmd) => cmd.run(&ws),
         Command::Seed(cmd) => cmd.run(&ws),
         Command::Up(cmd) => cmd.run(&ws),
         Command::Down(cmd) => cmd.run(&ws),

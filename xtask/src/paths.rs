@@ -19,6 +19,8 @@ pub const SEED_DIR: &str = "supabase/seed";
 pub const SEED_SQL: &str = "supabase/seed.sql";
 pub const MIGRATIONS_DIR: &str = "supabase/migrations";
 pub const SUPABASE_COMPAT_SQL: &str = "supabase/local/supabase-compat.sql";
+pub const SUPABASE_CONFIG: &str = "supabase/config.toml";
+pub const LOCAL_DB_DIR: &str = "supabase/local";
 
 /// The label every image and container made by xtask carries, so cleanup can find them.
 pub const MANAGED_LABEL: &str = "org.openeu.managed";

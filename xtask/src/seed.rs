@@ -374,15 +374,15 @@ fn derive(
             )
         })?;
         for part in &parts {
-            if let TemplatePart::Column(name, _) = part {
-                if table.column(name).is_none() {
-                    bail!(
-                        "{}: template of {}.{column} uses {{{name}}}, which is not a column of {}",
-                        manifest.display(),
-                        table.name,
-                        table.name
-                    );
-                }
+            if let TemplatePart::Column(name, _) = part
+                && table.column(name).is_none()
+            {
+                bail!(
+                    "{}: template of {}.{column} uses {{{name}}}, which is not a column of {}",
+                    manifest.display(),
+                    table.name,
+                    table.name
+                );
             }
         }
         for row in rows.iter_mut() {
@@ -536,16 +536,16 @@ fn check_keys_and_references(
                 .iter()
                 .map(|c| row.values.get(c).and_then(key_text).unwrap_or_default())
                 .collect();
-            if !table.primary_key.is_empty() {
-                if let Some(first) = seen.insert(key.clone(), &row.at) {
-                    bail!(
-                        "{}: duplicate primary key ({}) = ({}) of {}, first defined at {first}",
-                        row.at,
-                        table.primary_key.join(", "),
-                        key.join(", "),
-                        table.name
-                    );
-                }
+            if !table.primary_key.is_empty()
+                && let Some(first) = seen.insert(key.clone(), &row.at)
+            {
+                bail!(
+                    "{}: duplicate primary key ({}) = ({}) of {}, first defined at {first}",
+                    row.at,
+                    table.primary_key.join(", "),
+                    key.join(", "),
+                    table.name
+                );
             }
             for col in &table.columns {
                 if let Some(value) = row.values.get(&col.name).and_then(key_text) {
@@ -581,14 +581,14 @@ fn check_keys_and_references(
             };
             let defined = keys.get(&(target_table.clone(), target_column.clone()));
             for row in rows {
-                if let Some(value) = row.values.get(&col.name).and_then(key_text) {
-                    if !defined.is_some_and(|d| d.contains_key(&value)) {
-                        bail!(
-                            "{}: {} = {value:?} references {target_table}({target_column}), but {file_of_target} defines no such row",
-                            row.at,
-                            col.name
-                        );
-                    }
+                if let Some(value) = row.values.get(&col.name).and_then(key_text)
+                    && !defined.is_some_and(|d| d.contains_key(&value))
+                {
+                    bail!(
+                        "{}: {} = {value:?} references {target_table}({target_column}), but {file_of_target} defines no such row",
+                        row.at,
+                        col.name
+                    );
                 }
             }
         }

@@ -1,18 +1,15 @@
-//! `cargo xtask up` and `down`: the local stack. For now the app container on the current
-//! image; the seeded database joins it in the local-stack issue.
+//! `cargo xtask up` and `down`: the local stack. `up` builds what changed (the base only when
+//! its hash has no image), starts the database on a private network and resets it with the
+//! migrations and the seed, then starts the API on 127.0.0.1 and waits until it is healthy and
+//! ready. `down` removes every container, network and volume labelled for the stack.
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::Args;
 
-use crate::{docker::Docker, image, paths::Workspace, progress, setup};
+use crate::{db, docker::Docker, image, paths::Workspace, progress, setup};
 
-/// The label on everything that belongs to the local stack.
-const STACK_LABEL: (&str, &str) = ("org.openeu.stack", "local");
-const APP_CONTAINER: &str = "openeu-local-api";
 /// The local stack's JWT secret: a well-known development value, like the Supabase CLI's.
 const LOCAL_JWT_SECRET: &str = "openeu-local-development-jwt-secret-not-for-production";
-/// Where the local stack's database will be until the seeded database joins the stack.
-const PLACEHOLDER_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:54322/postgres";
 
 #[derive(Args)]
 pub struct Up {}
@@ -20,57 +17,104 @@ pub struct Up {}
 #[derive(Args)]
 pub struct Down {}
 
+fn labels(ws: &Workspace) -> Vec<(String, String)> {
+    vec![ws.config.stack_label()]
+}
+
 impl Up {
     pub fn run(self, ws: &Workspace) -> Result<()> {
+        let started = std::time::Instant::now();
         let step = progress::step("setup");
         setup::ensure(ws)?;
         step.done();
         let docker = Docker::new(ws);
         let built = image::build(ws, &docker)?;
-        remove_stack(&docker)?;
-        let database_url = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty());
-        if database_url.is_none() {
-            progress::note(
-                "DATABASE_URL is not set: the API serves /health, and /ready answers 503 until it has a database",
-            );
+        let network = ws.config.stack_name("");
+        let app_container = ws.config.stack_name("api");
+        let step = progress::step(format!("network {network}"));
+        docker.ensure_network(&network, &labels(ws))?;
+        step.done();
+        // The database joins the network when its container is (re)created.
+        let db_container = db::container(ws);
+        if docker.container_image(&db_container)?.is_some()
+            && !docker.container_networks(&db_container)?.contains(&network)
+        {
+            docker.remove_container(&db_container)?;
         }
+        db::start(ws, &docker, Some(&network))?;
+        let files = db::files_to_apply(ws)?;
+        let step = progress::step("resetting the database (migrations, seed)");
+        db::reset_local_files(ws, &files)?;
+        step.done();
+        docker.remove_container(&app_container)?;
         let env = vec![
             ("ENVIRONMENT".to_owned(), "local".to_owned()),
             (
                 "SUPABASE_JWT_SECRET".to_owned(),
                 LOCAL_JWT_SECRET.to_owned(),
             ),
-            (
-                "DATABASE_URL".to_owned(),
-                database_url.unwrap_or_else(|| PLACEHOLDER_DATABASE_URL.to_owned()),
-            ),
+            ("DATABASE_URL".to_owned(), db::network_url()),
         ];
         let running = image::run_healthy(
             &docker,
             &built.image,
-            Some(APP_CONTAINER),
+            Some(&app_container),
+            Some((&network, "api")),
             env,
-            vec![(STACK_LABEL.0.to_owned(), STACK_LABEL.1.to_owned())],
+            labels(ws),
         )?;
+        let step = progress::step("checking /ready");
+        let ready = http_get(&running.url, "/ready")?;
+        if !ready.starts_with("HTTP/1.1 200") {
+            bail!("the API is up but not ready:\n{ready}");
+        }
+        step.done();
         println!("{}", running.url);
-        eprintln!("    try: curl {}/health", running.url);
+        eprintln!(
+            "    the API serves {} seeded meetings; {:.1}s in all",
+            db::meeting_count(ws)?,
+            started.elapsed().as_secs_f64()
+        );
+        eprintln!("    try: curl {}/meetings?limit=3", running.url);
+        eprintln!(
+            "         curl '{}/meetings?country=DE&q=energy'",
+            running.url
+        );
+        eprintln!(
+            "         curl {}/legislative-files/2021/0106(COD)",
+            running.url
+        );
+        eprintln!("    database: {} (cargo xtask db url)", db::local_url(ws));
         eprintln!("    stop: cargo xtask down");
         Ok(())
     }
+}
+
+/// A GET over plain TCP; the whole answer as text.
+fn http_get(base: &str, path: &str) -> Result<String> {
+    use std::io::{Read, Write};
+    let address = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text)?;
+    Ok(text)
 }
 
 impl Down {
     pub fn run(self, ws: &Workspace) -> Result<()> {
         let docker = Docker::new(ws);
         docker.require_engine()?;
-        let step = progress::step("removing the local stack");
-        remove_stack(&docker)?;
+        let step = progress::step("removing the local stack (containers, network, volume)");
+        let (key, value) = ws.config.stack_label();
+        let label = format!("{key}={value}");
+        docker.remove_labelled_containers(&label)?;
+        docker.remove_labelled_networks_and_volumes(&label)?;
         step.done();
         Ok(())
     }
-}
-
-/// Removes the stack's containers; the images stay, they are the cache.
-fn remove_stack(docker: &Docker<'_>) -> Result<()> {
-    docker.remove_labelled_containers(&format!("{}={}", STACK_LABEL.0, STACK_LABEL.1))
 }

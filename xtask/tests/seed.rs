@@ -41,7 +41,7 @@ fn the_golden_workspace_renders_byte_for_byte_and_loads() {
         "rendering is deterministic"
     );
 
-    let db = openeu_testdb::Server::start(&schema_and(ws.path(), &[seed.clone()]), "");
+    let db = openeu_testdb::Server::start(&schema_and(ws.path(), std::slice::from_ref(&seed)), "");
     assert_eq!(
         openeu_testdb::psql(db.port, "select count(*) from kinds"),
         "3"
@@ -71,7 +71,7 @@ fn the_golden_workspace_renders_byte_for_byte_and_loads() {
 fn the_committed_seed_loads_into_the_migrated_schema_and_reapplies() {
     let root = repo_root();
     let seed = root.join("supabase/seed.sql");
-    let db = openeu_testdb::Server::start(&schema_and(&root, &[seed.clone()]), "");
+    let db = openeu_testdb::Server::start(&schema_and(&root, std::slice::from_ref(&seed)), "");
     let counts = "select (select count(*) from meetings), (select count(distinct source) from meetings), (select count(distinct country) from meetings), (select count(*) from legislative_files), (select count(*) from meeting_topics), (select count(*) from profiles)";
     let first = openeu_testdb::psql(db.port, counts);
     let numbers: Vec<u32> = first.split('|').map(|n| n.parse().unwrap()).collect();
@@ -119,7 +119,7 @@ impl Rng {
         let len = self.next() % 24;
         let mut s = String::new();
         for _ in 0..len {
-            if self.next() % 2 == 0 {
+            if self.next().is_multiple_of(2) {
                 s.push_str(TRICKY[(self.next() % TRICKY.len() as u64) as usize]);
             } else {
                 // Any Unicode scalar value except NUL (PostgreSQL text cannot hold it).

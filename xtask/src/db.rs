@@ -1,0 +1,488 @@
+//! `cargo xtask db start|stop|reset|url`: the local Supabase-compatible PostgreSQL. One
+//! labelled container on a named volume, published on 127.0.0.1; its image is built from
+//! supabase/local/ and tagged by a hash of that directory, so it is rebuilt only when it changes.
+//!
+//! `db reset` never loses the previous data before the new database is ready: it builds the new
+//! one next to the old (compatibility bootstrap, migrations in timestamp order, the seed files
+//! of supabase/config.toml), each file in one transaction that stops at the first error, and
+//! only then swaps the two by renaming.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::Duration,
+};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use sha2::{Digest, Sha256};
+
+use crate::{
+    docker::{Build, Docker, Run},
+    hash::hex,
+    paths::{self, Workspace},
+    process, progress, seed,
+};
+
+const IMAGE: &str = "openeu-local-db";
+/// The local development credentials, like the Supabase CLI's: not a secret, never deployed.
+const USER: &str = "postgres";
+const PASSWORD: &str = "postgres";
+const DATABASE: &str = "postgres";
+/// Where reset builds the new database before the swap.
+const NEXT_DATABASE: &str = "openeu_next";
+const PREVIOUS_DATABASE: &str = "openeu_previous";
+
+#[derive(Subcommand)]
+pub enum DbCommand {
+    /// Start the local database (building its image if its inputs changed) and wait until a
+    /// real connection works.
+    Start,
+    /// Stop and remove the container; the data volume stays.
+    Stop,
+    /// Rebuild the database from the migrations and the seed, then swap it in.
+    Reset(ResetArgs),
+    /// Print the local connection string.
+    Url,
+}
+
+#[derive(Args)]
+pub struct ResetArgs {
+    /// Reset this database instead of the local one (migrations and seed applied in place).
+    #[arg(long, value_name = "URL")]
+    db_url: Option<String>,
+    /// Confirm resetting a database that is not on this machine.
+    #[arg(long)]
+    yes: bool,
+}
+
+impl DbCommand {
+    pub fn run(self, ws: &Workspace) -> Result<()> {
+        let docker = Docker::new(ws);
+        match self {
+            DbCommand::Start => {
+                docker.require_engine()?;
+                start(ws, &docker, None)?;
+                println!("{}", local_url(ws));
+            }
+            DbCommand::Stop => {
+                docker.require_engine()?;
+                let step = progress::step(format!("removing {}", container(ws)));
+                docker.remove_container(&container(ws))?;
+                step.done();
+            }
+            DbCommand::Reset(args) => args.run(ws, &docker)?,
+            DbCommand::Url => println!("{}", local_url(ws)),
+        }
+        Ok(())
+    }
+}
+
+/// The local database's URL from the host.
+pub fn local_url(ws: &Workspace) -> String {
+    format!(
+        "postgres://{USER}:{PASSWORD}@127.0.0.1:{}/{DATABASE}",
+        ws.config.db_port
+    )
+}
+
+/// The local database's URL from a container on the stack's network.
+pub fn network_url() -> String {
+    format!("postgres://{USER}:{PASSWORD}@db:5432/{DATABASE}")
+}
+
+/// The database container's name.
+pub fn container(ws: &Workspace) -> String {
+    ws.config.stack_name("db")
+}
+
+fn stack_labels(ws: &Workspace) -> Vec<(String, String)> {
+    vec![ws.config.stack_label()]
+}
+
+/// The database image, built only when no image has the hash of its inputs.
+pub fn image(ws: &Workspace, docker: &Docker<'_>) -> Result<String> {
+    let dir = ws.path(paths::LOCAL_DB_DIR);
+    let mut hasher = Sha256::new();
+    for file in ["Dockerfile", "supabase-compat.sql"] {
+        let path = dir.join(file);
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        hasher.update(file.as_bytes());
+        hasher.update(b"\0");
+        hasher.update(Sha256::digest(&bytes));
+    }
+    let reference = format!("{IMAGE}:{}", &hex(&hasher.finalize())[..16]);
+    if docker.image_exists(&reference)? {
+        return Ok(reference);
+    }
+    let step = progress::step(format!("building {reference}"));
+    docker.build(&Build {
+        dockerfile: &dir.join("Dockerfile"),
+        context: &dir,
+        tags: vec![reference.clone()],
+        build_args: Vec::new(),
+        labels: Vec::new(),
+        no_cache: false,
+        log: ws.scratch("logs")?.join("db-image-build.log"),
+    })?;
+    step.done();
+    Ok(reference)
+}
+
+/// Starts the container on the current image (replacing one on an older image; the volume
+/// stays) and waits until Docker calls it healthy: a real `select 1` over TCP.
+pub fn start(ws: &Workspace, docker: &Docker<'_>, network: Option<&str>) -> Result<()> {
+    let image = image(ws, docker)?;
+    let wanted = docker.image_id(&image)?;
+    let name = container(ws);
+    match docker.container_image(&name)? {
+        Some((id, true)) if id == wanted => {
+            progress::note(format!("{name} is running on {image}"));
+            return wait_healthy(docker, &name);
+        }
+        Some(_) => docker.remove_container(&name)?,
+        None => {}
+    }
+    let step = progress::step(format!(
+        "starting {name} on 127.0.0.1:{}",
+        ws.config.db_port
+    ));
+    let volume = ws.config.stack_name("db-data");
+    docker.ensure_volume(&volume, &stack_labels(ws))?;
+    docker.run_detached(&Run {
+        image: &image,
+        name: Some(&name),
+        publish: vec![format!("127.0.0.1:{}:5432", ws.config.db_port)],
+        env: Vec::new(),
+        labels: stack_labels(ws),
+        network: network.map(|n| (n, "db")),
+        volumes: vec![format!("{volume}:/var/lib/postgresql/data")],
+    })?;
+    wait_healthy(docker, &name)?;
+    step.done();
+    Ok(())
+}
+
+fn wait_healthy(docker: &Docker<'_>, name: &str) -> Result<()> {
+    process::wait_until(
+        &format!("{name} to become healthy"),
+        Duration::from_secs(60),
+        || {
+            let (health, running) = docker.container_state(name)?;
+            if !running {
+                bail!("{name} stopped; its logs:\n{}", docker.logs(name)?);
+            }
+            Ok(health == "healthy")
+        },
+    )
+}
+
+/// Where to connect psql: host, port, user, database; the password goes through PGPASSWORD.
+struct Target {
+    host: String,
+    port: u16,
+    user: String,
+    password: String,
+    database: String,
+}
+
+impl Target {
+    fn local(ws: &Workspace, database: &str) -> Target {
+        Target {
+            host: "127.0.0.1".into(),
+            port: ws.config.db_port,
+            user: USER.into(),
+            password: PASSWORD.into(),
+            database: database.into(),
+        }
+    }
+
+    fn from_url(url: &str) -> Result<Target> {
+        let parsed = openeu_env::parse_url(url)
+            .filter(|u| u.scheme == "postgres" || u.scheme == "postgresql")
+            .context("--db-url must be a postgres:// URL")?;
+        let password = url
+            .split_once("://")
+            .and_then(|(_, rest)| rest.split_once('@'))
+            .and_then(|(info, _)| info.split_once(':'))
+            .map(|(_, p)| p.to_owned())
+            .unwrap_or_default();
+        Ok(Target {
+            host: parsed.host.trim_matches(['[', ']']).to_owned(),
+            port: parsed.port.unwrap_or(5432),
+            user: parsed.user.unwrap_or("postgres").to_owned(),
+            password,
+            database: parsed
+                .rest
+                .trim_start_matches('/')
+                .split('?')
+                .next()
+                .filter(|d| !d.is_empty())
+                .unwrap_or("postgres")
+                .to_owned(),
+        })
+    }
+
+    /// psql with the connection in arguments and the password in the environment only.
+    fn psql(&self) -> Command {
+        let mut cmd = Command::new("psql");
+        cmd.args([
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            &self.host,
+            "-p",
+            &self.port.to_string(),
+            "-U",
+            &self.user,
+            "-d",
+            &self.database,
+        ]);
+        cmd.env("PGPASSWORD", &self.password)
+            .env("PGCONNECT_TIMEOUT", "10");
+        cmd
+    }
+
+    fn run_sql(&self, sql: &str) -> Result<String> {
+        let mut cmd = self.psql();
+        cmd.args(["-At", "-c", sql]);
+        let out = process::output_with_timeout(cmd, None, Duration::from_secs(120))?;
+        if !out.status.success() {
+            bail!(
+                "psql on {}:{}/{}: {}",
+                self.host,
+                self.port,
+                self.database,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
+    /// Runs `file` in one transaction; psql's error names the file and the line.
+    fn run_file(&self, file: &Path) -> Result<()> {
+        let mut cmd = self.psql();
+        cmd.arg("--single-transaction").arg("-f").arg(file);
+        let out = process::output_with_timeout(cmd, None, Duration::from_secs(600))?;
+        if !out.status.success() {
+            bail!(
+                "{} failed, nothing of it was applied:\n{}",
+                file.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(())
+    }
+}
+
+impl ResetArgs {
+    fn run(self, ws: &Workspace, docker: &Docker<'_>) -> Result<()> {
+        let files = files_to_apply(ws)?;
+        match &self.db_url {
+            Some(url) => {
+                let target = Target::from_url(url)?;
+                let loopback = ["127.0.0.1", "localhost", "::1"].contains(&target.host.as_str());
+                if !loopback && !self.yes {
+                    bail!(
+                        "refusing to reset {}:{}/{} (not on this machine) without --yes: it drops its public schema",
+                        target.host,
+                        target.port,
+                        target.database
+                    );
+                }
+                reset_in_place(&target, &files)?;
+                println!("reset {}:{}/{}", target.host, target.port, target.database);
+            }
+            None => {
+                docker.require_engine()?;
+                start(ws, docker, None)?;
+                reset_local_files(ws, &files)?;
+                println!("{}", local_url(ws));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The files a reset applies, in order: the compatibility bootstrap, the migrations by
+/// timestamp, then the seed paths of supabase/config.toml (globs sorted, as the CLI does).
+pub fn files_to_apply(ws: &Workspace) -> Result<Files> {
+    let mut migrations = seed::schema_files(&ws.root)?;
+    let compat = migrations.remove(0);
+    let config_path = ws.path(paths::SUPABASE_CONFIG);
+    let config: toml::Table = toml::from_str(
+        &std::fs::read_to_string(&config_path)
+            .with_context(|| format!("reading {}", config_path.display()))?,
+    )
+    .map_err(|e| anyhow::anyhow!("{}: {e}", config_path.display()))?;
+    let patterns: Vec<String> = config
+        .get("db")
+        .and_then(|d| d.get("seed"))
+        .and_then(|s| s.get("sql_paths"))
+        .and_then(toml::Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut seeds = Vec::new();
+    for pattern in &patterns {
+        let matched = glob(&ws.path("supabase"), pattern)?;
+        if matched.is_empty() {
+            bail!(
+                "{}: [db.seed] sql_paths entry {pattern:?} matches no file",
+                config_path.display()
+            );
+        }
+        seeds.extend(matched);
+    }
+    Ok(Files {
+        compat,
+        migrations,
+        seeds,
+    })
+}
+
+pub struct Files {
+    compat: PathBuf,
+    migrations: Vec<PathBuf>,
+    seeds: Vec<PathBuf>,
+}
+
+/// `dir/pattern` where `*` may appear in the last component; matches sorted by name.
+fn glob(dir: &Path, pattern: &str) -> Result<Vec<PathBuf>> {
+    let pattern = pattern.trim_start_matches("./");
+    let (parent, name) = match pattern.rsplit_once('/') {
+        Some((p, n)) => (dir.join(p), n),
+        None => (dir.to_path_buf(), pattern),
+    };
+    if !name.contains('*') {
+        let path = parent.join(name);
+        return Ok(if path.is_file() {
+            vec![path]
+        } else {
+            Vec::new()
+        });
+    }
+    let (prefix, suffix) = name.split_once('*').expect("contains *");
+    let mut matched: Vec<PathBuf> = std::fs::read_dir(&parent)
+        .with_context(|| format!("reading {}", parent.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.starts_with(prefix)
+                    && n.ends_with(suffix)
+                    && n.len() >= prefix.len() + suffix.len()
+            })
+        })
+        .collect();
+    matched.sort();
+    Ok(matched)
+}
+
+fn apply(target: &Target, files: &Files) -> Result<()> {
+    target.run_file(&files.compat)?;
+    for migration in &files.migrations {
+        let step = progress::step(format!(
+            "migration {}",
+            migration
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("?")
+        ));
+        target.run_file(migration)?;
+        let version = migration
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.split('_').next())
+            .unwrap_or_default();
+        if !version.is_empty() && version.bytes().all(|b| b.is_ascii_digit()) {
+            target.run_sql(&format!(
+                "insert into supabase_migrations.schema_migrations (version) values ('{version}') on conflict do nothing"
+            ))?;
+        }
+        step.done();
+    }
+    for seed in &files.seeds {
+        let step = progress::step(format!("seed {}", seed.display()));
+        target.run_file(seed)?;
+        step.done();
+    }
+    Ok(())
+}
+
+/// Builds the new database next to the current one and swaps them only when it is complete.
+pub fn reset_local_files(ws: &Workspace, files: &Files) -> Result<()> {
+    let admin = Target::local(ws, "template1");
+    admin.run_sql(&format!(
+        "drop database if exists {NEXT_DATABASE} with (force)"
+    ))?;
+    admin.run_sql(&format!("create database {NEXT_DATABASE}"))?;
+    let next = Target::local(ws, NEXT_DATABASE);
+    if let Err(err) = apply(&next, files) {
+        let _ = admin.run_sql(&format!(
+            "drop database if exists {NEXT_DATABASE} with (force)"
+        ));
+        return Err(err.context("the reset stopped; the previous database is untouched"));
+    }
+    let step = progress::step("swapping in the new database");
+    admin.run_sql(&format!(
+        "drop database if exists {PREVIOUS_DATABASE} with (force)"
+    ))?;
+    admin.run_sql(&format!(
+        "select pg_terminate_backend(pid) from pg_stat_activity where datname = '{DATABASE}' and pid <> pg_backend_pid()"
+    ))?;
+    admin.run_sql(&format!(
+        "alter database {DATABASE} rename to {PREVIOUS_DATABASE}"
+    ))?;
+    admin.run_sql(&format!(
+        "alter database {NEXT_DATABASE} rename to {DATABASE}"
+    ))?;
+    admin.run_sql(&format!("drop database {PREVIOUS_DATABASE} with (force)"))?;
+    step.done();
+    Ok(())
+}
+
+/// A database we cannot rename (not ours): its public schema and migration history are
+/// dropped and rebuilt in place.
+fn reset_in_place(target: &Target, files: &Files) -> Result<()> {
+    target.run_sql(
+        "drop schema if exists public cascade; create schema public; grant usage on schema public to public; \
+         do $$ begin if to_regclass('supabase_migrations.schema_migrations') is not null then \
+         delete from supabase_migrations.schema_migrations; end if; end $$",
+    )?;
+    apply(target, files)
+}
+
+/// How many meetings the local database holds (for `up`'s report).
+pub fn meeting_count(ws: &Workspace) -> Result<String> {
+    Target::local(ws, DATABASE).run_sql("select count(*) from public.meetings")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_give_host_port_user_and_database() {
+        let t =
+            Target::from_url("postgres://app:pw@db.example:6543/openeu?sslmode=require").unwrap();
+        assert_eq!(
+            (
+                t.host.as_str(),
+                t.port,
+                t.user.as_str(),
+                t.password.as_str(),
+                t.database.as_str()
+            ),
+            ("db.example", 6543, "app", "pw", "openeu")
+        );
+        let t = Target::from_url("postgresql://u@[::1]/x").unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("::1", 5432));
+        assert!(Target::from_url("mysql://x").is_err());
+    }
+}
