@@ -417,6 +417,7 @@ pub fn build(ws: &Workspace, docker: &Docker<'_>, inputs: &BaseInputs, force: bo
                 ),
             ],
             no_cache: force,
+            shared: false,
             log: ws.scratch("logs")?.join("base-build.log"),
         })
         .context("building the base image")?;

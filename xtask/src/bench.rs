@@ -260,6 +260,7 @@ impl Bench<'_> {
                 build_args: inputs.build_args.clone(),
                 labels: Vec::new(),
                 no_cache: false,
+                shared: false,
                 log: log.clone(),
             })?;
             theirs.push(started.elapsed());
@@ -364,6 +365,7 @@ impl Bench<'_> {
             build_args: Vec::new(),
             labels: Vec::new(),
             no_cache: false,
+            shared: false,
             log: log.clone(),
         })?;
         let text = std::fs::read_to_string(&log)?;
@@ -402,6 +404,7 @@ impl Bench<'_> {
             build_args: Vec::new(),
             labels: Vec::new(),
             no_cache: true,
+            shared: false,
             log: self.scratch.join("cold.log"),
         })?;
         let cold_time = started.elapsed();

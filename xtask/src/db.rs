@@ -123,6 +123,7 @@ pub fn image(ws: &Workspace, docker: &Docker<'_>) -> Result<String> {
         build_args: Vec::new(),
         labels: Vec::new(),
         no_cache: false,
+        shared: true,
         log: ws.scratch("logs")?.join("db-image-build.log"),
     })?;
     step.done();

@@ -28,6 +28,9 @@ pub struct Build<'a> {
     pub build_args: Vec<(String, String)>,
     pub labels: Vec<(String, String)>,
     pub no_cache: bool,
+    /// A content-addressed image shared by every run (like the local database's): it gets
+    /// the managed label but not this run's `--label`s, so a test's cleanup leaves it cached.
+    pub shared: bool,
     /// Where the full build output is kept.
     pub log: PathBuf,
 }
@@ -152,7 +155,14 @@ impl<'a> Docker<'a> {
         for (key, value) in &build.labels {
             args.extend(["--label".into(), format!("{key}={value}")]);
         }
-        args.extend(self.ws.label_args());
+        if build.shared {
+            args.extend([
+                "--label".into(),
+                format!("{}=true", crate::paths::MANAGED_LABEL),
+            ]);
+        } else {
+            args.extend(self.ws.label_args());
+        }
         args.push(build.context.display().to_string());
         let cmd = self.docker().args(&args);
         eprintln!("    $ {cmd}");

@@ -91,6 +91,7 @@ pub fn build(ws: &Workspace, docker: &Docker<'_>) -> Result<Built> {
                 ),
             ],
             no_cache: false,
+            shared: false,
             log,
         })
         .context("building the app image")?;

@@ -175,6 +175,7 @@ LABEL {STANDIN_LABEL}=host-toolchain
         build_args: Vec::new(),
         labels: Vec::new(),
         no_cache: false,
+        shared: true,
         log: context.with_file_name("rust-standin.log"),
     })?;
     std::fs::remove_dir_all(&context)?;

@@ -1,0 +1,228 @@
+//! The local database and stack with real parts: `db reset` (twice, and with a broken
+//! migration that must leave the previous data alone), `up` serving the seeded meetings, and
+//! `down` leaving nothing labelled behind. Each test runs a stack of its own (its own name and
+//! port), so it never touches a developer's, and tears it down even when it fails.
+
+mod support;
+
+use std::{io::Read, io::Write, net::TcpStream, process::Command};
+
+use support::{DockerCleanup, Registry, TempDir, Xtask, docker_ok, free_port, repo_copy};
+
+/// A copy of the repository configured with a stack of its own; `down` on drop.
+struct Stack {
+    ws: TempDir,
+    name: String,
+    port: u16,
+    registry: Registry,
+    cleanup: DockerCleanup,
+}
+
+impl Stack {
+    fn new() -> Stack {
+        let ws = repo_copy();
+        let name = format!("t{}", free_port());
+        let port = free_port();
+        let manifest = ws.path().join("Cargo.toml");
+        let text = std::fs::read_to_string(&manifest).unwrap();
+        let text = text.replace(
+            "[workspace.metadata.xtask]\n",
+            &format!("[workspace.metadata.xtask]\nstack = \"{name}\"\ndb-port = {port}\n"),
+        );
+        std::fs::write(&manifest, text).unwrap();
+        Stack {
+            ws,
+            name,
+            port,
+            registry: Registry::start(None),
+            cleanup: DockerCleanup::new(),
+        }
+    }
+
+    fn xtask(&self) -> Xtask<'_> {
+        Xtask::new(self.ws.path())
+            .env("DOCKER_REGISTRY_SERVER", &self.registry.address)
+            .label(&self.cleanup.label)
+    }
+
+    fn psql(&self, sql: &str) -> String {
+        let out = Command::new("psql")
+            .args([
+                "-X",
+                "-At",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-p",
+                &self.port.to_string(),
+                "-c",
+                sql,
+            ])
+            .env("PGPASSWORD", "postgres")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    fn counts(&self) -> String {
+        self.psql("select (select count(*) from meetings), (select count(*) from topics), (select count(*) from meeting_topics), (select count(*) from legislative_files), (select count(*) from profiles)")
+    }
+
+    fn labelled(&self, kind: &str) -> String {
+        docker_ok(&[
+            kind,
+            "ls",
+            "--quiet",
+            "--filter",
+            &format!("label=org.openeu.stack={}", self.name),
+        ])
+        .trim()
+        .to_owned()
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = self.xtask().output(&["down"]);
+    }
+}
+
+fn get(url: &str, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(url.trim_start_matches("http://")).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("0")
+        .parse()
+        .unwrap();
+    (
+        status,
+        text.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default(),
+    )
+}
+
+#[test]
+fn db_reset_is_repeatable_and_a_broken_migration_keeps_the_previous_data() {
+    let stack = Stack::new();
+    let x = stack.xtask();
+    let (stdout, _) = x.ok(&["db", "reset"]);
+    assert_eq!(
+        stdout.trim(),
+        format!(
+            "postgres://postgres:postgres@127.0.0.1:{}/postgres",
+            stack.port
+        )
+    );
+    let first = stack.counts();
+    assert!(first.starts_with("30|"), "the seed was applied: {first}");
+    assert_eq!(
+        stack.psql("select version from supabase_migrations.schema_migrations"),
+        "20261127000000"
+    );
+    x.ok(&["db", "reset"]);
+    assert_eq!(stack.counts(), first, "a second reset gives the same rows");
+
+    // Data written since the last reset survives a reset that fails.
+    stack.psql("insert into topics (id, name) values ('kept', 'Kept while the reset fails')");
+    let broken = stack
+        .ws
+        .path()
+        .join("supabase/migrations/20261231000000_broken.sql");
+    std::fs::write(
+        &broken,
+        "create table public.fine (id int);\n\nselect * from no_such_table;\n",
+    )
+    .unwrap();
+    let text = x.fails(&["db", "reset"]);
+    assert!(
+        text.contains("20261231000000_broken.sql") && text.contains(":3:"),
+        "names the file and line:\n{text}"
+    );
+    assert!(text.contains("previous database is untouched"), "{text}");
+    assert_eq!(
+        stack.psql("select count(*) from topics where id = 'kept'"),
+        "1",
+        "the previous data is still there"
+    );
+    assert_eq!(
+        stack.psql("select count(*) from pg_database where datname = 'openeu_next'"),
+        "0",
+        "the half-built database is gone"
+    );
+    std::fs::remove_file(&broken).unwrap();
+
+    let (url, _) = x.ok(&["db", "url"]);
+    assert!(url.contains(&format!(":{}/", stack.port)));
+    let text = x.fails(&[
+        "db",
+        "reset",
+        "--db-url",
+        "postgres://postgres@db.example.org:5432/postgres",
+    ]);
+    assert!(text.contains("without --yes"), "{text}");
+}
+
+#[test]
+fn up_serves_the_seeded_meetings_and_down_leaves_nothing() {
+    let stack = Stack::new();
+    let x = stack.xtask();
+    let (stdout, stderr) = x.ok(&["up"]);
+    let url = stdout.trim();
+    assert!(url.starts_with("http://127.0.0.1:"), "{stdout}\n{stderr}");
+    let (status, body) = get(url, "/meetings?limit=500");
+    assert_eq!(status, 200, "{body}");
+    let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let ids: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids.len().to_string(),
+        stack.psql("select count(*) from meetings")
+    );
+    assert!(ids.contains(&"ep-2026-01-19-plenary"), "{ids:?}");
+    assert_eq!(get(url, "/ready").0, 200);
+    assert!(!stack.labelled("volume").is_empty() && !stack.labelled("network").is_empty());
+
+    // A second `up` with nothing changed is idempotent (and fast: see the README's figure).
+    let (again, _) = x.ok(&["up"]);
+    assert_eq!(get(again.trim(), "/health").0, 200);
+
+    x.ok(&["down"]);
+    for kind in ["ps", "network", "volume"] {
+        let left = if kind == "ps" {
+            docker_ok(&[
+                "ps",
+                "--all",
+                "--quiet",
+                "--filter",
+                &format!("label=org.openeu.stack={}", stack.name),
+            ])
+            .trim()
+            .to_owned()
+        } else {
+            stack.labelled(kind)
+        };
+        assert!(left.is_empty(), "down left {kind}: {left}");
+    }
+    x.ok(&["down"]);
+}
