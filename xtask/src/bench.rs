@@ -28,6 +28,8 @@ pub enum BenchCommand {
     Base(BaseBench),
     /// The API under load vs the bare query it runs, on the same database.
     Api(crate::bench_api::ApiBench),
+    /// Seed rendering throughput, INSERT vs COPY, and the local stack's times.
+    Seed(crate::bench_seed::SeedBench),
 }
 
 #[derive(Args)]
@@ -45,6 +47,7 @@ impl BenchCommand {
         match self {
             BenchCommand::Base(bench) => bench.run(ws),
             BenchCommand::Api(bench) => bench.run(ws),
+            BenchCommand::Seed(bench) => bench.run(ws),
         }
     }
 }

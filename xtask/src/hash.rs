@@ -19,7 +19,7 @@ use toml::{Table, Value};
 use crate::{config::Config, paths};
 
 /// Bumped whenever the normalisation rules change, so old tags are not reused by mistake.
-const SCHEME: &str = "openeu-base-hash v1";
+const SCHEME: &str = "openeu-base-hash v2";
 
 /// Keys of `[package]` (and `[workspace.package]`) that cannot affect compiled dependencies.
 const DROPPED_PACKAGE_KEYS: [&str; 14] = [
@@ -38,6 +38,9 @@ const DROPPED_PACKAGE_KEYS: [&str; 14] = [
     "include",
     "exclude",
 ];
+
+/// Profiles the base image never builds (it builds `release` and its build-override).
+const UNBUILT_PROFILES: [&str; 2] = ["dev", "test"];
 
 /// Top-level manifest tables that cannot affect compiled dependencies.
 const DROPPED_TABLES: [&str; 2] = ["lints", "badges"];
@@ -372,6 +375,14 @@ impl ManifestRules<'_> {
         let dir = file.parent().context("manifest path has no parent")?;
         for table in DROPPED_TABLES {
             manifest.remove(table);
+        }
+        if let Some(Value::Table(profiles)) = manifest.get_mut("profile") {
+            for profile in UNBUILT_PROFILES {
+                profiles.remove(profile);
+            }
+            if profiles.is_empty() {
+                manifest.remove("profile");
+            }
         }
         if let Some(Value::Table(package)) = manifest.get_mut("package") {
             drop_descriptive_keys(package);

@@ -4,6 +4,7 @@
 mod base;
 mod bench;
 mod bench_api;
+mod bench_seed;
 mod config;
 mod db;
 mod docker;

@@ -13,6 +13,7 @@ use std::{
     collections::{BTreeMap, HashMap, HashSet},
     fmt::Write as _,
     path::{Path, PathBuf},
+    sync::Arc,
 };
 
 use anyhow::{Context, Result, bail};
@@ -116,10 +117,84 @@ enum Value {
     Json(serde_json::Value),
 }
 
-/// One fixture row and where it came from ("meetings.toml row 3", "big.csv line 10").
+/// Where a row came from: "meetings.toml row 3" or "big.csv line 10". Formatted only for
+/// messages; a million rows must not cost a million strings.
+#[derive(Clone)]
+struct Loc {
+    file: Arc<str>,
+    line: bool,
+    n: usize,
+}
+
+impl std::fmt::Display for Loc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} {}",
+            self.file,
+            if self.line { "line" } else { "row" },
+            self.n
+        )
+    }
+}
+
+/// One fixture row and where it came from. Column names are shared, not copied per row.
 struct Row {
-    at: String,
-    values: BTreeMap<String, Value>,
+    at: Loc,
+    values: Fields,
+}
+
+/// A row's columns: a handful of (name, value) pairs, so a vector beats a tree.
+#[derive(Default)]
+struct Fields(Vec<(Arc<str>, Value)>);
+
+impl Fields {
+    fn get(&self, name: &str) -> Option<&Value> {
+        self.0.iter().find(|(n, _)| &**n == name).map(|(_, v)| v)
+    }
+
+    fn contains_key(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    fn insert(&mut self, name: Arc<str>, value: Value) {
+        match self.0.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = value,
+            None => self.0.push((name, value)),
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a Fields {
+    type Item = (&'a Arc<str>, &'a Value);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (Arc<str>, Value)>,
+        fn(&'a (Arc<str>, Value)) -> (&'a Arc<str>, &'a Value),
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(n, v)| (n, v))
+    }
+}
+
+/// One multi-row INSERT's values and its ON CONFLICT clause.
+fn render_batch(out: &mut String, batch: &[Row], typed: &[(&String, &Type)]) -> Result<()> {
+    for (i, row) in batch.iter().enumerate() {
+        out.push_str("  (");
+        for (j, (column, ty)) in typed.iter().enumerate() {
+            if j > 0 {
+                out.push_str(", ");
+            }
+            match row.values.get(column.as_str()) {
+                None => out.push_str("DEFAULT"),
+                Some(value) => literal(out, value, ty)
+                    .map_err(|why| anyhow::anyhow!("{}, column {column}: {why}", row.at))?,
+            }
+        }
+        out.push_str(if i + 1 == batch.len() { ")\n" } else { "),\n" });
+    }
+    out.push_str("ON CONFLICT DO NOTHING;\n");
+    Ok(())
 }
 
 /// Renders every table of the manifest in `dir` against `tables`.
@@ -167,32 +242,50 @@ pub fn render(dir: &Path, tables: &BTreeMap<String, schema::Table>) -> Result<St
         if rows.is_empty() {
             continue;
         }
-        for (batch_index, batch) in rows.chunks(batch_rows).enumerate() {
-            write!(
-                sql,
-                "\n-- {} ({file_name}, rows {}–{})\nINSERT INTO {} ({}) VALUES\n",
-                table.name,
-                batch_index * batch_rows + 1,
-                batch_index * batch_rows + batch.len(),
-                table.name,
-                columns.join(", ")
-            )?;
-            for (i, row) in batch.iter().enumerate() {
-                sql.push_str("  (");
-                for (j, column) in columns.iter().enumerate() {
-                    if j > 0 {
-                        sql.push_str(", ");
-                    }
-                    let col = table.column(column).expect("checked");
-                    match row.values.get(column) {
-                        None => sql.push_str("DEFAULT"),
-                        Some(value) => literal(&mut sql, value, &col.ty)
-                            .map_err(|why| anyhow::anyhow!("{}, column {column}: {why}", row.at))?,
-                    }
-                }
-                sql.push_str(if i + 1 == batch.len() { ")\n" } else { "),\n" });
-            }
-            sql.push_str("ON CONFLICT DO NOTHING;\n");
+        // Each column's type, resolved once per table rather than once per value.
+        let typed: Vec<(&String, &Type)> = columns
+            .iter()
+            .map(|c| (c, &table.column(c).expect("checked").ty))
+            .collect();
+        let head = format!(
+            "INSERT INTO {} ({}) VALUES\n",
+            table.name,
+            columns.join(", ")
+        );
+        let batches: Vec<&[Row]> = rows.chunks(batch_rows).collect();
+        // Batches are independent: render them on every core, then concatenate in order.
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        let per_thread = batches.len().div_ceil(threads).max(1);
+        let rendered: Vec<Result<String>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = batches
+                .chunks(per_thread)
+                .enumerate()
+                .map(|(part, group)| {
+                    let (typed, head) = (&typed, &head);
+                    scope.spawn(move || -> Result<String> {
+                        let mut out = String::new();
+                        for (k, batch) in group.iter().enumerate() {
+                            let first = (part * per_thread + k) * batch_rows + 1;
+                            write!(
+                                out,
+                                "\n-- {} ({file_name}, rows {}–{})\n{head}",
+                                table.name,
+                                first,
+                                first + batch.len() - 1
+                            )?;
+                            render_batch(&mut out, batch, typed)?;
+                        }
+                        Ok(out)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("render thread panicked"))
+                .collect()
+        });
+        for part in rendered {
+            sql.push_str(&part?);
         }
     }
     Ok(sql)
@@ -209,23 +302,30 @@ fn load_toml(file: &Path) -> Result<Vec<Row>> {
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let fixture: Fixture = toml::from_str(&text)
         .map_err(|e| anyhow::anyhow!("{}: {}", file.display(), e.to_string().trim_end()))?;
-    let name = file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = file_name(file);
     let mut rows = Vec::new();
     for (i, table) in fixture.row.into_iter().enumerate() {
-        let at = format!("{name} row {}", i + 1);
-        let mut values = BTreeMap::new();
+        let at = Loc {
+            file: Arc::clone(&name),
+            line: false,
+            n: i + 1,
+        };
+        let mut values = Fields::default();
         for (key, value) in table {
-            values.insert(
-                key.clone(),
-                from_toml(value).map_err(|why| anyhow::anyhow!("{at}, column {key}: {why}"))?,
-            );
+            let value =
+                from_toml(value).map_err(|why| anyhow::anyhow!("{at}, column {key}: {why}"))?;
+            values.insert(Arc::from(key.as_str()), value);
         }
         rows.push(Row { at, values });
     }
     Ok(rows)
+}
+
+fn file_name(file: &Path) -> Arc<str> {
+    file.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .into()
 }
 
 fn from_toml(value: toml::Value) -> Result<Value, String> {
@@ -250,20 +350,24 @@ fn from_toml(value: toml::Value) -> Result<Value, String> {
 fn load_csv(file: &Path) -> Result<Vec<Row>> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let name = file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = file_name(file);
     let records =
         parse_csv(&text).map_err(|(line, why)| anyhow::anyhow!("{name} line {line}: {why}"))?;
     let mut records = records.into_iter();
     let Some((_, header)) = records.next() else {
         return Ok(Vec::new());
     };
-    let header: Vec<String> = header.into_iter().map(|f| f.unwrap_or_default()).collect();
-    let mut rows = Vec::new();
+    let header: Vec<Arc<str>> = header
+        .into_iter()
+        .map(|f| Arc::from(f.unwrap_or_default().as_str()))
+        .collect();
+    let mut rows = Vec::with_capacity(records.len());
     for (line, fields) in records {
-        let at = format!("{name} line {line}");
+        let at = Loc {
+            file: Arc::clone(&name),
+            line: true,
+            n: line,
+        };
         if fields.len() != header.len() {
             bail!(
                 "{at}: {} fields, the header has {}",
@@ -271,11 +375,13 @@ fn load_csv(file: &Path) -> Result<Vec<Row>> {
                 header.len()
             );
         }
-        let values = header
-            .iter()
-            .zip(fields)
-            .map(|(h, f)| (h.clone(), f.map_or(Value::Null, Value::Str)))
-            .collect();
+        let values = Fields(
+            header
+                .iter()
+                .zip(fields)
+                .map(|(h, f)| (Arc::clone(h), f.map_or(Value::Null, Value::Str)))
+                .collect(),
+        );
         rows.push(Row { at, values });
     }
     Ok(rows)
@@ -284,60 +390,59 @@ fn load_csv(file: &Path) -> Result<Vec<Row>> {
 /// Records with their starting line; a field is None when unquoted and empty.
 #[allow(clippy::type_complexity)]
 fn parse_csv(text: &str) -> Result<Vec<(usize, Vec<Option<String>>)>, (usize, String)> {
+    let bytes = text.as_bytes();
     let mut records = Vec::new();
-    let mut chars = text.chars().peekable();
-    let mut line = 1;
-    while chars.peek().is_some() {
+    let (mut i, mut line) = (0, 1);
+    while i < bytes.len() {
         let start_line = line;
         let mut fields = Vec::new();
         loop {
-            let mut field = String::new();
-            let mut quoted = false;
-            if chars.peek() == Some(&'"') {
-                quoted = true;
-                chars.next();
+            if bytes.get(i) == Some(&b'"') {
+                i += 1;
+                let mut field = String::new();
                 loop {
-                    match chars.next() {
-                        None => return Err((start_line, "unterminated quoted field".to_owned())),
-                        Some('"') if chars.peek() == Some(&'"') => {
-                            chars.next();
-                            field.push('"');
-                        }
-                        Some('"') => break,
-                        Some(c) => {
-                            if c == '\n' {
-                                line += 1;
-                            }
-                            field.push(c);
-                        }
+                    let rest = &text[i..];
+                    let Some(quote) = rest.find('"') else {
+                        return Err((start_line, "unterminated quoted field".to_owned()));
+                    };
+                    let chunk = &rest[..quote];
+                    line += chunk.bytes().filter(|b| *b == b'\n').count();
+                    field.push_str(chunk);
+                    i += quote + 1;
+                    if bytes.get(i) == Some(&b'"') {
+                        field.push('"');
+                        i += 1;
+                    } else {
+                        break;
                     }
                 }
-            }
-            while let Some(&c) = chars.peek() {
-                if c == ',' || c == '\n' || c == '\r' {
-                    break;
-                }
-                if quoted {
+                if !matches!(bytes.get(i), None | Some(b',' | b'\n' | b'\r')) {
                     return Err((line, "text after a closing quote".to_owned()));
                 }
-                field.push(c);
-                chars.next();
-            }
-            fields.push(if quoted || !field.is_empty() {
-                Some(field)
+                fields.push(Some(field));
             } else {
-                None
-            });
-            match chars.next() {
-                Some(',') => continue,
-                Some('\r') => {
-                    if chars.peek() == Some(&'\n') {
-                        chars.next();
+                let rest = &text[i..];
+                let end = rest.find([',', '\n', '\r']).unwrap_or(rest.len());
+                let field = &rest[..end];
+                fields.push(if field.is_empty() {
+                    None
+                } else {
+                    Some(field.to_owned())
+                });
+                i += end;
+            }
+            match bytes.get(i) {
+                Some(b',') => i += 1,
+                Some(b'\r') => {
+                    i += 1;
+                    if bytes.get(i) == Some(&b'\n') {
+                        i += 1;
                     }
                     line += 1;
                     break;
                 }
-                Some('\n') => {
+                Some(b'\n') => {
+                    i += 1;
                     line += 1;
                     break;
                 }
@@ -390,14 +495,14 @@ fn derive(
             for part in &parts {
                 match part {
                     TemplatePart::Text(t) => text.push_str(t),
-                    TemplatePart::Column(name, true) => match row.values.get(name) {
+                    TemplatePart::Column(name, true) => match row.values.get(name.as_str()) {
                         Some(Value::Str(s)) => text.push_str(s.get(..10).unwrap_or(s)),
                         Some(Value::Datetime { text: t, .. }) => {
                             text.push_str(t.get(..10).unwrap_or(t))
                         }
                         _ => {}
                     },
-                    TemplatePart::Column(name, false) => match row.values.get(name) {
+                    TemplatePart::Column(name, false) => match row.values.get(name.as_str()) {
                         Some(Value::Str(s)) => text.push_str(s),
                         Some(Value::Datetime { text: t, .. }) => text.push_str(t),
                         Some(Value::Int(n)) => text.push_str(&n.to_string()),
@@ -422,7 +527,8 @@ fn derive(
                 }
             }
             let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
-            row.values.insert(column.clone(), Value::Str(collapsed));
+            row.values
+                .insert(Arc::from(column.as_str()), Value::Str(collapsed));
         }
     }
     Ok(())
@@ -459,10 +565,16 @@ fn parse_template(template: &str) -> Result<Vec<TemplatePart>, String> {
 /// Unknown, generated and missing required columns; returns the columns to write, in schema
 /// order.
 fn check_rows(table: &schema::Table, rows: &[Row], file: &str) -> Result<Vec<String>> {
-    let mut used = HashSet::new();
+    let index: HashMap<&str, usize> = table
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.name.as_str(), i))
+        .collect();
+    let mut used = vec![false; table.columns.len()];
     for row in rows {
         for (column, value) in &row.values {
-            let Some(col) = table.column(column) else {
+            let Some(col) = index.get(&**column).map(|&i| &table.columns[i]) else {
                 let known: Vec<&str> = table
                     .columns
                     .iter()
@@ -491,10 +603,10 @@ fn check_rows(table: &schema::Table, rows: &[Row], file: &str) -> Result<Vec<Str
                     table.name
                 );
             }
-            used.insert(column.clone());
+            used[index[&**column]] = true;
         }
         for col in &table.columns {
-            if col.not_null && !col.has_default && !row.values.contains_key(&col.name) {
+            if col.not_null && !col.has_default && !row.values.contains_key(col.name.as_str()) {
                 bail!(
                     "{}: column `{}` of {} is required (NOT NULL, no default)",
                     row.at,
@@ -507,7 +619,9 @@ fn check_rows(table: &schema::Table, rows: &[Row], file: &str) -> Result<Vec<Str
     Ok(table
         .columns
         .iter()
-        .filter(|c| used.contains(&c.name))
+        .zip(&used)
+        .filter(|(_, used)| **used)
+        .map(|(c, _)| c)
         .map(|c| c.name.clone())
         .collect())
 }
@@ -527,18 +641,23 @@ fn check_keys_and_references(
     loaded: &[(&schema::Table, String, Vec<Row>, Vec<String>)],
 ) -> Result<()> {
     // Primary keys: unique within each table.
-    let mut keys: HashMap<(String, String), HashMap<String, String>> = HashMap::new();
-    for (table, file, rows, _) in loaded {
-        let mut seen: HashMap<Vec<String>, &str> = HashMap::new();
+    for (table, _, rows, _) in loaded {
+        if table.primary_key.is_empty() {
+            continue;
+        }
+        let mut seen: HashMap<Vec<String>, &Loc> = HashMap::with_capacity(rows.len());
         for row in rows {
             let key: Vec<String> = table
                 .primary_key
                 .iter()
-                .map(|c| row.values.get(c).and_then(key_text).unwrap_or_default())
+                .map(|c| {
+                    row.values
+                        .get(c.as_str())
+                        .and_then(key_text)
+                        .unwrap_or_default()
+                })
                 .collect();
-            if !table.primary_key.is_empty()
-                && let Some(first) = seen.insert(key.clone(), &row.at)
-            {
+            if let Some(first) = seen.get(&key) {
                 bail!(
                     "{}: duplicate primary key ({}) = ({}) of {}, first defined at {first}",
                     row.at,
@@ -547,28 +666,20 @@ fn check_keys_and_references(
                     table.name
                 );
             }
-            for col in &table.columns {
-                if let Some(value) = row.values.get(&col.name).and_then(key_text) {
-                    keys.entry((table.name.clone(), col.name.clone()))
-                        .or_default()
-                        .entry(value)
-                        .or_insert_with(|| file.clone());
-                }
-            }
+            seen.insert(key, &row.at);
         }
     }
-    // References: every value names a row some fixture defines.
+    // References: every value names a row some fixture defines. Only referenced columns are
+    // indexed.
     for (table, _, rows, _) in loaded {
         for col in table.columns.iter().filter(|c| c.references.is_some()) {
             let (target_table, target_column) = col.references.as_ref().expect("filtered");
-            let Some(file_of_target) = loaded
-                .iter()
-                .find(|(t, ..)| &t.name == target_table)
-                .map(|(_, f, ..)| f)
+            let Some((_, target_file, target_rows, _)) =
+                loaded.iter().find(|(t, ..)| &t.name == target_table)
             else {
                 if rows
                     .iter()
-                    .any(|r| r.values.get(&col.name).and_then(key_text).is_some())
+                    .any(|r| r.values.get(col.name.as_str()).and_then(key_text).is_some())
                 {
                     bail!(
                         "{}.{} references {target_table}({target_column}), which no fixture defines; add {target_table} to supabase/seed/manifest.toml before {}",
@@ -579,16 +690,19 @@ fn check_keys_and_references(
                 }
                 continue;
             };
-            let defined = keys.get(&(target_table.clone(), target_column.clone()));
+            let defined: HashSet<String> = target_rows
+                .iter()
+                .filter_map(|r| r.values.get(target_column.as_str()).and_then(key_text))
+                .collect();
             for row in rows {
-                if let Some(value) = row.values.get(&col.name).and_then(key_text)
-                    && !defined.is_some_and(|d| d.contains_key(&value))
-                {
-                    bail!(
-                        "{}: {} = {value:?} references {target_table}({target_column}), but {file_of_target} defines no such row",
-                        row.at,
-                        col.name
-                    );
+                if let Some(value) = row.values.get(col.name.as_str()).and_then(key_text) {
+                    if !defined.contains(&value) {
+                        bail!(
+                            "{}: {} = {value:?} references {target_table}({target_column}), but {target_file} defines no such row",
+                            row.at,
+                            col.name
+                        );
+                    }
                 }
             }
         }
@@ -698,11 +812,13 @@ fn quote(sql: &mut String, text: &str) -> Result<(), String> {
     }
     sql.reserve(text.len() + 2);
     sql.push('\'');
-    for c in text.chars() {
-        if c == '\'' {
-            sql.push('\'');
-        }
-        sql.push(c);
+    let mut parts = text.split('\'');
+    if let Some(first) = parts.next() {
+        sql.push_str(first);
+    }
+    for part in parts {
+        sql.push_str("''");
+        sql.push_str(part);
     }
     sql.push('\'');
     Ok(())

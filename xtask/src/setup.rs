@@ -15,10 +15,13 @@ use crate::{
 };
 
 /// Debian packages that provide the parts we run, by the program we look for.
-const PACKAGES: [(&str, &str); 3] = [
+const PACKAGES: [(&str, &str); 5] = [
     ("dockerd", "docker.io"),
     ("docker-registry", "docker-registry"),
     ("debootstrap", "debootstrap"),
+    // The server the service's tests and `bench api` start, and the client every reset uses.
+    ("/usr/lib/postgresql/15/bin/postgres", "postgresql-15"),
+    ("psql", "postgresql-client-15"),
 ];
 
 #[derive(Args)]
@@ -50,7 +53,10 @@ fn is_debian_root() -> bool {
 fn ensure_packages() -> Result<()> {
     let missing: Vec<&str> = PACKAGES
         .iter()
-        .filter(|(program, _)| process::which(program).is_none() && !sbin(program).exists())
+        .filter(|(program, _)| {
+            let absolute = program.starts_with('/') && std::path::Path::new(program).exists();
+            !absolute && process::which(program).is_none() && !sbin(program).exists()
+        })
         .map(|(_, package)| *package)
         .collect();
     if missing.is_empty() {
