@@ -1,6 +1,6 @@
 # The app image. `cargo xtask image build` passes BASE_IMAGE for the current base; Render builds
 # this file alone and uses the default, which `cargo xtask base pin` keeps current.
-ARG BASE_IMAGE=127.0.0.1:5000/openeu-backend-base:c46c439ffc1e9b0d63a2a5db00807071@sha256:3e8640eaaa5bd8bc42fda2d9a1c8562e8525d10635913a1b5045e8d5472a7902
+ARG BASE_IMAGE=127.0.0.1:5000/openeu-backend-base:cf73c32e7c85cbbef41f6c2187d1b3d6@sha256:07a63aa98271b168589bf0f941b3c62559909517dd4065c1832e09873747ef4b
 FROM ${BASE_IMAGE} AS build
 WORKDIR /build
 COPY . .
