@@ -175,13 +175,7 @@ impl ApiBench {
 
 /// The bootstrap, the migrations, their history and MEETINGS generated meetings.
 fn database_inputs(ws: &Workspace) -> Result<(Vec<PathBuf>, String)> {
-    let mut files = vec![ws.path("supabase/local/supabase-compat.sql")];
-    let mut migrations: Vec<PathBuf> = std::fs::read_dir(ws.path("supabase/migrations"))?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<std::io::Result<_>>()?;
-    migrations.retain(|p| p.extension().is_some_and(|e| e == "sql"));
-    migrations.sort();
-    files.extend(migrations);
+    let files = crate::seed::schema_files(&ws.root)?;
     let extra = format!(
         "insert into public.meetings (id, source, title, description, start_time, end_time, country, location, search_text)
          select 'bench-' || i,

@@ -228,21 +228,8 @@ fn write_fixture(path: &Path, rows: u32) -> Result<()> {
 
 fn timed_psql(port: u16, args: &[&str]) -> Result<Duration> {
     let started = Instant::now();
-    let out = Command::new("psql")
-        .args([
-            "-X",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-            "-p",
-            &port.to_string(),
-        ])
+    let out = openeu_testdb::psql_command(port)
+        .arg("-q")
         .args(args)
         .output()
         .context("running psql")?;

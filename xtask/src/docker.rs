@@ -402,9 +402,19 @@ impl<'a> Docker<'a> {
 
     /// Creates a bridge network unless one of that name exists.
     pub fn ensure_network(&self, name: &str, labels: &[(String, String)]) -> Result<()> {
+        self.ensure_object("network", name, labels)
+    }
+
+    /// Creates a labelled named volume unless it exists.
+    pub fn ensure_volume(&self, name: &str, labels: &[(String, String)]) -> Result<()> {
+        self.ensure_object("volume", name, labels)
+    }
+
+    /// `docker <kind> create` with labels, unless `docker <kind> inspect` finds it.
+    fn ensure_object(&self, kind: &str, name: &str, labels: &[(String, String)]) -> Result<()> {
         let exists = self
             .docker()
-            .args(["network", "inspect", name])
+            .args([kind, "inspect", name])
             .quiet()
             .ignore_stdout()
             .ignore_stderr()
@@ -413,7 +423,7 @@ impl<'a> Docker<'a> {
         if exists.status.success() {
             return Ok(());
         }
-        let mut args: Vec<String> = vec!["network".into(), "create".into()];
+        let mut args: Vec<String> = vec![kind.into(), "create".into()];
         for (key, value) in labels {
             args.extend(["--label".into(), format!("{key}={value}")]);
         }
@@ -424,7 +434,7 @@ impl<'a> Docker<'a> {
             .quiet()
             .ignore_stdout()
             .run()
-            .with_context(|| format!("creating network {name}"))
+            .with_context(|| format!("creating {kind} {name}"))
     }
 
     /// Removes the networks and volumes that carry `label` (after their containers are gone).
@@ -447,33 +457,6 @@ impl<'a> Docker<'a> {
             }
         }
         Ok(())
-    }
-
-    /// Creates a labelled named volume unless it exists.
-    pub fn ensure_volume(&self, name: &str, labels: &[(String, String)]) -> Result<()> {
-        let exists = self
-            .docker()
-            .args(["volume", "inspect", name])
-            .quiet()
-            .ignore_stdout()
-            .ignore_stderr()
-            .ignore_status()
-            .output()?;
-        if exists.status.success() {
-            return Ok(());
-        }
-        let mut args: Vec<String> = vec!["volume".into(), "create".into()];
-        for (key, value) in labels {
-            args.extend(["--label".into(), format!("{key}={value}")]);
-        }
-        args.extend(self.ws.label_args());
-        args.push(name.to_owned());
-        self.docker()
-            .args(&args)
-            .quiet()
-            .ignore_stdout()
-            .run()
-            .with_context(|| format!("creating volume {name}"))
     }
 
     /// Removes every container that carries `label` (KEY=VALUE).

@@ -757,7 +757,9 @@ fn literal(sql: &mut String, value: &Value, ty: &Type) -> Result<(), String> {
         (Type::Timestamptz, _) => {
             return wrong("a date-time with an offset, such as 2026-03-01T09:30:00Z");
         }
-        (Type::Uuid, Value::Str(s)) if is_uuid(s) => quote(sql, &s.to_ascii_lowercase())?,
+        (Type::Uuid, Value::Str(s)) if openeu_env::is_uuid(s) => {
+            quote(sql, &s.to_ascii_lowercase())?
+        }
         (Type::Uuid, _) => return wrong("a UUID"),
         (Type::Json, Value::Json(v)) => quote(sql, &v.to_string())?,
         (Type::Json, Value::Array(_)) => quote(sql, &to_json(value).to_string())?,
@@ -848,15 +850,6 @@ fn describe(value: &Value) -> &'static str {
         Value::Array(_) => "an array",
         Value::Json(_) => "a table",
     }
-}
-
-fn is_uuid(text: &str) -> bool {
-    let groups: Vec<&str> = text.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// The first differing lines, with two lines of context.

@@ -223,7 +223,7 @@ impl Db {
 
     /// The profile of `user` (the JWT's sub); None for an unknown user or a non-UUID id.
     pub async fn profile(&self, user: &str) -> Result<Option<String>, Error> {
-        if !is_uuid(user) {
+        if !openeu_env::is_uuid(user) {
             return Ok(None);
         }
         self.json(PROFILE_SQL, &[&user]).await
@@ -282,15 +282,6 @@ fn classify(err: tokio_postgres::Error) -> Error {
     }
 }
 
-fn is_uuid(text: &str) -> bool {
-    let groups: Vec<&str> = text.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,8 +305,8 @@ mod tests {
 
     #[test]
     fn uuids() {
-        assert!(is_uuid("3f2c1a9e-8b7d-4c6e-9f0a-1b2c3d4e5f60"));
-        assert!(!is_uuid("3f2c1a9e-8b7d-4c6e-9f0a"));
-        assert!(!is_uuid("'); drop table profiles; --"));
+        assert!(openeu_env::is_uuid("3f2c1a9e-8b7d-4c6e-9f0a-1b2c3d4e5f60"));
+        assert!(!openeu_env::is_uuid("3f2c1a9e-8b7d-4c6e-9f0a"));
+        assert!(!openeu_env::is_uuid("'); drop table profiles; --"));
     }
 }

@@ -64,25 +64,29 @@ fn chown_postgres(path: &Path) {
     }
 }
 
+/// psql against `port` as postgres, stopping at the first error; add what to run.
+pub fn psql_command(port: u16) -> Command {
+    let mut cmd = Command::new("psql");
+    cmd.args([
+        "-X",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-h",
+        "127.0.0.1",
+        "-U",
+        "postgres",
+        "-d",
+        "postgres",
+        "-p",
+    ])
+    .arg(port.to_string());
+    cmd
+}
+
 /// Runs SQL with psql against `port`; returns unaligned, tuples-only output.
 pub fn psql(port: u16, sql: &str) -> String {
-    let out = Command::new("psql")
-        .args([
-            "-X",
-            "-At",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-            "-p",
-        ])
-        .arg(port.to_string())
-        .arg("-c")
-        .arg(sql)
+    let out = psql_command(port)
+        .args(["-At", "-c", sql])
         .output()
         .expect("psql is installed");
     assert!(
@@ -95,23 +99,8 @@ pub fn psql(port: u16, sql: &str) -> String {
 
 /// Runs a SQL file with psql in one transaction, stopping at the first error.
 pub fn psql_file(port: u16, file: &Path) {
-    let out = Command::new("psql")
-        .args([
-            "-X",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "--single-transaction",
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-            "-p",
-        ])
-        .arg(port.to_string())
-        .arg("-f")
+    let out = psql_command(port)
+        .args(["-q", "--single-transaction", "-f"])
         .arg(file)
         .output()
         .unwrap();

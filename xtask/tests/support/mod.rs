@@ -5,7 +5,6 @@
 #![allow(dead_code)]
 
 use std::{
-    net::TcpListener,
     path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
     sync::atomic::{AtomicU32, Ordering},
@@ -203,13 +202,7 @@ pub fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool
     }
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use openeu_testdb::free_port;
 
 /// A real registry (Debian's docker-registry) on a random loopback port, stopped on drop.
 pub struct Registry {
