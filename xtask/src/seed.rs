@@ -284,8 +284,10 @@ pub fn render(dir: &Path, tables: &BTreeMap<String, schema::Table>) -> Result<St
                 .map(|h| h.join().expect("render thread panicked"))
                 .collect()
         });
-        for part in rendered {
-            sql.push_str(&part?);
+        let parts: Vec<String> = rendered.into_iter().collect::<Result<_>>()?;
+        sql.reserve(parts.iter().map(String::len).sum());
+        for part in parts {
+            sql.push_str(&part);
         }
     }
     Ok(sql)
@@ -347,44 +349,120 @@ fn from_toml(value: toml::Value) -> Result<Value, String> {
 }
 
 /// RFC 4180 CSV with a header row. An unquoted empty field is NULL; `""` is an empty string.
+/// Big files are parsed on every core, split at record boundaries.
 fn load_csv(file: &Path) -> Result<Vec<Row>> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let name = file_name(file);
-    let records =
-        parse_csv(&text).map_err(|(line, why)| anyhow::anyhow!("{name} line {line}: {why}"))?;
-    let mut records = records.into_iter();
-    let Some((_, header)) = records.next() else {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let chunks = record_chunks(&text, threads);
+    let Some(&(header_end, _)) = chunks.first() else {
+        return Ok(Vec::new());
+    };
+    let header = parse_csv(&text[..header_end])
+        .map_err(|(line, why)| anyhow::anyhow!("{name} line {line}: {why}"))?;
+    let Some((_, header)) = header.into_iter().next() else {
         return Ok(Vec::new());
     };
     let header: Vec<Arc<str>> = header
         .into_iter()
         .map(|f| Arc::from(f.unwrap_or_default().as_str()))
         .collect();
-    let mut rows = Vec::with_capacity(records.len());
-    for (line, fields) in records {
-        let at = Loc {
-            file: Arc::clone(&name),
-            line: true,
-            n: line,
-        };
-        if fields.len() != header.len() {
-            bail!(
-                "{at}: {} fields, the header has {}",
-                fields.len(),
-                header.len()
-            );
-        }
-        let values = Fields(
-            header
+    let bounds: Vec<(usize, usize, usize)> = chunks
+        .iter()
+        .zip(
+            chunks
                 .iter()
-                .zip(fields)
-                .map(|(h, f)| (Arc::clone(h), f.map_or(Value::Null, Value::Str)))
-                .collect(),
-        );
-        rows.push(Row { at, values });
+                .skip(1)
+                .map(|(start, _)| *start)
+                .chain([text.len()]),
+        )
+        .map(|(&(start, line), end)| (start, end, line))
+        .collect();
+    let parts: Vec<Result<Vec<Row>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = bounds
+            .iter()
+            .map(|&(start, end, first_line)| {
+                let (text, header, name) = (&text, &header, &name);
+                scope.spawn(move || -> Result<Vec<Row>> {
+                    let records = parse_csv(&text[start..end]).map_err(|(line, why)| {
+                        anyhow::anyhow!("{name} line {}: {why}", line + first_line - 1)
+                    })?;
+                    let mut rows = Vec::with_capacity(records.len());
+                    for (line, fields) in records {
+                        let at = Loc {
+                            file: Arc::clone(name),
+                            line: true,
+                            n: line + first_line - 1,
+                        };
+                        if fields.len() != header.len() {
+                            bail!(
+                                "{at}: {} fields, the header has {}",
+                                fields.len(),
+                                header.len()
+                            );
+                        }
+                        let values = header
+                            .iter()
+                            .zip(fields)
+                            .map(|(h, f)| (Arc::clone(h), f.map_or(Value::Null, Value::Str)))
+                            .collect();
+                        rows.push(Row {
+                            at,
+                            values: Fields(values),
+                        });
+                    }
+                    Ok(rows)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("CSV thread panicked"))
+            .collect()
+    });
+    let parts: Vec<Vec<Row>> = parts.into_iter().collect::<Result<_>>()?;
+    let mut rows = Vec::with_capacity(parts.iter().map(Vec::len).sum());
+    for part in parts {
+        rows.extend(part);
     }
     Ok(rows)
+}
+
+/// Where the header ends and where each of about `parts` chunks of records starts (byte offset
+/// and line number), always at a newline outside quotes. The first entry is the header's end.
+fn record_chunks(text: &str, parts: usize) -> Vec<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let mut chunks = Vec::new();
+    let (mut in_quotes, mut line) = (false, 1);
+    let mut target = 0;
+    let mut step = usize::MAX;
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'"' => in_quotes = !in_quotes,
+            b'\n' => {
+                line += 1;
+                if !in_quotes && i + 1 >= target {
+                    chunks.push((i + 1, line));
+                    if step == usize::MAX {
+                        // After the header: split the rest evenly.
+                        step = ((bytes.len() - i) / parts.max(1)).max(1);
+                    }
+                    target = i + 1 + step;
+                }
+            }
+            _ => {}
+        }
+    }
+    if chunks.is_empty() && !text.is_empty() {
+        chunks.push((text.len(), line));
+    }
+    // A trailing empty chunk would parse as nothing; drop it.
+    chunks.retain(|&(start, _)| start <= text.len());
+    if chunks.len() > 1 && chunks.last().is_some_and(|&(start, _)| start == text.len()) {
+        chunks.pop();
+    }
+    chunks
 }
 
 /// Records with their starting line; a field is None when unquoted and empty.
@@ -395,7 +473,11 @@ fn parse_csv(text: &str) -> Result<Vec<(usize, Vec<Option<String>>)>, (usize, St
     let (mut i, mut line) = (0, 1);
     while i < bytes.len() {
         let start_line = line;
-        let mut fields = Vec::new();
+        let mut fields = Vec::with_capacity(
+            records
+                .last()
+                .map_or(8, |(_, f): &(usize, Vec<Option<String>>)| f.len()),
+        );
         loop {
             if bytes.get(i) == Some(&b'"') {
                 i += 1;
@@ -565,6 +647,35 @@ fn parse_template(template: &str) -> Result<Vec<TemplatePart>, String> {
 /// Unknown, generated and missing required columns; returns the columns to write, in schema
 /// order.
 fn check_rows(table: &schema::Table, rows: &[Row], file: &str) -> Result<Vec<String>> {
+    // Rows are independent: check them on every core; the first error in row order wins.
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let per_thread = rows.len().div_ceil(threads).max(1);
+    let results: Vec<Result<Vec<bool>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = rows
+            .chunks(per_thread)
+            .map(|chunk| scope.spawn(move || check_chunk(table, chunk, file)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("check thread panicked"))
+            .collect()
+    });
+    let mut used = vec![false; table.columns.len()];
+    for result in results {
+        for (u, chunk_used) in used.iter_mut().zip(result?) {
+            *u |= chunk_used;
+        }
+    }
+    Ok(table
+        .columns
+        .iter()
+        .zip(&used)
+        .filter(|(_, used)| **used)
+        .map(|(c, _)| c.name.clone())
+        .collect())
+}
+
+fn check_chunk(table: &schema::Table, rows: &[Row], file: &str) -> Result<Vec<bool>> {
     let index: HashMap<&str, usize> = table
         .columns
         .iter()
@@ -616,24 +727,19 @@ fn check_rows(table: &schema::Table, rows: &[Row], file: &str) -> Result<Vec<Str
             }
         }
     }
-    Ok(table
-        .columns
-        .iter()
-        .zip(&used)
-        .filter(|(_, used)| **used)
-        .map(|(c, _)| c)
-        .map(|c| c.name.clone())
-        .collect())
+    Ok(used)
 }
 
-/// The key text of a value for comparisons across tables ('x' and 'x' from CSV alike).
-fn key_text(value: &Value) -> Option<String> {
+/// The key text of a value for comparisons across tables ('x' and 'x' from CSV alike);
+/// borrowed where it can be, since keys are compared for every row.
+fn key_text(value: &Value) -> Option<std::borrow::Cow<'_, str>> {
+    use std::borrow::Cow;
     match value {
         Value::Null => None,
-        Value::Str(s) => Some(s.clone()),
-        Value::Int(n) => Some(n.to_string()),
-        Value::Datetime { text, .. } => Some(text.clone()),
-        other => Some(format!("{other:?}")),
+        Value::Str(s) => Some(Cow::Borrowed(s)),
+        Value::Int(n) => Some(Cow::Owned(n.to_string())),
+        Value::Datetime { text, .. } => Some(Cow::Borrowed(text)),
+        other => Some(Cow::Owned(format!("{other:?}"))),
     }
 }
 
@@ -645,9 +751,10 @@ fn check_keys_and_references(
         if table.primary_key.is_empty() {
             continue;
         }
-        let mut seen: HashMap<Vec<String>, &Loc> = HashMap::with_capacity(rows.len());
+        let mut seen: HashMap<Vec<std::borrow::Cow<'_, str>>, &Loc> =
+            HashMap::with_capacity(rows.len());
         for row in rows {
-            let key: Vec<String> = table
+            let key: Vec<_> = table
                 .primary_key
                 .iter()
                 .map(|c| {
@@ -690,7 +797,7 @@ fn check_keys_and_references(
                 }
                 continue;
             };
-            let defined: HashSet<String> = target_rows
+            let defined: HashSet<std::borrow::Cow<'_, str>> = target_rows
                 .iter()
                 .filter_map(|r| r.values.get(target_column.as_str()).and_then(key_text))
                 .collect();
@@ -983,6 +1090,26 @@ mod tests {
             )
         );
         assert!(parse_csv("a\n\"open\n").is_err());
+    }
+
+    #[test]
+    fn chunked_csv_parsing_matches_a_single_pass() {
+        let mut text = String::from("a,b\n");
+        for i in 0..200 {
+            text.push_str(&format!("{i},\"line {i}\nsecond, \"\"quoted\"\"\"\n"));
+        }
+        let whole = parse_csv(&text).unwrap();
+        for parts in [1, 2, 3, 7] {
+            let chunks = record_chunks(&text, parts);
+            assert_eq!(chunks[0], (4, 2), "the header ends after its line");
+            let mut records = Vec::new();
+            let ends = chunks.iter().skip(1).map(|c| c.0).chain([text.len()]);
+            for (&(start, line), end) in chunks.iter().zip(ends) {
+                let part = parse_csv(&text[start..end]).unwrap();
+                records.extend(part.into_iter().map(|(l, f)| (l + line - 1, f)));
+            }
+            assert_eq!(records, whole[1..], "{parts} parts");
+        }
     }
 
     #[test]
