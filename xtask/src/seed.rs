@@ -802,14 +802,14 @@ fn check_keys_and_references(
                 .filter_map(|r| r.values.get(target_column.as_str()).and_then(key_text))
                 .collect();
             for row in rows {
-                if let Some(value) = row.values.get(col.name.as_str()).and_then(key_text) {
-                    if !defined.contains(&value) {
-                        bail!(
-                            "{}: {} = {value:?} references {target_table}({target_column}), but {target_file} defines no such row",
-                            row.at,
-                            col.name
-                        );
-                    }
+                if let Some(value) = row.values.get(col.name.as_str()).and_then(key_text)
+                    && !defined.contains(&value)
+                {
+                    bail!(
+                        "{}: {} = {value:?} references {target_table}({target_column}), but {target_file} defines no such row",
+                        row.at,
+                        col.name
+                    );
                 }
             }
         }
