@@ -144,36 +144,17 @@ struct Row {
     values: Fields,
 }
 
-/// A row's columns: a handful of (name, value) pairs, so a vector beats a tree.
-#[derive(Default)]
-struct Fields(Vec<(Arc<str>, Value)>);
+/// A row's columns. The names live once per file and are shared by its rows; each row holds
+/// its values in that order, so a million rows neither copy nor count a million names.
+struct Fields {
+    names: Arc<Vec<Arc<str>>>,
+    values: Vec<Value>,
+}
 
 impl Fields {
     fn get(&self, name: &str) -> Option<&Value> {
-        self.0.iter().find(|(n, _)| &**n == name).map(|(_, v)| v)
-    }
-
-    fn contains_key(&self, name: &str) -> bool {
-        self.get(name).is_some()
-    }
-
-    fn insert(&mut self, name: Arc<str>, value: Value) {
-        match self.0.iter_mut().find(|(n, _)| *n == name) {
-            Some(slot) => slot.1 = value,
-            None => self.0.push((name, value)),
-        }
-    }
-}
-
-impl<'a> IntoIterator for &'a Fields {
-    type Item = (&'a Arc<str>, &'a Value);
-    type IntoIter = std::iter::Map<
-        std::slice::Iter<'a, (Arc<str>, Value)>,
-        fn(&'a (Arc<str>, Value)) -> (&'a Arc<str>, &'a Value),
-    >;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.0.iter().map(|(n, v)| (n, v))
+        let position = self.names.iter().position(|n| &**n == name)?;
+        self.values.get(position)
     }
 }
 
@@ -312,13 +293,21 @@ fn load_toml(file: &Path) -> Result<Vec<Row>> {
             line: false,
             n: i + 1,
         };
-        let mut values = Fields::default();
+        let mut names = Vec::with_capacity(table.len());
+        let mut values = Vec::with_capacity(table.len());
         for (key, value) in table {
-            let value =
-                from_toml(value).map_err(|why| anyhow::anyhow!("{at}, column {key}: {why}"))?;
-            values.insert(Arc::from(key.as_str()), value);
+            values.push(
+                from_toml(value).map_err(|why| anyhow::anyhow!("{at}, column {key}: {why}"))?,
+            );
+            names.push(Arc::from(key.as_str()));
         }
-        rows.push(Row { at, values });
+        rows.push(Row {
+            at,
+            values: Fields {
+                names: Arc::new(names),
+                values,
+            },
+        });
     }
     Ok(rows)
 }
@@ -364,10 +353,12 @@ fn load_csv(file: &Path) -> Result<Vec<Row>> {
     let Some((_, header)) = header.into_iter().next() else {
         return Ok(Vec::new());
     };
-    let header: Vec<Arc<str>> = header
-        .into_iter()
-        .map(|f| Arc::from(f.unwrap_or_default().as_str()))
-        .collect();
+    let header: Arc<Vec<Arc<str>>> = Arc::new(
+        header
+            .into_iter()
+            .map(|f| Arc::from(f.unwrap_or_default().as_str()))
+            .collect(),
+    );
     let bounds: Vec<(usize, usize, usize)> = chunks
         .iter()
         .zip(
@@ -402,14 +393,16 @@ fn load_csv(file: &Path) -> Result<Vec<Row>> {
                                 header.len()
                             );
                         }
-                        let values = header
-                            .iter()
-                            .zip(fields)
-                            .map(|(h, f)| (Arc::clone(h), f.map_or(Value::Null, Value::Str)))
+                        let values = fields
+                            .into_iter()
+                            .map(|f| f.map_or(Value::Null, Value::Str))
                             .collect();
                         rows.push(Row {
                             at,
-                            values: Fields(values),
+                            values: Fields {
+                                names: Arc::clone(header),
+                                values,
+                            },
                         });
                     }
                     Ok(rows)
@@ -572,6 +565,7 @@ fn derive(
                 );
             }
         }
+        let mut extended: Option<(Arc<Vec<Arc<str>>>, Arc<Vec<Arc<str>>>)> = None;
         for row in rows.iter_mut() {
             let mut text = String::new();
             for part in &parts {
@@ -608,9 +602,25 @@ fn derive(
                     },
                 }
             }
-            let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
-            row.values
-                .insert(Arc::from(column.as_str()), Value::Str(collapsed));
+            let collapsed = Value::Str(text.split_whitespace().collect::<Vec<_>>().join(" "));
+            match row.values.names.iter().position(|n| **n == **column) {
+                Some(position) => row.values.values[position] = collapsed,
+                None => {
+                    // Rows of one file share their names: extend them once, not once per row.
+                    let extended = match &extended {
+                        Some((from, to)) if Arc::ptr_eq(from, &row.values.names) => Arc::clone(to),
+                        _ => {
+                            let mut names = (*row.values.names).clone();
+                            names.push(Arc::from(column.as_str()));
+                            let to = Arc::new(names);
+                            extended = Some((Arc::clone(&row.values.names), Arc::clone(&to)));
+                            to
+                        }
+                    };
+                    row.values.names = extended;
+                    row.values.values.push(collapsed);
+                }
+            }
         }
     }
     Ok(())
@@ -676,59 +686,89 @@ fn check_rows(table: &schema::Table, rows: &[Row], file: &str) -> Result<Vec<Str
 }
 
 fn check_chunk(table: &schema::Table, rows: &[Row], file: &str) -> Result<Vec<bool>> {
-    let index: HashMap<&str, usize> = table
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.name.as_str(), i))
-        .collect();
     let mut used = vec![false; table.columns.len()];
+    // Rows of one file share their names, so the name → column mapping (and which required
+    // columns are absent) is worked out once per distinct set of names.
+    let mut mapping: Option<(&Arc<Vec<Arc<str>>>, Vec<usize>)> = None;
     for row in rows {
-        for (column, value) in &row.values {
-            let Some(col) = index.get(&**column).map(|&i| &table.columns[i]) else {
-                let known: Vec<&str> = table
-                    .columns
-                    .iter()
-                    .filter(|c| !c.generated)
-                    .map(|c| c.name.as_str())
-                    .collect();
-                bail!(
-                    "{}: unknown column `{column}`; {} (created in {}) has: {}",
-                    row.at,
-                    table.name,
-                    table.defined_in,
-                    known.join(", ")
-                );
-            };
-            if col.generated {
-                bail!(
-                    "{}: column `{column}` of {} is generated; remove it from {file}",
-                    row.at,
-                    table.name
-                );
+        let names = &row.values.names;
+        if !mapping.as_ref().is_some_and(|(m, _)| Arc::ptr_eq(m, names)) {
+            let mut positions = Vec::with_capacity(names.len());
+            for column in names.iter() {
+                let Some(position) = table.columns.iter().position(|c| *c.name == **column) else {
+                    let known: Vec<&str> = table
+                        .columns
+                        .iter()
+                        .filter(|c| !c.generated)
+                        .map(|c| c.name.as_str())
+                        .collect();
+                    bail!(
+                        "{}: unknown column `{column}`; {} (created in {}) has: {}",
+                        row.at,
+                        table.name,
+                        table.defined_in,
+                        known.join(", ")
+                    );
+                };
+                if table.columns[position].generated {
+                    bail!(
+                        "{}: column `{column}` of {} is generated; remove it from {file}",
+                        row.at,
+                        table.name
+                    );
+                }
+                positions.push(position);
             }
+            for col in &table.columns {
+                if col.not_null && !col.has_default && !names.iter().any(|n| **n == *col.name) {
+                    bail!(
+                        "{}: column `{}` of {} is required (NOT NULL, no default)",
+                        row.at,
+                        col.name,
+                        table.name
+                    );
+                }
+            }
+            mapping = Some((names, positions));
+        }
+        let positions = &mapping.as_ref().expect("set above").1;
+        for (&position, value) in positions.iter().zip(&row.values.values) {
+            let col = &table.columns[position];
             if matches!(value, Value::Null) && col.not_null && !col.has_default {
                 bail!(
-                    "{}: column `{column}` of {} cannot be NULL",
-                    row.at,
-                    table.name
-                );
-            }
-            used[index[&**column]] = true;
-        }
-        for col in &table.columns {
-            if col.not_null && !col.has_default && !row.values.contains_key(col.name.as_str()) {
-                bail!(
-                    "{}: column `{}` of {} is required (NOT NULL, no default)",
+                    "{}: column `{}` of {} cannot be NULL",
                     row.at,
                     col.name,
                     table.name
                 );
             }
+            used[position] = true;
         }
     }
     Ok(used)
 }
+
+/// A fast non-cryptographic hasher for the key checks (fixtures are trusted local files, so
+/// hash flooding is no concern): a million keys hash in milliseconds.
+#[derive(Default)]
+struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FastBuild = std::hash::BuildHasherDefault<FxHasher>;
 
 /// The key text of a value for comparisons across tables ('x' and 'x' from CSV alike);
 /// borrowed where it can be, since keys are compared for every row.
@@ -797,7 +837,7 @@ fn check_keys_and_references(
                 }
                 continue;
             };
-            let defined: HashSet<std::borrow::Cow<'_, str>> = target_rows
+            let defined: HashSet<std::borrow::Cow<'_, str>, FastBuild> = target_rows
                 .iter()
                 .filter_map(|r| r.values.get(target_column.as_str()).and_then(key_text))
                 .collect();
