@@ -1,6 +1,6 @@
 # The app image. `cargo xtask image build` passes BASE_IMAGE for the current base; Render builds
 # this file alone and uses the default, which `cargo xtask base pin` keeps current.
-ARG BASE_IMAGE=127.0.0.1:5000/openeu-backend-base:cf73c32e7c85cbbef41f6c2187d1b3d6@sha256:07a63aa98271b168589bf0f941b3c62559909517dd4065c1832e09873747ef4b
+ARG BASE_IMAGE=127.0.0.1:5000/openeu-backend-base:5acebadb7460a9073c09d5c07562cb49@sha256:e5183df5435a4af60e0fc028700f373d361fc04d3b316b1de5a03503746ef20d
 FROM ${BASE_IMAGE} AS build
 WORKDIR /build
 COPY . .
