@@ -248,16 +248,9 @@ fn app_image_on_the_base_compiles_only_workspace_crates_and_serves_health() {
     );
     let address = docker_ok(&["port", id, "8080"]);
     let address = address.lines().next().unwrap().trim();
-    let mut stream = TcpStream::connect(address).unwrap();
-    write!(
-        stream,
-        "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    assert!(response.contains("\"status\":\"ok\""), "{response}");
+    let (status, body) = support::http_get(address, "/health");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"status\":\"ok\""), "{body}");
 
     // SIGTERM (docker stop) is a graceful shutdown: exit code 0.
     docker_ok(&["stop", "--time", "10", id]);

@@ -5,8 +5,6 @@
 
 mod support;
 
-use std::{io::Read, io::Write, net::TcpStream, process::Command};
-
 use support::{DockerCleanup, Registry, TempDir, Xtask, docker_ok, free_port, repo_copy};
 
 /// A copy of the repository configured with a stack of its own; `down` on drop.
@@ -46,22 +44,9 @@ impl Stack {
     }
 
     fn psql(&self, sql: &str) -> String {
-        let out = Command::new("psql")
-            .args([
-                "-X",
-                "-At",
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-                "-d",
-                "postgres",
-                "-p",
-                &self.port.to_string(),
-                "-c",
-                sql,
-            ])
+        let out = openeu_testdb::psql_command(self.port)
             .env("PGPASSWORD", "postgres")
+            .args(["-At", "-c", sql])
             .output()
             .unwrap();
         assert!(
@@ -96,26 +81,7 @@ impl Drop for Stack {
 }
 
 fn get(url: &str, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(url.trim_start_matches("http://")).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or("0")
-        .parse()
-        .unwrap();
-    (
-        status,
-        text.split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default(),
-    )
+    support::http_get(url.trim_start_matches("http://"), path)
 }
 
 #[test]
