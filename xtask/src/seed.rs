@@ -10,6 +10,7 @@
 //! re-apply to a persistent preview database, and byte-identical across runs and machines.
 
 use std::{
+    borrow::Cow,
     collections::{BTreeMap, HashMap, HashSet},
     fmt::Write as _,
     path::{Path, PathBuf},
@@ -100,9 +101,11 @@ struct TableEntry {
 
 /// A fixture value before it meets its column's type.
 #[derive(Debug, Clone)]
-enum Value {
+enum Value<'a> {
     Null,
-    Str(String),
+    /// Text; borrowed from the fixture file where it can be (CSV fields), so a million rows
+    /// are not a million allocations.
+    Str(Cow<'a, str>),
     Int(i64),
     Float(f64),
     Bool(bool),
@@ -112,7 +115,7 @@ enum Value {
         has_offset: bool,
         has_time: bool,
     },
-    Array(Vec<Value>),
+    Array(Vec<Value<'a>>),
     /// A TOML table, for json columns.
     Json(serde_json::Value),
 }
@@ -139,27 +142,27 @@ impl std::fmt::Display for Loc {
 }
 
 /// One fixture row and where it came from. Column names are shared, not copied per row.
-struct Row {
+struct Row<'a> {
     at: Loc,
-    values: Fields,
+    values: Fields<'a>,
 }
 
 /// A row's columns. The names live once per file and are shared by its rows; each row holds
 /// its values in that order, so a million rows neither copy nor count a million names.
-struct Fields {
+struct Fields<'a> {
     names: Arc<Vec<Arc<str>>>,
-    values: Vec<Value>,
+    values: Vec<Value<'a>>,
 }
 
-impl Fields {
-    fn get(&self, name: &str) -> Option<&Value> {
+impl<'a> Fields<'a> {
+    fn get(&self, name: &str) -> Option<&Value<'a>> {
         let position = self.names.iter().position(|n| &**n == name)?;
         self.values.get(position)
     }
 }
 
 /// One multi-row INSERT's values and its ON CONFLICT clause.
-fn render_batch(out: &mut String, batch: &[Row], typed: &[(&String, &Type)]) -> Result<()> {
+fn render_batch(out: &mut String, batch: &[Row<'_>], typed: &[(&String, &Type)]) -> Result<()> {
     for (i, row) in batch.iter().enumerate() {
         out.push_str("  (");
         for (j, (column, ty)) in typed.iter().enumerate() {
@@ -189,8 +192,24 @@ pub fn render(dir: &Path, tables: &BTreeMap<String, schema::Table>) -> Result<St
     let batch_rows = manifest.batch_rows.unwrap_or(DEFAULT_BATCH_ROWS).max(1);
 
     // Load and check every table before writing anything.
-    let mut loaded: Vec<(&schema::Table, String, Vec<Row>, Vec<String>)> = Vec::new();
+    // CSV files are read first and kept: their rows borrow their text.
+    let mut texts: Vec<Option<(Arc<str>, String)>> = Vec::new();
     for entry in &manifest.table {
+        let file_name = entry
+            .file
+            .clone()
+            .unwrap_or_else(|| format!("{}.toml", entry.name));
+        texts.push(if file_name.ends_with(".csv") {
+            let file = dir.join(&file_name);
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            Some((file_name.as_str().into(), text))
+        } else {
+            None
+        });
+    }
+    let mut loaded: Vec<(&schema::Table, String, Vec<Row<'_>>, Vec<String>)> = Vec::new();
+    for (entry, text) in manifest.table.iter().zip(&texts) {
         let name = schema::qualify(&entry.name);
         let table = tables.get(&name).with_context(|| {
             format!(
@@ -204,10 +223,9 @@ pub fn render(dir: &Path, tables: &BTreeMap<String, schema::Table>) -> Result<St
             .clone()
             .unwrap_or_else(|| format!("{}.toml", entry.name));
         let file = dir.join(&file_name);
-        let mut rows = if file_name.ends_with(".csv") {
-            load_csv(&file)?
-        } else {
-            load_toml(&file)?
+        let mut rows = match text {
+            Some((name, text)) => load_csv(text, name)?,
+            None => load_toml(&file)?,
         };
         derive(&mut rows, &entry.derive, table, &manifest_path)?;
         let columns = check_rows(table, &rows, &file_name)?;
@@ -233,7 +251,7 @@ pub fn render(dir: &Path, tables: &BTreeMap<String, schema::Table>) -> Result<St
             table.name,
             columns.join(", ")
         );
-        let batches: Vec<&[Row]> = rows.chunks(batch_rows).collect();
+        let batches: Vec<&[Row<'_>]> = rows.chunks(batch_rows).collect();
         // Batches are independent: render them on every core, then concatenate in order.
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
         let per_thread = batches.len().div_ceil(threads).max(1);
@@ -274,7 +292,7 @@ pub fn render(dir: &Path, tables: &BTreeMap<String, schema::Table>) -> Result<St
     Ok(sql)
 }
 
-fn load_toml(file: &Path) -> Result<Vec<Row>> {
+fn load_toml(file: &Path) -> Result<Vec<Row<'static>>> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Fixture {
@@ -319,9 +337,9 @@ fn file_name(file: &Path) -> Arc<str> {
         .into()
 }
 
-fn from_toml(value: toml::Value) -> Result<Value, String> {
+fn from_toml(value: toml::Value) -> Result<Value<'static>, String> {
     Ok(match value {
-        toml::Value::String(s) => Value::Str(s),
+        toml::Value::String(s) => Value::Str(Cow::Owned(s)),
         toml::Value::Integer(n) => Value::Int(n),
         toml::Value::Float(f) => Value::Float(f),
         toml::Value::Boolean(b) => Value::Bool(b),
@@ -339,12 +357,9 @@ fn from_toml(value: toml::Value) -> Result<Value, String> {
 
 /// RFC 4180 CSV with a header row. An unquoted empty field is NULL; `""` is an empty string.
 /// Big files are parsed on every core, split at record boundaries.
-fn load_csv(file: &Path) -> Result<Vec<Row>> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let name = file_name(file);
+fn load_csv<'a>(text: &'a str, name: &Arc<str>) -> Result<Vec<Row<'a>>> {
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let chunks = record_chunks(&text, threads);
+    let chunks = record_chunks(text, threads);
     let Some(&(header_end, _)) = chunks.first() else {
         return Ok(Vec::new());
     };
@@ -356,7 +371,7 @@ fn load_csv(file: &Path) -> Result<Vec<Row>> {
     let header: Arc<Vec<Arc<str>>> = Arc::new(
         header
             .into_iter()
-            .map(|f| Arc::from(f.unwrap_or_default().as_str()))
+            .map(|f| Arc::from(f.as_deref().unwrap_or_default()))
             .collect(),
     );
     let bounds: Vec<(usize, usize, usize)> = chunks
@@ -370,12 +385,12 @@ fn load_csv(file: &Path) -> Result<Vec<Row>> {
         )
         .map(|(&(start, line), end)| (start, end, line))
         .collect();
-    let parts: Vec<Result<Vec<Row>>> = std::thread::scope(|scope| {
+    let parts: Vec<Result<Vec<Row<'a>>>> = std::thread::scope(|scope| {
         let handles: Vec<_> = bounds
             .iter()
             .map(|&(start, end, first_line)| {
                 let (text, header, name) = (&text, &header, &name);
-                scope.spawn(move || -> Result<Vec<Row>> {
+                scope.spawn(move || -> Result<Vec<Row<'a>>> {
                     let records = parse_csv(&text[start..end]).map_err(|(line, why)| {
                         anyhow::anyhow!("{name} line {}: {why}", line + first_line - 1)
                     })?;
@@ -414,7 +429,7 @@ fn load_csv(file: &Path) -> Result<Vec<Row>> {
             .map(|h| h.join().expect("CSV thread panicked"))
             .collect()
     });
-    let parts: Vec<Vec<Row>> = parts.into_iter().collect::<Result<_>>()?;
+    let parts: Vec<Vec<Row<'a>>> = parts.into_iter().collect::<Result<_>>()?;
     let mut rows = Vec::with_capacity(parts.iter().map(Vec::len).sum());
     for part in parts {
         rows.extend(part);
@@ -460,7 +475,7 @@ fn record_chunks(text: &str, parts: usize) -> Vec<(usize, usize)> {
 
 /// Records with their starting line; a field is None when unquoted and empty.
 #[allow(clippy::type_complexity)]
-fn parse_csv(text: &str) -> Result<Vec<(usize, Vec<Option<String>>)>, (usize, String)> {
+fn parse_csv(text: &str) -> Result<Vec<(usize, Vec<Option<Cow<'_, str>>>)>, (usize, String)> {
     let bytes = text.as_bytes();
     let mut records = Vec::new();
     let (mut i, mut line) = (0, 1);
@@ -469,12 +484,13 @@ fn parse_csv(text: &str) -> Result<Vec<(usize, Vec<Option<String>>)>, (usize, St
         let mut fields = Vec::with_capacity(
             records
                 .last()
-                .map_or(8, |(_, f): &(usize, Vec<Option<String>>)| f.len()),
+                .map_or(8, |(_, f): &(usize, Vec<Option<Cow<'_, str>>>)| f.len()),
         );
         loop {
             if bytes.get(i) == Some(&b'"') {
                 i += 1;
-                let mut field = String::new();
+                // Borrowed unless the field has an escaped quote ("") to collapse.
+                let mut field: Cow<'_, str> = Cow::Borrowed("");
                 loop {
                     let rest = &text[i..];
                     let Some(quote) = rest.find('"') else {
@@ -482,10 +498,14 @@ fn parse_csv(text: &str) -> Result<Vec<(usize, Vec<Option<String>>)>, (usize, St
                     };
                     let chunk = &rest[..quote];
                     line += chunk.bytes().filter(|b| *b == b'\n').count();
-                    field.push_str(chunk);
+                    if field.is_empty() && matches!(field, Cow::Borrowed(_)) {
+                        field = Cow::Borrowed(chunk);
+                    } else {
+                        field.to_mut().push_str(chunk);
+                    }
                     i += quote + 1;
                     if bytes.get(i) == Some(&b'"') {
-                        field.push('"');
+                        field.to_mut().push('"');
                         i += 1;
                     } else {
                         break;
@@ -502,7 +522,7 @@ fn parse_csv(text: &str) -> Result<Vec<(usize, Vec<Option<String>>)>, (usize, St
                 fields.push(if field.is_empty() {
                     None
                 } else {
-                    Some(field.to_owned())
+                    Some(Cow::Borrowed(field))
                 });
                 i += end;
             }
@@ -589,7 +609,7 @@ fn derive(
                                 .iter()
                                 .filter_map(|v| {
                                     if let Value::Str(s) = v {
-                                        Some(s.clone())
+                                        Some(s.to_string())
                                     } else {
                                         None
                                     }
@@ -602,7 +622,9 @@ fn derive(
                     },
                 }
             }
-            let collapsed = Value::Str(text.split_whitespace().collect::<Vec<_>>().join(" "));
+            let collapsed = Value::Str(Cow::Owned(
+                text.split_whitespace().collect::<Vec<_>>().join(" "),
+            ));
             match row.values.names.iter().position(|n| **n == **column) {
                 Some(position) => row.values.values[position] = collapsed,
                 None => {
@@ -656,7 +678,7 @@ fn parse_template(template: &str) -> Result<Vec<TemplatePart>, String> {
 
 /// Unknown, generated and missing required columns; returns the columns to write, in schema
 /// order.
-fn check_rows(table: &schema::Table, rows: &[Row], file: &str) -> Result<Vec<String>> {
+fn check_rows(table: &schema::Table, rows: &[Row<'_>], file: &str) -> Result<Vec<String>> {
     // Rows are independent: check them on every core; the first error in row order wins.
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let per_thread = rows.len().div_ceil(threads).max(1);
@@ -685,7 +707,7 @@ fn check_rows(table: &schema::Table, rows: &[Row], file: &str) -> Result<Vec<Str
         .collect())
 }
 
-fn check_chunk(table: &schema::Table, rows: &[Row], file: &str) -> Result<Vec<bool>> {
+fn check_chunk(table: &schema::Table, rows: &[Row<'_>], file: &str) -> Result<Vec<bool>> {
     let mut used = vec![false; table.columns.len()];
     // Rows of one file share their names, so the name → column mapping (and which required
     // columns are absent) is worked out once per distinct set of names.
@@ -772,11 +794,10 @@ type FastBuild = std::hash::BuildHasherDefault<FxHasher>;
 
 /// The key text of a value for comparisons across tables ('x' and 'x' from CSV alike);
 /// borrowed where it can be, since keys are compared for every row.
-fn key_text(value: &Value) -> Option<std::borrow::Cow<'_, str>> {
-    use std::borrow::Cow;
+fn key_text<'v>(value: &'v Value<'_>) -> Option<Cow<'v, str>> {
     match value {
         Value::Null => None,
-        Value::Str(s) => Some(Cow::Borrowed(s)),
+        Value::Str(s) => Some(Cow::Borrowed(&**s)),
         Value::Int(n) => Some(Cow::Owned(n.to_string())),
         Value::Datetime { text, .. } => Some(Cow::Borrowed(text)),
         other => Some(Cow::Owned(format!("{other:?}"))),
@@ -784,7 +805,7 @@ fn key_text(value: &Value) -> Option<std::borrow::Cow<'_, str>> {
 }
 
 fn check_keys_and_references(
-    loaded: &[(&schema::Table, String, Vec<Row>, Vec<String>)],
+    loaded: &[(&schema::Table, String, Vec<Row<'_>>, Vec<String>)],
 ) -> Result<()> {
     // Primary keys: unique within each table.
     for (table, _, rows, _) in loaded {
@@ -858,7 +879,7 @@ fn check_keys_and_references(
 }
 
 /// Appends the SQL literal of `value` for a column of type `ty`.
-fn literal(sql: &mut String, value: &Value, ty: &Type) -> Result<(), String> {
+fn literal(sql: &mut String, value: &Value<'_>, ty: &Type) -> Result<(), String> {
     let wrong = |expected: &str| Err(format!("expected {expected}, found {}", describe(value)));
     match (ty, value) {
         (_, Value::Null) => sql.push_str("NULL"),
@@ -917,7 +938,13 @@ fn literal(sql: &mut String, value: &Value, ty: &Type) -> Result<(), String> {
         (Type::Json, _) => return wrong("a table, an array or a JSON string"),
         (Type::TextArray, Value::Array(items)) => text_array(sql, items)?,
         (Type::TextArray, Value::Str(s)) => match serde_json::from_str::<Vec<String>>(s) {
-            Ok(items) => text_array(sql, &items.into_iter().map(Value::Str).collect::<Vec<_>>())?,
+            Ok(items) => text_array(
+                sql,
+                &items
+                    .into_iter()
+                    .map(|s| Value::Str(Cow::Owned(s)))
+                    .collect::<Vec<_>>(),
+            )?,
             Err(_) => {
                 return wrong("an array of strings (in CSV, a JSON array such as [\"a\",\"b\"])");
             }
@@ -928,7 +955,7 @@ fn literal(sql: &mut String, value: &Value, ty: &Type) -> Result<(), String> {
     Ok(())
 }
 
-fn text_array(sql: &mut String, items: &[Value]) -> Result<(), String> {
+fn text_array(sql: &mut String, items: &[Value<'_>]) -> Result<(), String> {
     if items.is_empty() {
         sql.push_str("'{}'::text[]");
         return Ok(());
@@ -973,10 +1000,10 @@ fn quote(sql: &mut String, text: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn to_json(value: &Value) -> serde_json::Value {
+fn to_json(value: &Value<'_>) -> serde_json::Value {
     match value {
         Value::Null => serde_json::Value::Null,
-        Value::Str(s) => s.clone().into(),
+        Value::Str(s) => s.to_string().into(),
         Value::Int(n) => (*n).into(),
         Value::Float(f) => (*f).into(),
         Value::Bool(b) => (*b).into(),
@@ -986,7 +1013,7 @@ fn to_json(value: &Value) -> serde_json::Value {
     }
 }
 
-fn describe(value: &Value) -> &'static str {
+fn describe(value: &Value<'_>) -> &'static str {
     match value {
         Value::Null => "NULL",
         Value::Str(_) => "a string",
@@ -1124,12 +1151,12 @@ mod tests {
         );
         assert_eq!(
             records[2],
-            (
-                4,
-                vec![Some("2".into()), Some(String::new()), Some("w".into())]
-            )
+            (4, vec![Some("2".into()), Some("".into()), Some("w".into())])
         );
         assert!(parse_csv("a\n\"open\n").is_err());
+        // Fields without an escaped quote borrow the file's text.
+        assert!(matches!(records[2].1[2], Some(Cow::Borrowed("w"))));
+        assert!(matches!(records[1].1[1], Some(Cow::Owned(_))));
     }
 
     #[test]
