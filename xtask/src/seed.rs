@@ -147,10 +147,13 @@ struct Row<'a> {
     values: Fields<'a>,
 }
 
+/// Column names shared by the rows of one file.
+type Names = Arc<Vec<Arc<str>>>;
+
 /// A row's columns. The names live once per file and are shared by its rows; each row holds
 /// its values in that order, so a million rows neither copy nor count a million names.
 struct Fields<'a> {
-    names: Arc<Vec<Arc<str>>>,
+    names: Names,
     values: Vec<Value<'a>>,
 }
 
@@ -585,7 +588,7 @@ fn derive(
                 );
             }
         }
-        let mut extended: Option<(Arc<Vec<Arc<str>>>, Arc<Vec<Arc<str>>>)> = None;
+        let mut extended: Option<(Names, Names)> = None;
         for row in rows.iter_mut() {
             let mut text = String::new();
             for part in &parts {
@@ -711,7 +714,7 @@ fn check_chunk(table: &schema::Table, rows: &[Row<'_>], file: &str) -> Result<Ve
     let mut used = vec![false; table.columns.len()];
     // Rows of one file share their names, so the name → column mapping (and which required
     // columns are absent) is worked out once per distinct set of names.
-    let mut mapping: Option<(&Arc<Vec<Arc<str>>>, Vec<usize>)> = None;
+    let mut mapping: Option<(&Names, Vec<usize>)> = None;
     for row in rows {
         let names = &row.values.names;
         if !mapping.as_ref().is_some_and(|(m, _)| Arc::ptr_eq(m, names)) {
@@ -807,34 +810,52 @@ fn key_text<'v>(value: &'v Value<'_>) -> Option<Cow<'v, str>> {
 fn check_keys_and_references(
     loaded: &[(&schema::Table, String, Vec<Row<'_>>, Vec<String>)],
 ) -> Result<()> {
-    // Primary keys: unique within each table.
+    // Primary keys: unique within each table. Single-column keys (the common case, and every
+    // bulk table's) are hashed as borrowed text; composite ones as a vector of their parts.
     for (table, _, rows, _) in loaded {
-        if table.primary_key.is_empty() {
-            continue;
-        }
-        let mut seen: HashMap<Vec<std::borrow::Cow<'_, str>>, &Loc> =
-            HashMap::with_capacity(rows.len());
-        for row in rows {
-            let key: Vec<_> = table
-                .primary_key
-                .iter()
-                .map(|c| {
-                    row.values
-                        .get(c.as_str())
+        let duplicate = |row: &Row<'_>, key: &str, first: &Loc| {
+            anyhow::anyhow!(
+                "{}: duplicate primary key ({}) = ({key}) of {}, first defined at {first}",
+                row.at,
+                table.primary_key.join(", "),
+                table.name
+            )
+        };
+        match table.primary_key.as_slice() {
+            [] => {}
+            [column] => {
+                let mut seen: HashMap<Cow<'_, str>, &Loc, FastBuild> =
+                    HashMap::with_capacity_and_hasher(rows.len(), FastBuild::default());
+                for row in rows {
+                    let key = row
+                        .values
+                        .get(column)
                         .and_then(key_text)
-                        .unwrap_or_default()
-                })
-                .collect();
-            if let Some(first) = seen.get(&key) {
-                bail!(
-                    "{}: duplicate primary key ({}) = ({}) of {}, first defined at {first}",
-                    row.at,
-                    table.primary_key.join(", "),
-                    key.join(", "),
-                    table.name
-                );
+                        .unwrap_or_default();
+                    match seen.entry(key) {
+                        std::collections::hash_map::Entry::Occupied(e) => {
+                            return Err(duplicate(row, e.key(), e.get()));
+                        }
+                        std::collections::hash_map::Entry::Vacant(e) => {
+                            e.insert(&row.at);
+                        }
+                    }
+                }
             }
-            seen.insert(key, &row.at);
+            columns => {
+                let mut seen: HashMap<Vec<Cow<'_, str>>, &Loc, FastBuild> =
+                    HashMap::with_capacity_and_hasher(rows.len(), FastBuild::default());
+                for row in rows {
+                    let key: Vec<_> = columns
+                        .iter()
+                        .map(|c| row.values.get(c).and_then(key_text).unwrap_or_default())
+                        .collect();
+                    if let Some(first) = seen.get(&key) {
+                        return Err(duplicate(row, &key.join(", "), first));
+                    }
+                    seen.insert(key, &row.at);
+                }
+            }
         }
     }
     // References: every value names a row some fixture defines. Only referenced columns are
