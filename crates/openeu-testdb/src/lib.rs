@@ -136,7 +136,9 @@ fn template(files: &[PathBuf], extra_sql: &str) -> PathBuf {
     let building = base.join(format!("building-{}-{}", std::process::id(), free_port()));
     let _ = std::fs::remove_dir_all(&building);
     std::fs::create_dir_all(&building).unwrap();
-    chown_postgres(&base);
+    // Only this process's directory: other processes build and rename theirs concurrently
+    // under the same base, and the base itself only needs to be traversable.
+    chown_postgres(&building);
     let out = as_postgres(&format!("{PG_BIN}/initdb"))
         .arg("-D")
         .arg(&building)
