@@ -10,14 +10,7 @@ use support::{TempDir, Xtask, copy_tree, repo_root};
 
 /// The compat SQL and the migrations of `root`, in order, then `extra`.
 fn schema_and(root: &Path, extra: &[PathBuf]) -> Vec<PathBuf> {
-    let mut files = vec![root.join("supabase/local/supabase-compat.sql")];
-    let mut migrations: Vec<PathBuf> = std::fs::read_dir(root.join("supabase/migrations"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
-        .collect();
-    migrations.sort();
-    files.extend(migrations);
+    let mut files = openeu_testdb::supabase_schema(root);
     files.extend_from_slice(extra);
     files
 }

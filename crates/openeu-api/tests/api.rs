@@ -416,19 +416,8 @@ fn an_in_flight_request_finishes_after_sigterm() {
     let db = Server::start();
     let mut service = Service::local(&db);
     // Hold a lock so that a request is in flight when SIGTERM arrives.
-    let mut locker = std::process::Command::new("psql")
-        .args([
-            "-X",
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-            "-p",
-            &db.port.to_string(),
-            "-c",
-        ])
+    let mut locker = openeu_testdb::psql_command(db.port)
+        .arg("-c")
         .arg("begin; lock table meetings in access exclusive mode; select pg_sleep(2); commit;")
         .stdout(std::process::Stdio::null())
         .spawn()

@@ -404,6 +404,21 @@ impl fmt::Display for Problem {
     }
 }
 
+/// A lookup over fixed pairs, for configurations that do not come from the process
+/// environment (tests, env files already parsed).
+pub fn lookup_from(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+    let pairs: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |name| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
+}
+
 /// Checks every variable that `reader` reads for `target`, reporting all problems at once.
 /// `lookup` returns a variable's value; an empty value counts as unset.
 pub fn check(
@@ -701,16 +716,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let pairs: Vec<(String, String)> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |name| {
-            pairs
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        }
+        lookup_from(pairs)
     }
 
     #[test]

@@ -112,6 +112,20 @@ pub fn psql_file(port: u16, file: &Path) {
     );
 }
 
+/// What a migrated Supabase database is made of, in order: the compatibility bootstrap of
+/// `root`/supabase/local, then its migrations by timestamp.
+pub fn supabase_schema(root: &Path) -> Vec<PathBuf> {
+    let mut files = vec![root.join("supabase/local/supabase-compat.sql")];
+    let mut migrations: Vec<PathBuf> = std::fs::read_dir(root.join("supabase/migrations"))
+        .expect("supabase/migrations exists")
+        .map(|e| e.expect("readable directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .collect();
+    migrations.sort();
+    files.extend(migrations);
+    files
+}
+
 /// Where templates and server directories live.
 fn base_dir() -> PathBuf {
     PathBuf::from("/tmp/openeu-testdb")
@@ -235,21 +249,8 @@ impl Server {
             "postgres to accept connections",
             Duration::from_secs(30),
             || {
-                Command::new("psql")
-                    .args([
-                        "-X",
-                        "-At",
-                        "-h",
-                        "127.0.0.1",
-                        "-U",
-                        "postgres",
-                        "-d",
-                        "postgres",
-                        "-c",
-                        "select 1",
-                        "-p",
-                    ])
-                    .arg(port.to_string())
+                psql_command(port)
+                    .args(["-At", "-c", "select 1"])
                     .output()
                     .is_ok_and(|o| o.status.success())
             },

@@ -32,24 +32,13 @@ pub struct Server(openeu_testdb::Server);
 impl Server {
     pub fn start() -> Server {
         let root = repo_root();
-        let mut files = vec![root.join("supabase/local/supabase-compat.sql")];
-        let mut migrations: Vec<PathBuf> = std::fs::read_dir(root.join("supabase/migrations"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "sql"))
-            .collect();
-        migrations.sort();
-        let history: Vec<String> = migrations
+        let mut files = openeu_testdb::supabase_schema(&root);
+        let history: Vec<String> = files
             .iter()
-            .filter_map(|p| {
-                p.file_name()?
-                    .to_str()?
-                    .split('_')
-                    .next()
-                    .map(|v| format!("('{v}')"))
-            })
+            .filter_map(|p| p.file_name()?.to_str()?.split('_').next())
+            .filter(|v| v.len() == 14 && v.bytes().all(|b| b.is_ascii_digit()))
+            .map(|v| format!("('{v}')"))
             .collect();
-        files.extend(migrations);
         files.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/rows.sql"));
         let record = format!(
             "insert into supabase_migrations.schema_migrations (version) values {}",
