@@ -4,15 +4,20 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Subcommand};
 use serde_json::json;
 
+pub mod edit_table;
+pub mod hash;
+
+use hash::BaseInputs;
+
 use crate::{
-    docker::{Build, Docker},
-    hash::{self, BaseInputs},
-    paths::{self, Workspace},
-    progress,
-    registry::{self, Credentials, Lookup},
+    docker::{
+        Build, Docker,
+        registry::{self, Credentials, Lookup},
+    },
+    flags, progress,
+    workspace::{self, Workspace},
 };
 
 /// The image label holding the full hash.
@@ -22,72 +27,14 @@ pub const INPUTS_LABEL: &str = "org.openeu.base.inputs";
 /// The Dockerfile line that `base pin` rewrites.
 const PIN_PREFIX: &str = "ARG BASE_IMAGE=";
 
-#[derive(Subcommand)]
-pub enum BaseCommand {
-    /// Print the content hash of everything that goes into the base image.
-    Hash(HashArgs),
-    /// Show the base tag, whether it exists locally and in the registry, and whether the
-    /// Dockerfile's pin is current.
-    Status(JsonArgs),
-    /// Build the base image, only when its tag exists neither locally nor in the registry.
-    Build(BuildArgs),
-    /// Write (or with --check, verify) the base reference pinned in Dockerfile.
-    Pin(PinArgs),
-    /// Name the inputs that differ between an existing base image and the current workspace.
-    Diff(DiffArgs),
-}
-
-#[derive(Args)]
-pub struct HashArgs {
-    /// Print the digest of every input.
-    #[arg(long)]
-    explain: bool,
-    /// Print JSON on stdout.
-    #[arg(long)]
-    json: bool,
-}
-
-#[derive(Args)]
-pub struct JsonArgs {
-    /// Print JSON on stdout.
-    #[arg(long)]
-    json: bool,
-}
-
-#[derive(Args)]
-pub struct BuildArgs {
-    /// Push the image to the registry (logging in with DOCKER_REGISTRY_USERNAME/PASSWORD).
-    #[arg(long)]
-    push: bool,
-    /// Build even when the tag already exists.
-    #[arg(long)]
-    force: bool,
-    /// Print JSON on stdout.
-    #[arg(long)]
-    json: bool,
-}
-
-#[derive(Args)]
-pub struct PinArgs {
-    /// Only verify the pin; exit non-zero when it is stale.
-    #[arg(long)]
-    check: bool,
-}
-
-#[derive(Args)]
-pub struct DiffArgs {
-    /// A base tag (the hash) or a full image reference.
-    image: String,
-}
-
-impl BaseCommand {
+impl flags::BaseCommand {
     pub fn run(self, ws: &Workspace) -> Result<()> {
         match self {
-            BaseCommand::Hash(args) => args.run(ws),
-            BaseCommand::Status(args) => status(ws, args.json),
-            BaseCommand::Build(args) => args.run(ws),
-            BaseCommand::Pin(args) => args.run(ws),
-            BaseCommand::Diff(args) => args.run(ws),
+            flags::BaseCommand::Hash(args) => args.run(ws),
+            flags::BaseCommand::Status(args) => status(ws, args.json),
+            flags::BaseCommand::Build(args) => args.run(ws),
+            flags::BaseCommand::Pin(args) => args.run(ws),
+            flags::BaseCommand::Diff(args) => args.run(ws),
         }
     }
 }
@@ -118,7 +65,7 @@ pub fn reference(ws: &Workspace, inputs: &BaseInputs) -> String {
     format!("{}:{}", ws.config.base_repository(), inputs.tag())
 }
 
-impl HashArgs {
+impl flags::BaseHash {
     fn run(self, ws: &Workspace) -> Result<()> {
         let inputs = compute(ws)?;
         if self.json {
@@ -188,7 +135,7 @@ enum Pin {
 }
 
 fn pinned_reference(ws: &Workspace) -> Result<Option<String>> {
-    let path = ws.path(paths::APP_DOCKERFILE);
+    let path = ws.path(workspace::APP_DOCKERFILE);
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     Ok(text
@@ -271,7 +218,7 @@ fn status(ws: &Workspace, json_out: bool) -> Result<()> {
     Ok(())
 }
 
-impl BuildArgs {
+impl flags::BaseBuild {
     fn run(self, ws: &Workspace) -> Result<()> {
         let step = progress::step("hashing base inputs");
         let inputs = compute(ws)?;
@@ -404,7 +351,7 @@ pub fn build(ws: &Workspace, docker: &Docker<'_>, inputs: &BaseInputs, force: bo
     let digests = serde_json::to_string(&inputs.digests())?;
     docker
         .build(&Build {
-            dockerfile: &context.join(paths::BASE_DOCKERFILE),
+            dockerfile: &context.join(workspace::BASE_DOCKERFILE),
             context: &context,
             tags: vec![reference.clone()],
             build_args: inputs.build_args.clone(),
@@ -479,7 +426,7 @@ pub fn push_image(ws: &Workspace, docker: &Docker<'_>, reference: &str) -> Resul
     Ok(digest)
 }
 
-impl PinArgs {
+impl flags::BasePin {
     fn run(self, ws: &Workspace) -> Result<()> {
         let inputs = compute(ws)?;
         let reference = reference(ws, &inputs);
@@ -511,7 +458,7 @@ impl PinArgs {
             ),
         };
         let pinned = format!("{reference}@{digest}");
-        let path = ws.path(paths::APP_DOCKERFILE);
+        let path = ws.path(workspace::APP_DOCKERFILE);
         let text = std::fs::read_to_string(&path)?;
         let updated = rewrite_pin(&text, &pinned)
             .with_context(|| format!("{}: no `{PIN_PREFIX}` line to rewrite", path.display()))?;
@@ -540,14 +487,13 @@ fn rewrite_pin(dockerfile: &str, pinned: &str) -> Option<String> {
     found.then(|| lines.join("\n"))
 }
 
-impl DiffArgs {
+impl flags::BaseDiff {
     fn run(self, ws: &Workspace) -> Result<()> {
-        let inputs = compute(ws)?;
-        let image = if self.image.contains(':') || self.image.contains('/') {
-            self.image.clone()
-        } else {
-            format!("{}:{}", ws.config.base_repository(), self.image)
+        let image = match self.image {
+            flags::BaseImage::Reference(reference) => reference,
+            flags::BaseImage::Tag(tag) => format!("{}:{tag}", ws.config.base_repository()),
         };
+        let inputs = compute(ws)?;
         let docker = Docker::new(ws);
         docker.require_engine()?;
         if !docker.image_exists(&image)? {

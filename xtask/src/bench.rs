@@ -1,549 +1,76 @@
 //! `cargo xtask bench …`: benchmarks that print figures measured side by side in one run, as
 //! ratios, each next to its goal. Nothing here asserts a time; the figures are for people.
-//!
-//! `bench base` runs against a private registry on a random loopback port, labels everything it
-//! creates and removes it at the end, so it leaves the machine as it found it.
+//! Every benchmark reports through one `Figure` type and one table (or `--json`) format.
 
 use std::{
-    path::{Path, PathBuf},
     process::Command,
     time::{Duration, Instant},
 };
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Subcommand};
 use serde_json::json;
 
-use crate::{
-    base,
-    docker::{Build, Docker},
-    edits,
-    paths::{self, Workspace},
-    progress, setup,
-};
+pub mod api;
+pub mod base;
+pub mod seed;
 
-#[derive(Subcommand)]
-pub enum BenchCommand {
-    /// The base image: cache hits vs docker builds, false rebuilds, hashing at scale.
-    Base(BaseBench),
-    /// The API under load vs the bare query it runs, on the same database.
-    Api(crate::bench_api::ApiBench),
-    /// Seed rendering throughput, INSERT vs COPY, and the local stack's times.
-    Seed(crate::bench_seed::SeedBench),
-}
+use crate::{flags, workspace::Workspace};
 
-#[derive(Args)]
-pub struct BaseBench {
-    /// Timed repetitions of the quick measurements (the median is reported).
-    #[arg(long, default_value_t = 5)]
-    runs: usize,
-    /// Print JSON on stdout.
-    #[arg(long)]
-    json: bool,
-}
-
-impl BenchCommand {
+impl flags::BenchCommand {
     pub fn run(self, ws: &Workspace) -> Result<()> {
         match self {
-            BenchCommand::Base(bench) => bench.run(ws),
-            BenchCommand::Api(bench) => bench.run(ws),
-            BenchCommand::Seed(bench) => bench.run(ws),
+            flags::BenchCommand::Base(bench) => bench.run(ws),
+            flags::BenchCommand::Api(bench) => bench.run(ws),
+            flags::BenchCommand::Seed(bench) => bench.run(ws),
         }
     }
 }
 
-/// One figure: ours vs a reference, and the goal it is judged by.
-struct Figure {
-    name: &'static str,
-    ours: String,
-    reference: String,
-    ratio: f64,
+/// One figure: ours against a reference measured in the same run, and the goal it is judged by.
+pub struct Figure {
+    pub name: String,
+    pub ours: String,
+    pub reference: String,
+    /// The ratio the goal is about, when there is one.
+    pub ratio: Option<f64>,
     /// How to read `ratio`, e.g. "reference / ours".
-    ratio_is: &'static str,
-    goal: &'static str,
-    met: bool,
+    pub ratio_is: &'static str,
+    pub goal: &'static str,
+    pub met: bool,
 }
 
-/// Everything the benchmark creates carries this label; dropped, it removes them all.
-struct Cleanup<'a> {
-    docker: &'a Docker<'a>,
-    label: String,
-    registry: Option<std::process::Child>,
-    scratch: PathBuf,
-}
-
-impl Drop for Cleanup<'_> {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.registry.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if let Err(err) = self.docker.remove_labelled(&self.label) {
-            progress::note(format!("cleanup of {} failed: {err:#}", self.label));
-        }
-        let _ = std::fs::remove_dir_all(&self.scratch);
+/// Prints `figures` as a table on stdout, or as a JSON array with `json`.
+pub fn report(figures: &[Figure], json: bool) -> Result<()> {
+    if json {
+        let value: Vec<_> = figures
+            .iter()
+            .map(|f| json!({ "figure": f.name, "ours": f.ours, "reference": f.reference, "ratio": f.ratio, "ratio_is": f.ratio_is, "goal": f.goal, "met": f.met }))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
     }
-}
-
-impl BaseBench {
-    fn run(self, ws: &Workspace) -> Result<()> {
-        let step = progress::step("setup");
-        setup::ensure(ws)?;
-        step.done();
-        let docker = Docker::new(ws);
-        let label = format!("org.openeu.bench-run={}", std::process::id());
-        let scratch = ws.scratch("bench")?.join(std::process::id().to_string());
-        std::fs::create_dir_all(&scratch)?;
-        let mut cleanup = Cleanup {
-            docker: &docker,
-            label: label.clone(),
-            registry: None,
-            scratch: scratch.clone(),
-        };
-        let registry = format!("127.0.0.1:{}", free_port()?);
-        let step = progress::step(format!("starting a private registry on {registry}"));
-        cleanup.registry = Some(setup::start_registry(
-            &registry,
-            &scratch.join("registry"),
-            None,
-        )?);
-        step.done();
-        let bench = Bench {
-            ws,
-            docker: &docker,
-            label,
-            registry,
-            scratch,
-            runs: self.runs.max(1),
-        };
-
-        let repo = bench.copy_repo()?;
-        let figures = vec![
-            bench.fresh_machine(&repo)?,
-            bench.warm_machine(&repo)?,
-            bench.false_rebuilds()?,
-            bench.source_only_rebuild(&repo)?,
-            bench.scale()?,
-            bench.cold_compile()?,
-        ];
-        drop(cleanup);
-
-        if self.json {
-            let value: Vec<_> = figures
-                .iter()
-                .map(|f| json!({ "figure": f.name, "ours": f.ours, "reference": f.reference, "ratio": f.ratio, "ratio_is": f.ratio_is, "goal": f.goal, "met": f.met }))
-                .collect();
-            println!("{}", serde_json::to_string_pretty(&value)?);
-        } else {
-            println!(
-                "{:<44} {:>12} {:>14} {:>9}  {:<24} {:<22} met",
-                "figure", "ours", "reference", "ratio", "ratio is", "goal"
-            );
-            for f in &figures {
-                println!(
-                    "{:<44} {:>12} {:>14} {:>9.2}  {:<24} {:<22} {}",
-                    f.name,
-                    f.ours,
-                    f.reference,
-                    f.ratio,
-                    f.ratio_is,
-                    f.goal,
-                    if f.met { "yes" } else { "NO" }
-                );
-            }
-        }
-        Ok(())
-    }
-}
-
-struct Bench<'a> {
-    ws: &'a Workspace,
-    docker: &'a Docker<'a>,
-    label: String,
-    registry: String,
-    scratch: PathBuf,
-    runs: usize,
-}
-
-impl Bench<'_> {
-    /// Our own binary, on `workspace`, against the private registry, with the bench label.
-    fn xtask(&self, workspace: &Path, args: &[&str]) -> Command {
-        let exe = std::env::current_exe().expect("the running xtask binary");
-        let mut cmd = Command::new(exe);
-        cmd.arg("--workspace")
-            .arg(workspace)
-            .arg("--label")
-            .arg(&self.label)
-            .args(args);
-        cmd.env("DOCKER_REGISTRY_SERVER", &self.registry);
-        cmd
-    }
-
-    /// A workspace handle on `root` that uses the private registry and labels what it builds.
-    fn open(&self, root: &Path) -> Result<Workspace> {
-        let mut ws = Workspace::open(Some(root.to_path_buf()), vec![self.label.clone()])?;
-        ws.config.registry = self.registry.clone();
-        // Edited copies may name a toolchain that is not installed; cargo metadata runs on ours.
-        let toolchain = crate::hash::toolchain_version(&self.ws.path(paths::TOOLCHAIN_FILE))?;
-        ws.sh.set_var("RUSTUP_TOOLCHAIN", toolchain);
-        Ok(ws)
-    }
-
-    /// The tracked and unignored files of this repository, copied (no target/, no .git).
-    fn copy_repo(&self) -> Result<PathBuf> {
-        let step = progress::step("copying the workspace");
-        let sh = &self.ws.sh;
-        let files = xshell::cmd!(sh, "git ls-files --cached --others --exclude-standard")
-            .quiet()
-            .read()?;
-        let dest = self.scratch.join("repo");
-        for file in files.lines() {
-            let from = self.ws.root.join(file);
-            if from.is_file() {
-                let to = dest.join(file);
-                std::fs::create_dir_all(to.parent().expect("has a parent"))?;
-                std::fs::copy(&from, &to).with_context(|| format!("copying {file}"))?;
-            }
-        }
-        step.done();
-        Ok(dest)
-    }
-
-    /// The CI/Render case: the base is in the registry but not local. Ours looks it up and
-    /// pulls; docker rebuilds it with no layer cache.
-    fn fresh_machine(&self, repo: &Path) -> Result<Figure> {
-        let ws = self.open(repo)?;
-        let inputs = base::compute(&ws)?;
-        let reference = base::reference(&ws, &inputs);
-        let step = progress::step("fresh machine: docker build --no-cache of Dockerfile.base");
-        // A no-cache build also makes the base's layers unique to this run, so the pull below
-        // really downloads them instead of finding them shared with an earlier base.
-        let started = Instant::now();
-        base::build(&ws, self.docker, &inputs, true)?;
-        let docker_time = started.elapsed();
-        base::push_image(&ws, self.docker, &reference)?;
-        step.done();
-        let step = progress::step(
-            "fresh machine: cargo xtask base build --push with the local image pruned",
-        );
-        let mut times = Vec::new();
-        for _ in 0..self.runs.min(3) {
-            self.docker.remove_image(&reference)?;
-            times.push(timed(self.xtask(repo, &["base", "build", "--push"]))?);
-        }
-        step.done();
-        let ours = median(&mut times);
-        let ratio = secs(docker_time) / secs(ours);
-        Ok(Figure {
-            name: "fresh machine, base in registry",
-            ours: fmt_secs(ours),
-            reference: fmt_secs(docker_time),
-            ratio,
-            ratio_is: "docker / ours (speed-up)",
-            goal: ">= 20x",
-            met: ratio >= 20.0,
-        })
-    }
-
-    /// A warm machine: `base status` vs a docker build whose every layer is cached.
-    fn warm_machine(&self, repo: &Path) -> Result<Figure> {
-        let ws = self.open(repo)?;
-        let inputs = base::compute(&ws)?;
-        let context = base::write_context(&ws, &inputs)?;
-        let log = self.scratch.join("warm.log");
-        let step = progress::step("warm machine: base status vs a fully cached docker build");
-        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-        for _ in 0..self.runs {
-            ours.push(timed(self.xtask(repo, &["base", "status"]))?);
-            let started = Instant::now();
-            self.docker.build(&Build {
-                dockerfile: &context.join(paths::BASE_DOCKERFILE),
-                context: &context,
-                tags: Vec::new(),
-                build_args: inputs.build_args.clone(),
-                labels: Vec::new(),
-                no_cache: false,
-                shared: false,
-                log: log.clone(),
-            })?;
-            theirs.push(started.elapsed());
-        }
-        step.done();
-        let (ours, theirs) = (median(&mut ours), median(&mut theirs));
-        let ratio = secs(theirs) / secs(ours);
-        Ok(Figure {
-            name: "warm machine: base status vs cached build",
-            ours: fmt_secs(ours),
-            reference: fmt_secs(theirs),
-            ratio,
-            ratio_is: "docker / ours (speed-up)",
-            goal: ">= 1x",
-            met: ratio >= 1.0,
-        })
-    }
-
-    /// Over the edit table: how many rows each approach rebuilds, and how many it gets wrong.
-    /// Docker's side is a real build of a Dockerfile that COPYs the manifests, judged by whether
-    /// its dependency step ran or came from the layer cache.
-    fn false_rebuilds(&self) -> Result<Figure> {
-        let rows = edits::load(&self.ws.root)?;
-        let step = progress::step(format!(
-            "false rebuilds over {} edit-table rows",
-            rows.len()
-        ));
-        let pristine = self.fixture("pristine")?;
-        let pristine_hash = base::compute(&self.open(&pristine)?)?.hash;
-        self.naive_build(&pristine)?;
-        let (mut ours_rebuilds, mut ours_wrong, mut docker_rebuilds, mut docker_wrong) =
-            (0, 0, 0, 0);
-        for (i, row) in rows.iter().enumerate() {
-            let dir = self.fixture(&format!("row-{i}"))?;
-            row.apply(&dir)?;
-            let ours = base::compute(&self.open(&dir)?)?.hash != pristine_hash;
-            let docker = self.naive_build(&dir)?;
-            ours_rebuilds += usize::from(ours);
-            ours_wrong += usize::from(ours != row.changes);
-            docker_rebuilds += usize::from(docker);
-            docker_wrong += usize::from(docker != row.changes);
-            progress::note(format!(
-                "{:<60} must rebuild: {:<5} ours: {:<5} docker cache: {docker}",
-                row.name, row.changes, ours
-            ));
-        }
-        step.done();
-        let expected = rows.iter().filter(|r| r.changes).count();
-        Ok(Figure {
-            name: "false rebuilds over the edit table",
-            ours: format!("{ours_rebuilds} ({ours_wrong} wrong)"),
-            reference: format!("{docker_rebuilds} ({docker_wrong} wrong)"),
-            ratio: ours_wrong as f64,
-            ratio_is: "rows ours gets wrong",
-            goal: if expected == ours_rebuilds {
-                "rebuild on exactly the change rows"
-            } else {
-                "rebuild on change rows"
-            },
-            met: ours_wrong == 0,
-        })
-    }
-
-    /// The fixture workspace whose Dockerfile.base is the naive one: COPY the manifests, then
-    /// the step that would compile dependencies.
-    fn fixture(&self, name: &str) -> Result<PathBuf> {
-        let dir = self.scratch.join("fixtures").join(name);
-        copy_tree(&self.ws.root.join(edits::FIXTURE), &dir)?;
-        for file in [paths::TOOLCHAIN_FILE, paths::APP_DOCKERFILE] {
-            std::fs::copy(self.ws.path(file), dir.join(file))?;
-        }
-        std::fs::create_dir_all(dir.join(".cargo"))?;
-        std::fs::copy(
-            self.ws.path(".cargo/config.toml"),
-            dir.join(".cargo/config.toml"),
-        )?;
-        // A run-specific comment in a COPYed file keeps docker's layer cache from earlier runs
-        // out of the count; our hash ignores comments, so it does not help either side.
-        let manifest = dir.join(paths::ROOT_MANIFEST);
-        let text = std::fs::read_to_string(&manifest)?;
-        std::fs::write(
-            &manifest,
-            format!("# bench run {}\n{text}", std::process::id()),
-        )?;
-        let rust_version = crate::hash::toolchain_version(&self.ws.path(paths::TOOLCHAIN_FILE))?;
-        std::fs::write(
-            dir.join(paths::BASE_DOCKERFILE),
-            format!(
-                "FROM rust:{rust_version}-slim-bookworm\nWORKDIR /build\nCOPY Cargo.toml Cargo.lock rust-toolchain.toml ./\nCOPY .cargo .cargo\nCOPY app/Cargo.toml app/\nCOPY util/Cargo.toml util/\nRUN echo compiling dependencies\n"
-            ),
-        )?;
-        Ok(dir)
-    }
-
-    /// Builds the naive Dockerfile; true when its dependency step ran (a rebuild).
-    fn naive_build(&self, dir: &Path) -> Result<bool> {
-        let log = dir.join("naive-build.log");
-        self.docker.build(&Build {
-            dockerfile: &dir.join(paths::BASE_DOCKERFILE),
-            context: dir,
-            tags: Vec::new(),
-            build_args: Vec::new(),
-            labels: Vec::new(),
-            no_cache: false,
-            shared: false,
-            log: log.clone(),
-        })?;
-        let text = std::fs::read_to_string(&log)?;
-        let after_run = text
-            .split("RUN echo compiling dependencies")
-            .last()
-            .unwrap_or_default();
-        Ok(!after_run.contains("Using cache"))
-    }
-
-    /// A source-only change: the app image on the warm base vs a cold build without it.
-    fn source_only_rebuild(&self, repo: &Path) -> Result<Figure> {
-        let step = progress::step("source-only change: image build on the warm base");
-        let main_rs = repo.join("crates/openeu-api/src/main.rs");
-        let text = std::fs::read_to_string(&main_rs)?;
-        std::fs::write(
-            &main_rs,
-            format!("{text}\n// bench edit {}\n", std::process::id()),
-        )?;
-        let ours = timed(self.xtask(repo, &["image", "build"]))?;
-        step.done();
-        let step = progress::step("source-only change: cold build without the base");
-        let rust_version = crate::hash::toolchain_version(&repo.join(paths::TOOLCHAIN_FILE))?;
-        let cold = self.scratch.join("Dockerfile.cold");
-        std::fs::write(
-            &cold,
-            format!(
-                "FROM rust:{rust_version}-slim-bookworm\nWORKDIR /build\nCOPY . .\nRUN cargo build --release --locked --package openeu-api\n"
-            ),
-        )?;
-        let started = Instant::now();
-        self.docker.build(&Build {
-            dockerfile: &cold,
-            context: repo,
-            tags: Vec::new(),
-            build_args: Vec::new(),
-            labels: Vec::new(),
-            no_cache: true,
-            shared: false,
-            log: self.scratch.join("cold.log"),
-        })?;
-        let cold_time = started.elapsed();
-        step.done();
-        let ratio = secs(ours) / secs(cold_time);
-        Ok(Figure {
-            name: "source-only change: app image",
-            ours: fmt_secs(ours),
-            reference: fmt_secs(cold_time),
-            ratio,
-            ratio_is: "ours / cold",
-            goal: "<= 0.25",
-            met: ratio <= 0.25,
-        })
-    }
-
-    /// Hashing a generated workspace of 500 members vs `cargo metadata --no-deps` on it.
-    fn scale(&self) -> Result<Figure> {
-        const MEMBERS: usize = 500;
-        let step = progress::step(format!("scale: generating a {MEMBERS}-member workspace"));
-        let dir = self.scratch.join("scale");
-        generate_workspace(&dir, MEMBERS)?;
-        for file in [paths::TOOLCHAIN_FILE, paths::BASE_DOCKERFILE] {
-            std::fs::copy(self.ws.path(file), dir.join(file))?;
-        }
-        step.done();
-        let step = progress::step("scale: base hash vs cargo metadata --no-deps");
-        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-        for _ in 0..self.runs {
-            ours.push(timed(self.xtask(&dir, &["base", "hash"]))?);
-            let mut metadata = Command::new("cargo");
-            metadata
-                .args(["metadata", "--no-deps", "--format-version", "1"])
-                .current_dir(&dir);
-            theirs.push(timed(metadata)?);
-        }
-        step.done();
-        let (ours, theirs) = (median(&mut ours), median(&mut theirs));
-        let ratio = secs(ours) / secs(theirs);
-        Ok(Figure {
-            name: "scale: hash 500 members",
-            ours: fmt_secs(ours),
-            reference: fmt_secs(theirs),
-            ratio,
-            ratio_is: "ours / cargo metadata",
-            goal: "<= 2x",
-            met: ratio <= 2.0,
-        })
-    }
-
-    /// xtask's cold compile in a fresh target directory.
-    fn cold_compile(&self) -> Result<Figure> {
-        let step = progress::step("xtask cold compile in a fresh target dir");
-        let mut cmd = Command::new("cargo");
-        cmd.args(["build", "--quiet", "--package", "xtask"])
-            .current_dir(&self.ws.root)
-            .env("CARGO_TARGET_DIR", self.scratch.join("cold-target"));
-        let elapsed = timed(cmd)?;
-        step.done();
-        Ok(Figure {
-            name: "xtask cold compile",
-            ours: fmt_secs(elapsed),
-            reference: "30.00s goal".to_owned(),
-            ratio: secs(elapsed) / 30.0,
-            ratio_is: "ours / goal",
-            goal: "<= 30s",
-            met: secs(elapsed) <= 30.0,
-        })
-    }
-}
-
-/// A workspace of `members` crates, each depending on an external crate and its predecessor,
-/// with a Cargo.lock in cargo's format.
-fn generate_workspace(dir: &Path, members: usize) -> Result<()> {
-    if dir.exists() {
-        std::fs::remove_dir_all(dir)?;
-    }
-    std::fs::create_dir_all(dir.join(".cargo"))?;
-    std::fs::write(
-        dir.join(paths::ROOT_MANIFEST),
-        "[workspace]\nresolver = \"3\"\nmembers = [\"m/*\"]\n\n[workspace.metadata.xtask]\nregistry = \"127.0.0.1:5000\"\nbase-image = \"scale-base\"\napp-image = \"scale-app\"\napp-packages = [\"m0\"]\n",
-    )?;
-    let mut lock = String::from(
-        "# This file is automatically @generated by Cargo.\n# It is not intended for manual editing.\nversion = 4\n\n[[package]]\nname = \"itoa\"\nversion = \"1.0.19\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\nchecksum = \"3bd1574e617a9a6c1f8f8181bd7e841e1f20e4277607ef28945765188d6284d4\"\n",
+    println!(
+        "{:<48} {:>22} {:>22} {:>9}  {:<26} {:<22} met",
+        "figure", "ours", "reference", "ratio", "ratio is", "goal"
     );
-    let mut names: Vec<String> = (0..members).map(|i| format!("m{i}")).collect();
-    for (i, name) in names.iter().enumerate() {
-        let crate_dir = dir.join("m").join(name);
-        std::fs::create_dir_all(crate_dir.join("src"))?;
-        let previous = if i > 0 {
-            format!(
-                "m{} = {{ path = \"../m{}\", version = \"0.1.0\" }}\n",
-                i - 1,
-                i - 1
-            )
-        } else {
-            String::new()
-        };
-        std::fs::write(
-            crate_dir.join("Cargo.toml"),
-            format!(
-                "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2024\"\ndescription = \"member {i}\"\n\n[dependencies]\nitoa = \"1\"\n{previous}"
-            ),
-        )?;
-        std::fs::write(crate_dir.join("src/lib.rs"), "")?;
-    }
-    names.sort();
-    for name in &names {
-        let i: usize = name[1..].parse().expect("generated name");
-        let previous = if i > 0 {
-            format!(" \"m{}\",\n", i - 1)
-        } else {
-            String::new()
-        };
-        lock.push_str(&format!("\n[[package]]\nname = \"{name}\"\nversion = \"0.1.0\"\ndependencies = [\n \"itoa\",\n{previous}]\n"));
-    }
-    std::fs::write(dir.join(paths::LOCKFILE), lock)?;
-    Ok(())
-}
-
-fn copy_tree(from: &Path, to: &Path) -> Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_tree(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), &target)?;
-        }
+    for f in figures {
+        let ratio = f.ratio.map_or_else(|| "-".to_owned(), |r| format!("{r:.2}"));
+        println!(
+            "{:<48} {:>22} {:>22} {:>9}  {:<26} {:<22} {}",
+            f.name,
+            f.ours,
+            f.reference,
+            ratio,
+            f.ratio_is,
+            f.goal,
+            if f.met { "yes" } else { "NO" }
+        );
     }
     Ok(())
 }
 
 /// Runs `cmd` to completion (output captured) and returns how long it took; fails if it fails.
-fn timed(mut cmd: Command) -> Result<Duration> {
+pub fn timed(mut cmd: Command) -> Result<Duration> {
     let started = Instant::now();
     let out = cmd
         .output()
@@ -560,20 +87,20 @@ fn timed(mut cmd: Command) -> Result<Duration> {
     Ok(elapsed)
 }
 
-fn median(times: &mut [Duration]) -> Duration {
+pub fn median(times: &mut [Duration]) -> Duration {
     times.sort();
     times[times.len() / 2]
 }
 
-fn secs(d: Duration) -> f64 {
+pub fn secs(d: Duration) -> f64 {
     d.as_secs_f64().max(1e-6)
 }
 
-fn fmt_secs(d: Duration) -> String {
+pub fn fmt_secs(d: Duration) -> String {
     format!("{:.2}s", d.as_secs_f64())
 }
 
-fn free_port() -> Result<u16> {
+pub fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())

@@ -14,14 +14,14 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Subcommand};
 use sha2::{Digest, Sha256};
 
 use crate::{
     docker::{Build, Docker, Run},
-    hash::hex,
-    paths::{self, Workspace},
-    process, progress, seed,
+    files::hex,
+    flags,
+    workspace::{self, Workspace},
+    process, progress,
 };
 
 const IMAGE: &str = "openeu-local-db";
@@ -33,46 +33,23 @@ const DATABASE: &str = "postgres";
 const NEXT_DATABASE: &str = "openeu_next";
 const PREVIOUS_DATABASE: &str = "openeu_previous";
 
-#[derive(Subcommand)]
-pub enum DbCommand {
-    /// Start the local database (building its image if its inputs changed) and wait until a
-    /// real connection works.
-    Start,
-    /// Stop and remove the container; the data volume stays.
-    Stop,
-    /// Rebuild the database from the migrations and the seed, then swap it in.
-    Reset(ResetArgs),
-    /// Print the local connection string.
-    Url,
-}
-
-#[derive(Args)]
-pub struct ResetArgs {
-    /// Reset this database instead of the local one (migrations and seed applied in place).
-    #[arg(long, value_name = "URL")]
-    db_url: Option<String>,
-    /// Confirm resetting a database that is not on this machine.
-    #[arg(long)]
-    yes: bool,
-}
-
-impl DbCommand {
+impl flags::DbCommand {
     pub fn run(self, ws: &Workspace) -> Result<()> {
         let docker = Docker::new(ws);
         match self {
-            DbCommand::Start => {
+            flags::DbCommand::Start => {
                 docker.require_engine()?;
                 start(ws, &docker, None)?;
                 println!("{}", local_url(ws));
             }
-            DbCommand::Stop => {
+            flags::DbCommand::Stop => {
                 docker.require_engine()?;
                 let step = progress::step(format!("removing {}", container(ws)));
                 docker.remove_container(&container(ws))?;
                 step.done();
             }
-            DbCommand::Reset(args) => args.run(ws, &docker)?,
-            DbCommand::Url => println!("{}", local_url(ws)),
+            flags::DbCommand::Reset(args) => args.run(ws, &docker)?,
+            flags::DbCommand::Url => println!("{}", local_url(ws)),
         }
         Ok(())
     }
@@ -102,7 +79,7 @@ fn stack_labels(ws: &Workspace) -> Vec<(String, String)> {
 
 /// The database image, built only when no image has the hash of its inputs.
 pub fn image(ws: &Workspace, docker: &Docker<'_>) -> Result<String> {
-    let dir = ws.path(paths::LOCAL_DB_DIR);
+    let dir = ws.path(workspace::LOCAL_DB_DIR);
     let mut hasher = Sha256::new();
     for file in ["Dockerfile", "supabase-compat.sql"] {
         let path = dir.join(file);
@@ -226,7 +203,7 @@ impl Target {
 
     /// psql with the connection in arguments and the password in the environment only.
     fn psql(&self) -> Command {
-        let mut cmd = Command::new("psql");
+        let mut cmd = process::command("psql");
         cmd.args([
             "-X",
             "-q",
@@ -278,7 +255,7 @@ impl Target {
     }
 }
 
-impl ResetArgs {
+impl flags::DbReset {
     fn run(self, ws: &Workspace, docker: &Docker<'_>) -> Result<()> {
         let files = files_to_apply(ws)?;
         match &self.db_url {
@@ -310,9 +287,9 @@ impl ResetArgs {
 /// The files a reset applies, in order: the compatibility bootstrap, the migrations by
 /// timestamp, then the seed paths of supabase/config.toml (globs sorted, as the CLI does).
 pub fn files_to_apply(ws: &Workspace) -> Result<Files> {
-    let mut migrations = seed::schema_files(&ws.root)?;
+    let mut migrations = workspace::schema_files(&ws.root)?;
     let compat = migrations.remove(0);
-    let config_path = ws.path(paths::SUPABASE_CONFIG);
+    let config_path = ws.path(workspace::SUPABASE_CONFIG);
     let config: toml::Table = toml::from_str(
         &std::fs::read_to_string(&config_path)
             .with_context(|| format!("reading {}", config_path.display()))?,

@@ -11,7 +11,9 @@ use std::{
 use anyhow::{Context, Result, bail};
 use xshell::{Cmd, cmd};
 
-use crate::{paths::Workspace, process};
+pub mod registry;
+
+use crate::{process, workspace::Workspace};
 
 /// How long the engine has to answer before we call it down.
 const ENGINE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -158,7 +160,7 @@ impl<'a> Docker<'a> {
         if build.shared {
             args.extend([
                 "--label".into(),
-                format!("{}=true", crate::paths::MANAGED_LABEL),
+                format!("{}=true", crate::workspace::MANAGED_LABEL),
             ]);
         } else {
             args.extend(self.ws.label_args());
@@ -508,7 +510,7 @@ impl<'a> Docker<'a> {
 
 impl Docker<'_> {
     /// Asks a remote registry for a manifest through the CLI (TLS, stored credentials).
-    pub fn manifest_digest(&self, reference: &str) -> Result<crate::registry::Lookup> {
+    pub fn manifest_digest(&self, reference: &str) -> Result<registry::Lookup> {
         let cmd: Command = self
             .docker()
             .args(["manifest", "inspect", "--verbose", reference])
@@ -525,13 +527,13 @@ impl Docker<'_> {
             let digest = descriptor["digest"]
                 .as_str()
                 .context("`docker manifest inspect` printed no digest")?;
-            return Ok(crate::registry::Lookup::Present {
+            return Ok(registry::Lookup::Present {
                 digest: digest.to_owned(),
             });
         }
         let err = String::from_utf8_lossy(&out.stderr);
         if err.contains("no such manifest") || err.contains("manifest unknown") {
-            return Ok(crate::registry::Lookup::Absent);
+            return Ok(registry::Lookup::Absent);
         }
         bail!("registry lookup of {reference} failed: {}", err.trim())
     }

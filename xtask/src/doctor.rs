@@ -2,17 +2,14 @@
 //! missing. It changes nothing; `cargo xtask setup` applies the fixes.
 
 use anyhow::{Result, bail};
-use clap::Args;
 use serde_json::json;
 
-use crate::{docker::Docker, paths::Workspace, process, registry, setup, standin};
-
-#[derive(Args)]
-pub struct Doctor {
-    /// Print JSON on stdout.
-    #[arg(long)]
-    json: bool,
-}
+use crate::{
+    docker::{Docker, registry},
+    flags, process,
+    setup::{self, standin},
+    workspace::Workspace,
+};
 
 struct Check {
     name: String,
@@ -21,7 +18,7 @@ struct Check {
     fix: Option<String>,
 }
 
-impl Doctor {
+impl flags::Doctor {
     pub fn run(self, ws: &Workspace) -> Result<()> {
         let checks = checks(ws);
         if self.json {

@@ -4,45 +4,20 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Subcommand};
 use openeu_env::{Problem, ProblemKind, Reader, SPEC, Target};
 use serde_json::json;
 
-use crate::paths::{self, Workspace};
+use crate::{
+    files::{Mode, ensure_file_contents},
+    flags,
+    workspace::{self, Workspace},
+};
 
-#[derive(Subcommand)]
-pub enum EnvCommand {
-    /// List what is missing or invalid for a target; secrets are masked.
-    Check(CheckArgs),
-    /// Write .env.example from the spec (with --check, fail when it is stale).
-    Example(ExampleArgs),
-}
-
-#[derive(Args)]
-pub struct CheckArgs {
-    /// Read variables from this file (KEY=VALUE lines) instead of the environment.
-    #[arg(long, value_name = "FILE")]
-    env_file: Option<std::path::PathBuf>,
-    /// production, preview or local; derived like the service does when not given.
-    #[arg(long)]
-    target: Option<String>,
-    /// Print JSON on stdout.
-    #[arg(long)]
-    json: bool,
-}
-
-#[derive(Args)]
-pub struct ExampleArgs {
-    /// Only verify that .env.example is current.
-    #[arg(long)]
-    check: bool,
-}
-
-impl EnvCommand {
+impl flags::EnvCommand {
     pub fn run(self, ws: &Workspace) -> Result<()> {
         match self {
-            EnvCommand::Check(args) => args.run(),
-            EnvCommand::Example(args) => args.run(ws),
+            flags::EnvCommand::Check(args) => args.run(),
+            flags::EnvCommand::Example(args) => args.run(ws),
         }
     }
 }
@@ -79,7 +54,7 @@ pub fn parse_env_file(text: &str, file: &std::path::Path) -> Result<BTreeMap<Str
     Ok(vars)
 }
 
-impl CheckArgs {
+impl flags::EnvCheck {
     fn run(self) -> Result<()> {
         let file_vars = match &self.env_file {
             Some(path) => {
@@ -93,10 +68,8 @@ impl CheckArgs {
             Some(vars) => vars.get(name).cloned(),
             None => std::env::var(name).ok(),
         };
-        let target = match &self.target {
-            Some(name) => Target::parse(name).with_context(|| {
-                format!("--target {name:?}: expected production, preview or local")
-            })?,
+        let target = match self.target {
+            Some(target) => target.into(),
             None => derive_target(&lookup),
         };
         let mut problems: Vec<Problem> = Vec::new();
@@ -184,31 +157,15 @@ pub fn derive_target(lookup: &impl Fn(&str) -> Option<String>) -> Target {
     }
 }
 
-impl ExampleArgs {
+impl flags::EnvExample {
     fn run(self, ws: &Workspace) -> Result<()> {
-        let path = ws.path(paths::ENV_EXAMPLE);
-        let rendered = openeu_env::render_example();
-        if self.check {
-            let current = std::fs::read_to_string(&path).unwrap_or_default();
-            if current != rendered {
-                let first = current
-                    .lines()
-                    .zip(rendered.lines())
-                    .position(|(a, b)| a != b)
-                    .unwrap_or(current.lines().count().min(rendered.lines().count()));
-                bail!(
-                    "{} is stale (first difference at line {}: expected {:?}); run `cargo xtask env example`",
-                    path.display(),
-                    first + 1,
-                    rendered.lines().nth(first).unwrap_or("<end of file>")
-                );
-            }
-            println!("{} is current", paths::ENV_EXAMPLE);
-            return Ok(());
-        }
-        std::fs::write(&path, rendered).with_context(|| format!("writing {}", path.display()))?;
-        println!("{}", paths::ENV_EXAMPLE);
-        Ok(())
+        ensure_file_contents(
+            &ws.root,
+            workspace::ENV_EXAMPLE,
+            &openeu_env::render_example(),
+            Mode::from_check(self.check),
+            "cargo xtask env example",
+        )
     }
 }
 

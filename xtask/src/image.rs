@@ -4,36 +4,23 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Subcommand};
 use serde_json::json;
 
 use crate::{
     base,
     docker::{Build, Docker, Run},
-    paths::{self, Workspace},
+    flags,
+    workspace::{self, Workspace},
     process, progress,
 };
 
 /// The port the service listens on inside the container.
 pub const CONTAINER_PORT: u16 = 8080;
 
-#[derive(Subcommand)]
-pub enum ImageCommand {
-    /// Build the app image FROM the current base (building or pulling the base only if needed).
-    Build(BuildArgs),
-}
-
-#[derive(Args)]
-pub struct BuildArgs {
-    /// Print JSON on stdout.
-    #[arg(long)]
-    json: bool,
-}
-
-impl ImageCommand {
+impl flags::ImageCommand {
     pub fn run(self, ws: &Workspace) -> Result<()> {
         match self {
-            ImageCommand::Build(args) => {
+            flags::ImageCommand::Build(args) => {
                 let docker = Docker::new(ws);
                 docker.require_engine()?;
                 let built = build(ws, &docker)?;
@@ -72,7 +59,7 @@ pub fn build(ws: &Workspace, docker: &Docker<'_>) -> Result<Built> {
     let step = progress::step(format!("building {image}"));
     docker
         .build(&Build {
-            dockerfile: &ws.path(paths::APP_DOCKERFILE),
+            dockerfile: &ws.path(workspace::APP_DOCKERFILE),
             context: &ws.root,
             tags: vec![
                 image.clone(),

@@ -191,6 +191,14 @@ pub fn wait_until(
     }
 }
 
+/// A new child process for `program`. Every process xtask starts is made here (clippy's
+/// `disallowed-methods` keeps `Command::new` to this module), so a policy for children, such as
+/// the environment they inherit, has one home.
+#[allow(clippy::disallowed_methods)]
+pub fn command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    Command::new(program)
+}
+
 /// Finds `name` on PATH.
 pub fn which(name: &str) -> Option<std::path::PathBuf> {
     let path = std::env::var_os("PATH")?;

@@ -2,16 +2,16 @@
 //! running Docker engine, the local registry when that is the configured one, and the upstream
 //! images the Dockerfiles name (pulled, or built as local stand-ins when pulls fail).
 
-use std::{path::PathBuf, process::Command, time::Duration};
+use std::{path::PathBuf, time::Duration};
 
 use anyhow::{Context, Result, bail};
-use clap::Args;
+
+pub mod standin;
 
 use crate::{
-    docker::Docker,
-    hash,
-    paths::{self, Workspace},
-    process, progress, registry, standin,
+    docker::{Docker, registry},
+    flags, process, progress,
+    workspace::{self, Workspace},
 };
 
 /// Debian packages that provide the parts we run, by the program we look for.
@@ -24,10 +24,7 @@ const PACKAGES: [(&str, &str); 5] = [
     ("psql", "postgresql-client-15"),
 ];
 
-#[derive(Args)]
-pub struct Setup {}
-
-impl Setup {
+impl flags::Setup {
     pub fn run(self, ws: &Workspace) -> Result<()> {
         ensure(ws)
     }
@@ -71,10 +68,10 @@ fn ensure_packages() -> Result<()> {
     }
     let step = progress::step(format!("installing {} with apt-get", missing.join(" ")));
     let log = log_dir()?.join("apt.log");
-    let mut update = Command::new("apt-get");
+    let mut update = process::command("apt-get");
     update.args(["update", "-qq"]);
     process::stream_to_log(update, &log).context("apt-get update")?;
-    let mut install = Command::new("apt-get");
+    let mut install = process::command("apt-get");
     install
         .args(["install", "-y", "-qq", "--no-install-recommends"])
         .args(&missing)
@@ -120,7 +117,7 @@ fn ensure_engine(ws: &Workspace) -> Result<()> {
     let step = progress::step("starting dockerd");
     let dockerd = process::which("dockerd").unwrap_or_else(|| sbin("dockerd"));
     let log = log_dir()?.join("dockerd.log");
-    let mut child = process::spawn_detached(Command::new(dockerd), &log)?;
+    let mut child = process::spawn_detached(process::command(dockerd), &log)?;
     process::wait_until("dockerd to answer", Duration::from_secs(60), || {
         if let Some(status) = child.try_wait()? {
             bail!("dockerd exited ({status}); see {}", log.display());
@@ -167,7 +164,7 @@ pub fn start_registry(
     std::fs::write(&config_path, config)?;
     let program = process::which("docker-registry")
         .unwrap_or_else(|| PathBuf::from("/usr/bin/docker-registry"));
-    let mut cmd = Command::new(program);
+    let mut cmd = process::command(program);
     cmd.arg("serve").arg(&config_path);
     let log = dir.join("registry.log");
     let mut child = process::spawn_detached(cmd, &log)?;
@@ -187,9 +184,9 @@ pub fn start_registry(
 /// The images the Dockerfiles start FROM, with ARG defaults expanded (RUST_VERSION from
 /// rust-toolchain.toml, as the base build passes it), skipping stages and the pinned base.
 pub fn upstream_images(ws: &Workspace) -> Result<Vec<String>> {
-    let rust_version = hash::toolchain_version(&ws.path(paths::TOOLCHAIN_FILE))?;
+    let rust_version = workspace::toolchain_version(&ws.path(workspace::TOOLCHAIN_FILE))?;
     let mut images = Vec::new();
-    for file in [paths::BASE_DOCKERFILE, paths::APP_DOCKERFILE] {
+    for file in [workspace::BASE_DOCKERFILE, workspace::APP_DOCKERFILE] {
         let path = ws.path(file);
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;

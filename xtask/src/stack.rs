@@ -4,24 +4,17 @@
 //! ready. `down` removes every container, network and volume labelled for the stack.
 
 use anyhow::{Result, bail};
-use clap::Args;
 
-use crate::{db, docker::Docker, image, paths::Workspace, progress, setup};
+use crate::{db, docker::Docker, flags, http, image, progress, setup, workspace::Workspace};
 
 /// The local stack's JWT secret: a well-known development value, like the Supabase CLI's.
 const LOCAL_JWT_SECRET: &str = "openeu-local-development-jwt-secret-not-for-production";
-
-#[derive(Args)]
-pub struct Up {}
-
-#[derive(Args)]
-pub struct Down {}
 
 fn labels(ws: &Workspace) -> Vec<(String, String)> {
     vec![ws.config.stack_label()]
 }
 
-impl Up {
+impl flags::Up {
     pub fn run(self, ws: &Workspace) -> Result<()> {
         let started = std::time::Instant::now();
         let step = progress::step("setup");
@@ -64,9 +57,16 @@ impl Up {
             labels(ws),
         )?;
         let step = progress::step("checking /ready");
-        let ready = http_get(&running.url, "/ready")?;
-        if !ready.starts_with("HTTP/1.1 200") {
-            bail!("the API is up but not ready:\n{ready}");
+        let address = running.url.trim_start_matches("http://");
+        let ready = http::Request::new("GET", address, "/ready")
+            .timeout(std::time::Duration::from_secs(10))
+            .send()?;
+        if ready.status != 200 {
+            bail!(
+                "the API is up but not ready (HTTP {}):\n{}",
+                ready.status,
+                ready.text()
+            );
         }
         step.done();
         println!("{}", running.url);
@@ -90,22 +90,7 @@ impl Up {
     }
 }
 
-/// A GET over plain TCP; the whole answer as text.
-fn http_get(base: &str, path: &str) -> Result<String> {
-    use std::io::{Read, Write};
-    let address = base.trim_start_matches("http://");
-    let mut stream = std::net::TcpStream::connect(address)?;
-    stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut text = String::new();
-    stream.read_to_string(&mut text)?;
-    Ok(text)
-}
-
-impl Down {
+impl flags::Down {
     pub fn run(self, ws: &Workspace) -> Result<()> {
         let docker = Docker::new(ws);
         docker.require_engine()?;

@@ -4,7 +4,7 @@
 
 use std::{
     path::{Path, PathBuf},
-    process::{Command, Stdio},
+    process::Stdio,
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -13,30 +13,17 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use clap::Args;
-use serde_json::json;
 
+use super::{Figure, report};
 use crate::{
-    paths::Workspace,
+    flags,
     process::{self, wait_until},
+    workspace::{self, Workspace},
     progress,
 };
 
 /// Meetings in the benchmark database: "a few thousand".
 const MEETINGS: u32 = 5000;
-
-#[derive(Args)]
-pub struct ApiBench {
-    /// Seconds each load generator runs.
-    #[arg(long, default_value_t = 10)]
-    seconds: u32,
-    /// Concurrent connections, the same for wrk and pgbench.
-    #[arg(long, default_value_t = 8)]
-    connections: u32,
-    /// Print JSON on stdout.
-    #[arg(long)]
-    json: bool,
-}
 
 /// One load run's figures.
 struct Load {
@@ -46,7 +33,7 @@ struct Load {
     errors: u64,
 }
 
-impl ApiBench {
+impl flags::BenchApi {
     pub fn run(self, ws: &Workspace) -> Result<()> {
         for tool in ["wrk", "pgbench", "psql"] {
             if process::which(tool).is_none()
@@ -75,7 +62,7 @@ impl ApiBench {
         let step = progress::step("starting the API");
         let port = openeu_testdb::free_port();
         let log = ws.scratch("bench")?.join("api-bench-service.log");
-        let mut service = Command::new(&binary)
+        let mut service = process::command(&binary)
             .env_clear()
             .env("PORT", port.to_string())
             .env("DATABASE_URL", db.url())
@@ -129,53 +116,43 @@ impl ApiBench {
         let (api, bare, rss_kib) = result?;
 
         let overhead = api.latency_ms / bare.latency_ms - 1.0;
-        if self.json {
-            let value = json!({
-                "api": { "latency_ms": api.latency_ms, "requests_per_s": api.per_second, "requests": api.requests, "errors": api.errors },
-                "bare_query": { "latency_ms": bare.latency_ms, "transactions_per_s": bare.per_second, "transactions": bare.requests, "errors": bare.errors },
-                "overhead": overhead,
-                "goal_overhead": 0.30,
-                "rss_peak_mib": rss_kib as f64 / 1024.0,
-                "connections": self.connections,
-                "seconds": self.seconds,
-            });
-            println!("{}", serde_json::to_string_pretty(&value)?);
-        } else {
-            println!(
-                "{:<36} {:>12} {:>12} {:>10} {:>8}",
-                "", "latency", "per second", "count", "errors"
-            );
-            println!(
-                "{:<36} {:>10.3}ms {:>12.0} {:>10} {:>8}",
-                "API GET /meetings?limit=50 (wrk)",
-                api.latency_ms,
-                api.per_second,
-                api.requests,
-                api.errors
-            );
-            println!(
-                "{:<36} {:>10.3}ms {:>12.0} {:>10} {:>8}",
-                "the same SQL (pgbench)",
-                bare.latency_ms,
-                bare.per_second,
-                bare.requests,
-                bare.errors
-            );
-            println!(
-                "API overhead per request: {:+.1}% (goal <= +30%, {}); errors: {}; peak RSS under load: {:.1} MiB",
-                overhead * 100.0,
-                if overhead <= 0.30 { "met" } else { "NOT met" },
-                api.errors + bare.errors,
-                rss_kib as f64 / 1024.0
-            );
-        }
+        let figures = [
+            Figure {
+                name: "GET /meetings?limit=50: API (wrk) vs its SQL (pgbench)".to_owned(),
+                ours: format!("{:.3} ms, {:.0}/s", api.latency_ms, api.per_second),
+                reference: format!("{:.3} ms, {:.0}/s", bare.latency_ms, bare.per_second),
+                ratio: Some(1.0 + overhead),
+                ratio_is: "latency ours / pgbench",
+                goal: "<= 1.30 (+30 %)",
+                met: overhead <= 0.30,
+            },
+            Figure {
+                name: "errors under load (API, pgbench)".to_owned(),
+                ours: format!("{} of {}", api.errors, api.requests),
+                reference: format!("{} of {}", bare.errors, bare.requests),
+                ratio: None,
+                ratio_is: "",
+                goal: "0",
+                met: api.errors + bare.errors == 0,
+            },
+            Figure {
+                name: format!("peak RSS of the API ({} connections)", self.connections),
+                ours: format!("{:.1} MiB", rss_kib as f64 / 1024.0),
+                reference: String::new(),
+                ratio: None,
+                ratio_is: "",
+                goal: "",
+                met: true,
+            },
+        ];
+        report(&figures, self.json)?;
         Ok(())
     }
 }
 
 /// The bootstrap, the migrations, their history and MEETINGS generated meetings.
 fn database_inputs(ws: &Workspace) -> Result<(Vec<PathBuf>, String)> {
-    let files = crate::seed::schema_files(&ws.root)?;
+    let files = workspace::schema_files(&ws.root)?;
     let extra = format!(
         "insert into public.meetings (id, source, title, description, start_time, end_time, country, location, search_text)
          select 'bench-' || i,
@@ -213,7 +190,7 @@ fn wrk(url: &str, connections: u32, seconds: u32) -> Result<Load> {
     // One client thread each for wrk and pgbench: on a small machine the load generator
     // competes for the same cores as the server it measures.
     let threads = "1".to_owned();
-    let out = Command::new("wrk")
+    let out = process::command("wrk")
         .args([
             "-t",
             &threads,
@@ -294,7 +271,7 @@ fn duration_ms(text: &str) -> Option<f64> {
 fn pgbench(script: &Path, port: u16, connections: u32, seconds: u32) -> Result<Load> {
     let program =
         process::which("pgbench").unwrap_or_else(|| "/usr/lib/postgresql/15/bin/pgbench".into());
-    let out = Command::new(program)
+    let out = process::command(program)
         .args([
             "-n",
             "-M",

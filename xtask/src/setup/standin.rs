@@ -6,13 +6,13 @@
 //! - `rust:<version>-slim-bookworm` is that image plus gcc, libc6-dev and ca-certificates (as the
 //!   official slim image has) plus the host's own toolchain of the pinned version.
 
-use std::{path::Path, process::Command};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
 use crate::{
     docker::{Build, Docker},
-    paths::Workspace,
+    workspace::Workspace,
     process, progress,
 };
 
@@ -48,7 +48,7 @@ fn debian(ws: &Workspace, docker: &Docker<'_>, image: &str, suite: &str) -> Resu
     std::fs::create_dir_all(&work)?;
     let debootstrap =
         process::which("debootstrap").unwrap_or_else(|| "/usr/sbin/debootstrap".into());
-    let mut cmd = Command::new(debootstrap);
+    let mut cmd = process::command(debootstrap);
     cmd.args(["--variant=minbase", suite])
         .arg(&rootfs)
         .arg(DEBIAN_MIRROR);

@@ -2,18 +2,10 @@
 //! needs nothing by hand), then the whole workspace's tests with real parts.
 
 use anyhow::{Context, Result};
-use clap::Args;
 
-use crate::{paths::Workspace, progress, setup};
+use crate::{flags, progress, setup, workspace::Workspace};
 
-#[derive(Args)]
-pub struct Test {
-    /// Arguments passed on to `cargo test` (after `--`), e.g. a test name filter.
-    #[arg(last = true)]
-    cargo_args: Vec<String>,
-}
-
-impl Test {
+impl flags::Test {
     pub fn run(self, ws: &Workspace) -> Result<()> {
         let step = progress::step("setup");
         setup::ensure(ws)?;

@@ -16,7 +16,10 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use toml::{Table, Value};
 
-use crate::{config::Config, paths};
+use crate::{
+    files::hex,
+    workspace::{self, Config},
+};
 
 /// Bumped whenever the normalisation rules change, so old tags are not reused by mistake.
 const SCHEME: &str = "openeu-base-hash v2";
@@ -149,7 +152,7 @@ pub fn collect(root: &Path, metadata: &Metadata, config: &Config) -> Result<Base
         if !member_names.contains(package.as_str()) {
             bail!(
                 "{}: [workspace.metadata.xtask] app-packages names `{package}`, which is not a workspace member",
-                root.join(paths::ROOT_MANIFEST).display()
+                root.join(workspace::ROOT_MANIFEST).display()
             );
         }
     }
@@ -163,7 +166,7 @@ pub fn collect(root: &Path, metadata: &Metadata, config: &Config) -> Result<Base
 
     // The root manifest, whether virtual or a package itself. Each manifest is parsed once:
     // the normalised table gives both the hashed text and the targets to stub.
-    let root_manifest = root.join(paths::ROOT_MANIFEST);
+    let root_manifest = root.join(workspace::ROOT_MANIFEST);
     let root_is_member = member_dirs.contains(root);
     let (input, root_table) = manifest_input(root, &root_manifest, &rules, root_is_member)?;
     inputs.push(input);
@@ -188,7 +191,7 @@ pub fn collect(root: &Path, metadata: &Metadata, config: &Config) -> Result<Base
     stubs.sort();
     stubs.dedup();
 
-    let lock_path = root.join(paths::LOCKFILE);
+    let lock_path = root.join(workspace::LOCKFILE);
     let lock = std::fs::read_to_string(&lock_path).map_err(|_| {
         anyhow::anyhow!(
             "{} is missing: run `cargo generate-lockfile` and commit it (the base image is built with --locked)",
@@ -197,20 +200,20 @@ pub fn collect(root: &Path, metadata: &Metadata, config: &Config) -> Result<Base
     })?;
     inputs.push(file_input(
         "Cargo.lock",
-        paths::LOCKFILE,
+        workspace::LOCKFILE,
         mask_lockfile(&lock, &member_names).into_bytes(),
     ));
 
-    inputs.push(raw_file(root, paths::BASE_DOCKERFILE)?);
-    let toolchain = raw_file(root, paths::TOOLCHAIN_FILE).with_context(|| {
+    inputs.push(raw_file(root, workspace::BASE_DOCKERFILE)?);
+    let toolchain = raw_file(root, workspace::TOOLCHAIN_FILE).with_context(|| {
         format!(
             "{} pins the toolchain of the base image; create it",
-            paths::TOOLCHAIN_FILE
+            workspace::TOOLCHAIN_FILE
         )
     })?;
-    let rust_version = toolchain_channel(&toolchain.content, &root.join(paths::TOOLCHAIN_FILE))?;
+    let rust_version = workspace::toolchain_channel(&toolchain.content, &root.join(workspace::TOOLCHAIN_FILE))?;
     inputs.push(toolchain);
-    for config_file in paths::CARGO_CONFIG_FILES {
+    for config_file in workspace::CARGO_CONFIG_FILES {
         let path = root.join(config_file);
         if path.exists() {
             let text = std::fs::read_to_string(&path)?;
@@ -544,30 +547,6 @@ pub fn normalise_cargo_config(text: &str, file: &Path) -> Result<String> {
     Ok(toml::to_string(&config)?)
 }
 
-/// The pinned toolchain version, from rust-toolchain.toml.
-pub fn toolchain_version(file: &Path) -> Result<String> {
-    let content = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    toolchain_channel(&content, file)
-}
-
-fn toolchain_channel(content: &[u8], file: &Path) -> Result<String> {
-    let text =
-        std::str::from_utf8(content).with_context(|| format!("{} is not UTF-8", file.display()))?;
-    let parsed: Table = toml::from_str(text)
-        .map_err(|err| anyhow::anyhow!("{}: {}", file.display(), err.to_string().trim_end()))?;
-    parsed
-        .get("toolchain")
-        .and_then(|t| t.get("channel"))
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .with_context(|| {
-            format!(
-                "{}: missing [toolchain] channel = \"<version>\"",
-                file.display()
-            )
-        })
-}
-
 /// Docker's name for the platform we build for.
 pub fn platform() -> String {
     let arch = match std::env::consts::ARCH {
@@ -614,10 +593,6 @@ fn stub_sources(root: &Path, dir: &Path, package: &Package, manifest: &Table) ->
         }
     }
     Ok(stubs)
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -5,30 +5,19 @@
 use std::{
     io::{BufWriter, Write},
     path::Path,
-    process::Command,
     time::{Duration, Instant},
 };
 
 use anyhow::{Context, Result, bail};
-use clap::Args;
-use serde_json::json;
 
-use crate::{paths::Workspace, progress, schema, seed};
+use super::{Figure, fmt_secs, report};
+use crate::{
+    flags, process, progress,
+    seed::{self, schema},
+    workspace::{self, Workspace},
+};
 
-#[derive(Args)]
-pub struct SeedBench {
-    /// Rows in the generated fixture.
-    #[arg(long, default_value_t = 1_000_000)]
-    rows: u32,
-    /// Skip the local stack figures (db reset, warm up).
-    #[arg(long)]
-    no_stack: bool,
-    /// Print JSON on stdout.
-    #[arg(long)]
-    json: bool,
-}
-
-impl SeedBench {
+impl flags::BenchSeed {
     pub fn run(self, ws: &Workspace) -> Result<()> {
         // `cargo xtask` is a debug build (its cold compile is a tracked figure); the renderer's
         // throughput is measured optimised, the way a CI job rendering big seeds would run it.
@@ -63,7 +52,7 @@ impl SeedBench {
         write_fixture(&csv, self.rows)?;
         step.done_with(&format!("{:.1} MB of CSV", file_mb(&csv)?));
 
-        let schema_files = seed::schema_files(&ws.root)?;
+        let schema_files = workspace::schema_files(&ws.root)?;
         let refs: Vec<&Path> = schema_files.iter().map(|p| p.as_path()).collect();
         let tables = schema::load(&refs)?;
         let step = progress::step("rendering the seed (3 times; the median counts)");
@@ -119,7 +108,7 @@ impl SeedBench {
             let exe = std::env::current_exe()?;
             let run = |args: &[&str]| -> Result<Duration> {
                 let started = Instant::now();
-                let out = Command::new(&exe)
+                let out = process::command(&exe)
                     .arg("--workspace")
                     .arg(&ws.root)
                     .args(args)
@@ -143,47 +132,49 @@ impl SeedBench {
 
         let throughput = mb / render_time.as_secs_f64();
         let ratio = insert_time.as_secs_f64() / copy_time.as_secs_f64();
-        if self.json {
-            let value = json!({
-                "rows": self.rows,
-                "sql_mb": mb,
-                "render_s": render_time.as_secs_f64(),
-                "render_mb_per_s": throughput,
-                "insert_s": insert_time.as_secs_f64(),
-                "copy_s": copy_time.as_secs_f64(),
-                "insert_over_copy": ratio,
-                "db_reset_s": reset_time.map(|d| d.as_secs_f64()),
-                "warm_up_s": up_time.map(|d| d.as_secs_f64()),
+        let mut figures = vec![
+            Figure {
+                name: format!("render {} CSV rows to {mb:.0} MB of SQL", self.rows),
+                ours: fmt_secs(render_time),
+                reference: String::new(),
+                ratio: Some(throughput),
+                ratio_is: "MB/s",
+                goal: ">= 100 MB/s",
+                met: throughput >= 100.0,
+            },
+            Figure {
+                name: "apply: batched INSERTs vs COPY".to_owned(),
+                ours: fmt_secs(insert_time),
+                reference: fmt_secs(copy_time),
+                ratio: Some(ratio),
+                ratio_is: "ours / COPY",
+                goal: "<= 3x",
+                met: ratio <= 3.0,
+            },
+        ];
+        if let (Some(reset), Some(up)) = (reset_time, up_time) {
+            figures.push(Figure {
+                name: "local stack: db reset".to_owned(),
+                ours: fmt_secs(reset),
+                reference: String::new(),
+                ratio: None,
+                ratio_is: "",
+                goal: "",
+                met: true,
             });
-            println!("{}", serde_json::to_string_pretty(&value)?);
-        } else {
-            println!(
-                "render {} rows: {mb:.1} MB of SQL in {:.2}s = {throughput:.0} MB/s (goal >= 100 MB/s: {})",
-                self.rows,
-                render_time.as_secs_f64(),
-                met(throughput >= 100.0)
-            );
-            println!(
-                "apply: batched INSERTs {:.2}s vs COPY {:.2}s = {ratio:.2}x (goal <= 3x: {})",
-                insert_time.as_secs_f64(),
-                copy_time.as_secs_f64(),
-                met(ratio <= 3.0)
-            );
-            if let (Some(reset), Some(up)) = (reset_time, up_time) {
-                println!(
-                    "local stack: db reset {:.2}s; warm up {:.2}s (goal <= 10s: {})",
-                    reset.as_secs_f64(),
-                    up.as_secs_f64(),
-                    met(up.as_secs_f64() <= 10.0)
-                );
-            }
+            figures.push(Figure {
+                name: "local stack: warm cargo xtask up".to_owned(),
+                ours: fmt_secs(up),
+                reference: String::new(),
+                ratio: None,
+                ratio_is: "",
+                goal: "<= 10s",
+                met: up.as_secs_f64() <= 10.0,
+            });
         }
+        report(&figures, self.json)?;
         Ok(())
     }
-}
-
-fn met(ok: bool) -> &'static str {
-    if ok { "met" } else { "NOT met" }
 }
 
 fn file_mb(path: &Path) -> Result<f64> {

@@ -1,0 +1,329 @@
+//! The whole command-line surface of `cargo xtask`, in one file: every command, subcommand and
+//! flag with its help. Each task implements `run` on its own flag type, in its own module
+//! (`impl flags::Seed { pub fn run(self, ws) }` in seed.rs), so this file shows the command
+//! table and nothing else.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    about = "Build, test and deploy the OpenEU backend",
+    version
+)]
+pub struct Xtask {
+    /// Operate on another workspace instead of this repository (used by the tests' fixtures).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+    /// An extra label, KEY=VALUE, put on every image and container this run creates.
+    #[arg(long = "label", global = true, value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Report what is installed and running, what is missing, and how to fix it.
+    Doctor(Doctor),
+    /// Idempotently install and start what the project needs: Docker engine, registry, images.
+    Setup(Setup),
+    /// The base image: toolchain and pre-compiled external dependencies.
+    #[command(subcommand)]
+    Base(BaseCommand),
+    /// The app image, built FROM the current base.
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// The deployment's environment variables, checked against the env spec.
+    #[command(subcommand)]
+    Env(EnvCommand),
+    /// Render supabase/seed.sql from the fixtures in supabase/seed/ (--check: verify it).
+    Seed(Seed),
+    /// The local Supabase-compatible database.
+    #[command(subcommand)]
+    Db(DbCommand),
+    /// Start the local stack and wait until it is healthy; prints the API's URL.
+    Up(Up),
+    /// Remove the local stack's containers, network and volume.
+    Down(Down),
+    /// Benchmarks that print figures measured side by side.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// Run the whole test suite with real parts (Docker engine, registry, PostgreSQL).
+    Test(Test),
+}
+
+impl Command {
+    /// The command's name as typed, for the README's command table.
+    pub fn names() -> Vec<String> {
+        use clap::CommandFactory;
+        Xtask::command()
+            .get_subcommands()
+            .map(|c| c.get_name().to_owned())
+            .collect()
+    }
+}
+
+#[derive(Args)]
+pub struct Doctor {
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct Setup {}
+
+#[derive(Subcommand)]
+pub enum BaseCommand {
+    /// Print the content hash of everything that goes into the base image.
+    Hash(BaseHash),
+    /// Show the base tag, whether it exists locally and in the registry, and whether the
+    /// Dockerfile's pin is current.
+    Status(Json),
+    /// Build the base image, only when its tag exists neither locally nor in the registry.
+    Build(BaseBuild),
+    /// Write (or with --check, verify) the base reference pinned in Dockerfile.
+    Pin(BasePin),
+    /// Name the inputs that differ between an existing base image and the current workspace.
+    Diff(BaseDiff),
+}
+
+/// A command whose only flag is `--json`.
+#[derive(Args)]
+pub struct Json {
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct BaseHash {
+    /// Print the digest of every input.
+    #[arg(long)]
+    pub explain: bool,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct BaseBuild {
+    /// Push the image to the registry (logging in with DOCKER_REGISTRY_USERNAME/PASSWORD).
+    #[arg(long)]
+    pub push: bool,
+    /// Build even when the tag already exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct BasePin {
+    /// Only verify the pin; exit non-zero when it is stale.
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Args)]
+pub struct BaseDiff {
+    /// A base tag (32 hex characters, as `base hash` prints) or a full image reference.
+    #[arg(value_parser = parse_base_image)]
+    pub image: BaseImage,
+}
+
+/// What `base diff` compares against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BaseImage {
+    /// A tag of the configured base repository.
+    Tag(String),
+    /// `[registry/]name[:tag][@digest]`.
+    Reference(String),
+}
+
+fn parse_base_image(text: &str) -> Result<BaseImage, String> {
+    if text.is_empty() || text.chars().any(char::is_whitespace) {
+        return Err("expected a base tag or an image reference, without spaces".to_owned());
+    }
+    if text.contains([':', '/', '@']) {
+        return Ok(BaseImage::Reference(text.to_owned()));
+    }
+    if text.len() == 32 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Ok(BaseImage::Tag(text.to_owned()));
+    }
+    Err(format!(
+        "`{text}` is neither a base tag (32 lower-case hex characters, as `cargo xtask base hash` prints) nor an image reference (registry/name:tag)"
+    ))
+}
+
+#[derive(Subcommand)]
+pub enum ImageCommand {
+    /// Build the app image FROM the current base (building or pulling the base only if needed).
+    Build(Json),
+}
+
+#[derive(Subcommand)]
+pub enum EnvCommand {
+    /// List what is missing or invalid for a target; secrets are masked.
+    Check(EnvCheck),
+    /// Write .env.example from the spec (with --check, fail when it is stale).
+    Example(EnvExample),
+}
+
+#[derive(Args)]
+pub struct EnvCheck {
+    /// Read variables from this file (KEY=VALUE lines) instead of the environment.
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
+    /// The deployment target; derived as the service derives it when not given.
+    #[arg(long, value_enum)]
+    pub target: Option<EnvTarget>,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A deployment target of the env spec.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum EnvTarget {
+    Production,
+    Preview,
+    Local,
+}
+
+impl From<EnvTarget> for openeu_env::Target {
+    fn from(target: EnvTarget) -> Self {
+        match target {
+            EnvTarget::Production => openeu_env::Target::Production,
+            EnvTarget::Preview => openeu_env::Target::Preview,
+            EnvTarget::Local => openeu_env::Target::Local,
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct EnvExample {
+    /// Only verify that .env.example is current.
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Args)]
+pub struct Seed {
+    /// Only verify that supabase/seed.sql is current; exit non-zero with a diff otherwise.
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Subcommand)]
+pub enum DbCommand {
+    /// Start the local database (building its image if its inputs changed) and wait until a
+    /// real connection works.
+    Start,
+    /// Stop and remove the container; the data volume stays.
+    Stop,
+    /// Rebuild the database from the migrations and the seed, then swap it in.
+    Reset(DbReset),
+    /// Print the local connection string.
+    Url,
+}
+
+#[derive(Args)]
+pub struct DbReset {
+    /// Reset this database instead of the local one (migrations and seed applied in place).
+    #[arg(long, value_name = "URL")]
+    pub db_url: Option<String>,
+    /// Confirm resetting a database that is not on this machine.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Args)]
+pub struct Up {}
+
+#[derive(Args)]
+pub struct Down {}
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// The base image: cache hits vs docker builds, false rebuilds, hashing at scale.
+    Base(BenchBase),
+    /// The API under load vs the bare query it runs, on the same database.
+    Api(BenchApi),
+    /// Seed rendering throughput, INSERT vs COPY, and the local stack's times.
+    Seed(BenchSeed),
+}
+
+#[derive(Args)]
+pub struct BenchBase {
+    /// Timed repetitions of the quick measurements (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct BenchApi {
+    /// Seconds each load generator runs.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u32,
+    /// Concurrent connections, the same for wrk and pgbench.
+    #[arg(long, default_value_t = 8)]
+    pub connections: u32,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct BenchSeed {
+    /// Rows in the generated fixture.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: u32,
+    /// Skip the local stack figures (db reset, warm up).
+    #[arg(long)]
+    pub no_stack: bool,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct Test {
+    /// Arguments passed on to `cargo test` (after `--`), e.g. a test name filter.
+    #[arg(last = true)]
+    pub cargo_args: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_diff_arguments_are_checked_before_any_work() {
+        assert_eq!(
+            parse_base_image("0123456789abcdef0123456789abcdef"),
+            Ok(BaseImage::Tag("0123456789abcdef0123456789abcdef".to_owned()))
+        );
+        assert!(matches!(
+            parse_base_image("127.0.0.1:5000/base:abc"),
+            Ok(BaseImage::Reference(_))
+        ));
+        let err = parse_base_image("nonsense").unwrap_err();
+        assert!(err.contains("neither a base tag"), "{err}");
+    }
+
+    #[test]
+    fn the_cli_is_consistent() {
+        use clap::CommandFactory;
+        Xtask::command().debug_assert();
+    }
+}

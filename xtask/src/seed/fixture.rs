@@ -1,0 +1,145 @@
+//! Fixture rows as the renderer sees them: typed values before they meet their columns, where
+//! each row came from, and the TOML fixture reader. CSV fixtures are read by `csv.rs`.
+
+use std::{borrow::Cow, path::Path, sync::Arc};
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+/// A fixture value before it meets its column's type.
+#[derive(Debug, Clone)]
+pub(super) enum Value<'a> {
+    Null,
+    /// Text; borrowed from the fixture file where it can be (CSV fields), so a million rows
+    /// are not a million allocations.
+    Str(Cow<'a, str>),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    /// A TOML date or date-time, in RFC 3339 text.
+    Datetime {
+        text: String,
+        has_offset: bool,
+        has_time: bool,
+    },
+    Array(Vec<Value<'a>>),
+    /// A TOML table, for json columns.
+    Json(serde_json::Value),
+}
+
+/// Where a row came from: "meetings.toml row 3" or "big.csv line 10". Formatted only for
+/// messages; a million rows must not cost a million strings.
+#[derive(Clone)]
+pub(super) struct Loc {
+    pub(super) file: Arc<str>,
+    pub(super) unit: Unit,
+    pub(super) n: usize,
+}
+
+/// What `Loc::n` counts: TOML rows (`[[row]]` tables) or CSV lines.
+#[derive(Clone, Copy)]
+pub(super) enum Unit {
+    Row,
+    Line,
+}
+
+impl std::fmt::Display for Loc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} {}",
+            self.file,
+            match self.unit {
+                Unit::Row => "row",
+                Unit::Line => "line",
+            },
+            self.n
+        )
+    }
+}
+
+/// One fixture row and where it came from. Column names are shared, not copied per row.
+pub(super) struct Row<'a> {
+    pub(super) at: Loc,
+    pub(super) values: Fields<'a>,
+}
+
+/// Column names shared by the rows of one file.
+pub(super) type Names = Arc<Vec<Arc<str>>>;
+
+/// A row's columns. The names live once per file and are shared by its rows; each row holds
+/// its values in that order, so a million rows neither copy nor count a million names.
+pub(super) struct Fields<'a> {
+    pub(super) names: Names,
+    pub(super) values: Vec<Value<'a>>,
+}
+
+impl<'a> Fields<'a> {
+    pub(super) fn get(&self, name: &str) -> Option<&Value<'a>> {
+        let position = self.names.iter().position(|n| &**n == name)?;
+        self.values.get(position)
+    }
+}
+
+pub(super) fn load_toml(file: &Path) -> Result<Vec<Row<'static>>> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Fixture {
+        #[serde(default)]
+        row: Vec<toml::Table>,
+    }
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let fixture: Fixture = toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {}", file.display(), e.to_string().trim_end()))?;
+    let name = file_name(file);
+    let mut rows = Vec::new();
+    for (i, table) in fixture.row.into_iter().enumerate() {
+        let at = Loc {
+            file: Arc::clone(&name),
+            unit: Unit::Row,
+            n: i + 1,
+        };
+        let mut names = Vec::with_capacity(table.len());
+        let mut values = Vec::with_capacity(table.len());
+        for (key, value) in table {
+            values.push(
+                from_toml(value).map_err(|why| anyhow::anyhow!("{at}, column {key}: {why}"))?,
+            );
+            names.push(Arc::from(key.as_str()));
+        }
+        rows.push(Row {
+            at,
+            values: Fields {
+                names: Arc::new(names),
+                values,
+            },
+        });
+    }
+    Ok(rows)
+}
+
+pub(super) fn file_name(file: &Path) -> Arc<str> {
+    file.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .into()
+}
+
+pub(super) fn from_toml(value: toml::Value) -> Result<Value<'static>, String> {
+    Ok(match value {
+        toml::Value::String(s) => Value::Str(Cow::Owned(s)),
+        toml::Value::Integer(n) => Value::Int(n),
+        toml::Value::Float(f) => Value::Float(f),
+        toml::Value::Boolean(b) => Value::Bool(b),
+        toml::Value::Datetime(d) => Value::Datetime {
+            text: d.to_string(),
+            has_offset: d.offset.is_some(),
+            has_time: d.time.is_some(),
+        },
+        toml::Value::Array(items) => {
+            Value::Array(items.into_iter().map(from_toml).collect::<Result<_, _>>()?)
+        }
+        toml::Value::Table(t) => Value::Json(serde_json::to_value(t).map_err(|e| e.to_string())?),
+    })
+}

@@ -1,0 +1,310 @@
+//! The workspace a task operates on, found at run time: its root, its configuration
+//! (`[workspace.metadata.xtask]`), its target directory, and every repository path that more
+//! than one task names. Nobody else spells these file names.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::OnceLock,
+};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use xshell::Shell;
+
+pub const ROOT_MANIFEST: &str = "Cargo.toml";
+pub const LOCKFILE: &str = "Cargo.lock";
+pub const TOOLCHAIN_FILE: &str = "rust-toolchain.toml";
+pub const CARGO_CONFIG_FILES: [&str; 2] = [".cargo/config", ".cargo/config.toml"];
+pub const BASE_DOCKERFILE: &str = "Dockerfile.base";
+pub const APP_DOCKERFILE: &str = "Dockerfile";
+pub const ENV_EXAMPLE: &str = ".env.example";
+pub const SEED_DIR: &str = "supabase/seed";
+pub const SEED_SQL: &str = "supabase/seed.sql";
+pub const MIGRATIONS_DIR: &str = "supabase/migrations";
+pub const SUPABASE_COMPAT_SQL: &str = "supabase/local/supabase-compat.sql";
+pub const SUPABASE_CONFIG: &str = "supabase/config.toml";
+pub const LOCAL_DB_DIR: &str = "supabase/local";
+
+/// The label every image and container made by xtask carries, so cleanup can find them.
+pub const MANAGED_LABEL: &str = "org.openeu.managed";
+
+/// The workspace root, found at run time, never compiled in: with a shared target directory
+/// one binary serves several checkouts, and each must act on its own.
+///
+/// `cargo run` (and so `cargo xtask`) sets `CARGO_MANIFEST_DIR` to xtask's own directory in the
+/// environment of the process it starts; its parent is the root. Run directly, the binary walks
+/// up from the current directory to the first `Cargo.toml` with a `[workspace]` table.
+pub fn find_root() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("CARGO_MANIFEST_DIR") {
+        let dir = PathBuf::from(dir);
+        for candidate in [Some(dir.as_path()), dir.parent()].into_iter().flatten() {
+            if is_workspace_root(candidate) {
+                return Ok(candidate.to_path_buf());
+            }
+        }
+    }
+    let cwd = std::env::current_dir().context("reading the current directory")?;
+    cwd.ancestors()
+        .find(|dir| is_workspace_root(dir))
+        .map(Path::to_path_buf)
+        .with_context(|| {
+            format!(
+                "{} is not inside a Cargo workspace; run `cargo xtask` from the repository or pass --workspace DIR",
+                cwd.display()
+            )
+        })
+}
+
+fn is_workspace_root(dir: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(dir.join(ROOT_MANIFEST)) else {
+        return false;
+    };
+    toml::from_str::<toml::Table>(&text).is_ok_and(|t| t.contains_key("workspace"))
+}
+
+/// The pinned toolchain version, from rust-toolchain.toml.
+pub fn toolchain_version(file: &Path) -> Result<String> {
+    let content = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    toolchain_channel(&content, file)
+}
+
+pub fn toolchain_channel(content: &[u8], file: &Path) -> Result<String> {
+    let text =
+        std::str::from_utf8(content).with_context(|| format!("{} is not UTF-8", file.display()))?;
+    let parsed: toml::Table = toml::from_str(text)
+        .map_err(|err| anyhow::anyhow!("{}: {}", file.display(), err.to_string().trim_end()))?;
+    parsed
+        .get("toolchain")
+        .and_then(|t| t.get("channel"))
+        .and_then(toml::Value::as_str)
+        .map(str::to_owned)
+        .with_context(|| {
+            format!(
+                "{}: missing [toolchain] channel = \"<version>\"",
+                file.display()
+            )
+        })
+}
+
+/// The schema files the seed is checked against, in the order they apply: what Supabase
+/// provides, then the migrations in timestamp order.
+pub fn schema_files(root: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = vec![root.join(SUPABASE_COMPAT_SQL)];
+    let mut migrations: Vec<PathBuf> = std::fs::read_dir(root.join(MIGRATIONS_DIR))
+        .with_context(|| format!("reading {MIGRATIONS_DIR}"))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()?;
+    migrations.retain(|p| p.extension().is_some_and(|e| e == "sql"));
+    migrations.sort();
+    files.extend(migrations);
+    Ok(files)
+}
+
+/// The workspace a task operates on, with its shell, configuration and run labels.
+pub struct Workspace {
+    pub root: PathBuf,
+    pub sh: Shell,
+    pub config: Config,
+    /// Extra KEY=VALUE labels for everything this run creates (tests use them for cleanup).
+    pub labels: Vec<String>,
+    target_dir: OnceLock<PathBuf>,
+}
+
+impl Workspace {
+    pub fn open(root: Option<PathBuf>, labels: Vec<String>) -> Result<Self> {
+        for label in &labels {
+            if !label.contains('=') {
+                bail!("--label {label:?}: expected KEY=VALUE");
+            }
+        }
+        let root = match root {
+            Some(dir) => dir
+                .canonicalize()
+                .with_context(|| format!("--workspace {}: no such directory", dir.display()))?,
+            None => find_root()?,
+        };
+        let sh = Shell::new().context("creating the command shell")?;
+        sh.change_dir(&root);
+        let config = Config::load(&root.join(ROOT_MANIFEST))?;
+        Ok(Workspace {
+            root,
+            sh,
+            config,
+            labels,
+            target_dir: OnceLock::new(),
+        })
+    }
+
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.root.join(relative)
+    }
+
+    /// The workspace's real target directory, as cargo sees it (`CARGO_TARGET_DIR`,
+    /// `build.target-dir`), asked of `cargo metadata` once per run.
+    pub fn target_dir(&self) -> Result<&Path> {
+        if let Some(dir) = self.target_dir.get() {
+            return Ok(dir);
+        }
+        #[derive(Deserialize)]
+        struct Metadata {
+            target_directory: PathBuf,
+        }
+        let out = self
+            .sh
+            .cmd("cargo")
+            .args(["metadata", "--no-deps", "--format-version", "1"])
+            .quiet()
+            .read()
+            .context("asking cargo metadata for the target directory")?;
+        let metadata: Metadata =
+            serde_json::from_str(&out).context("parsing cargo metadata")?;
+        Ok(self.target_dir.get_or_init(|| metadata.target_directory))
+    }
+
+    /// Scratch space for xtask under the target directory, created on demand.
+    pub fn scratch(&self, name: &str) -> Result<PathBuf> {
+        let dir = self.target_dir()?.join("xtask").join(name);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(dir)
+    }
+
+    /// `--label` arguments for docker: the managed label plus this run's extra labels.
+    pub fn label_args(&self) -> Vec<String> {
+        let mut args = vec!["--label".to_owned(), format!("{MANAGED_LABEL}=true")];
+        for label in &self.labels {
+            args.push("--label".to_owned());
+            args.push(label.clone());
+        }
+        args
+    }
+}
+
+// The project's xtask configuration: `[workspace.metadata.xtask]` in the root Cargo.toml.
+
+/// The registry `cargo xtask setup` runs when the configured registry is this one.
+pub const LOCAL_REGISTRY_HOSTS: [&str; 3] = ["127.0.0.1", "localhost", "[::1]"];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Config {
+    /// host[:port] of the registry images are pushed to.
+    pub registry: String,
+    pub base_image: String,
+    pub app_image: String,
+    pub app_packages: Vec<String>,
+    #[serde(default)]
+    pub base_inputs: Vec<String>,
+    /// The loopback port of the local database (the Supabase CLI's default).
+    #[serde(default = "default_db_port")]
+    pub db_port: u16,
+    /// The local stack's name: its containers, network, volume and label derive from it, so a
+    /// test can run a stack of its own beside a developer's.
+    #[serde(default = "default_stack")]
+    pub stack: String,
+}
+
+fn default_stack() -> String {
+    "local".to_owned()
+}
+
+fn default_db_port() -> u16 {
+    54322
+}
+
+#[derive(Deserialize)]
+struct RootManifest {
+    workspace: Option<WorkspaceTable>,
+}
+#[derive(Deserialize)]
+struct WorkspaceTable {
+    metadata: Option<Metadata>,
+}
+#[derive(Deserialize)]
+struct Metadata {
+    xtask: Option<Config>,
+}
+
+impl Config {
+    pub fn load(manifest: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(manifest)
+            .with_context(|| format!("reading {}", manifest.display()))?;
+        let parsed: RootManifest = toml::from_str(&text).with_context(|| {
+            format!("{}: invalid [workspace.metadata.xtask]", manifest.display())
+        })?;
+        let Some(mut config) = parsed
+            .workspace
+            .and_then(|w| w.metadata)
+            .and_then(|m| m.xtask)
+        else {
+            bail!(
+                "{}: missing [workspace.metadata.xtask]; add registry, base-image, app-image and app-packages",
+                manifest.display()
+            );
+        };
+        // The deploy environment names its registry; the manifest's value is the local default.
+        if let Ok(server) = std::env::var("DOCKER_REGISTRY_SERVER")
+            && !server.trim().is_empty()
+        {
+            config.registry = server.trim().trim_end_matches('/').to_owned();
+        }
+        if config.app_packages.is_empty() {
+            bail!(
+                "{}: [workspace.metadata.xtask] app-packages is empty",
+                manifest.display()
+            );
+        }
+        Ok(config)
+    }
+
+    pub fn base_repository(&self) -> String {
+        format!("{}/{}", self.registry, self.base_image)
+    }
+
+    /// `openeu-<stack>-<part>`: the names of the local stack's containers, network and volume.
+    pub fn stack_name(&self, part: &str) -> String {
+        if part.is_empty() {
+            format!("openeu-{}", self.stack)
+        } else {
+            format!("openeu-{}-{part}", self.stack)
+        }
+    }
+
+    /// The label on everything of the local stack.
+    pub fn stack_label(&self) -> (String, String) {
+        ("org.openeu.stack".to_owned(), self.stack.clone())
+    }
+
+    pub fn app_repository(&self) -> String {
+        format!("{}/{}", self.registry, self.app_image)
+    }
+
+    /// The host part of the registry, without the port.
+    pub fn registry_host(&self) -> &str {
+        registry_host(&self.registry)
+    }
+
+    /// Whether the registry is on this machine, where setup may start it and HTTP is plain.
+    pub fn registry_is_local(&self) -> bool {
+        LOCAL_REGISTRY_HOSTS.contains(&self.registry_host())
+    }
+}
+
+pub fn registry_host(registry: &str) -> &str {
+    if let Some(rest) = registry.strip_prefix('[') {
+        // An IPv6 literal: keep the brackets, drop the port.
+        return rest.find(']').map_or(registry, |end| &registry[..end + 2]);
+    }
+    registry.split(':').next().unwrap_or(registry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_host_drops_the_port() {
+        assert_eq!(registry_host("127.0.0.1:5000"), "127.0.0.1");
+        assert_eq!(registry_host("ghcr.io"), "ghcr.io");
+        assert_eq!(registry_host("[::1]:5000"), "[::1]");
+    }
+}
