@@ -54,7 +54,9 @@ pub fn report(figures: &[Figure], json: bool) -> Result<()> {
         "figure", "ours", "reference", "ratio", "ratio is", "goal"
     );
     for f in figures {
-        let ratio = f.ratio.map_or_else(|| "-".to_owned(), |r| format!("{r:.2}"));
+        let ratio = f
+            .ratio
+            .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}"));
         println!(
             "{:<48} {:>22} {:>22} {:>9}  {:<26} {:<22} {}",
             f.name,

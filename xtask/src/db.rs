@@ -19,9 +19,8 @@ use sha2::{Digest, Sha256};
 use crate::{
     docker::{Build, Docker, Run},
     files::hex,
-    flags,
+    flags, process, progress,
     workspace::{self, Workspace},
-    process, progress,
 };
 
 const IMAGE: &str = "openeu-local-db";

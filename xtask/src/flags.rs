@@ -153,7 +153,10 @@ fn parse_base_image(text: &str) -> Result<BaseImage, String> {
     if text.contains([':', '/', '@']) {
         return Ok(BaseImage::Reference(text.to_owned()));
     }
-    if text.len() == 32 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    if text.len() == 32
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     {
         return Ok(BaseImage::Tag(text.to_owned()));
     }
@@ -311,7 +314,9 @@ mod tests {
     fn base_diff_arguments_are_checked_before_any_work() {
         assert_eq!(
             parse_base_image("0123456789abcdef0123456789abcdef"),
-            Ok(BaseImage::Tag("0123456789abcdef0123456789abcdef".to_owned()))
+            Ok(BaseImage::Tag(
+                "0123456789abcdef0123456789abcdef".to_owned()
+            ))
         );
         assert!(matches!(
             parse_base_image("127.0.0.1:5000/base:abc"),

@@ -9,9 +9,8 @@ use serde_json::json;
 use crate::{
     base,
     docker::{Build, Docker, Run},
-    flags,
+    flags, process, progress,
     workspace::{self, Workspace},
-    process, progress,
 };
 
 /// The port the service listens on inside the container.

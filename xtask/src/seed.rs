@@ -192,4 +192,3 @@ pub fn render(dir: &Path, tables: &BTreeMap<String, schema::Table>) -> Result<St
     }
     Ok(sql)
 }
-

@@ -156,8 +156,7 @@ impl Workspace {
             .quiet()
             .read()
             .context("asking cargo metadata for the target directory")?;
-        let metadata: Metadata =
-            serde_json::from_str(&out).context("parsing cargo metadata")?;
+        let metadata: Metadata = serde_json::from_str(&out).context("parsing cargo metadata")?;
         Ok(self.target_dir.get_or_init(|| metadata.target_directory))
     }
 

@@ -211,7 +211,8 @@ pub fn collect(root: &Path, metadata: &Metadata, config: &Config) -> Result<Base
             workspace::TOOLCHAIN_FILE
         )
     })?;
-    let rust_version = workspace::toolchain_channel(&toolchain.content, &root.join(workspace::TOOLCHAIN_FILE))?;
+    let rust_version =
+        workspace::toolchain_channel(&toolchain.content, &root.join(workspace::TOOLCHAIN_FILE))?;
     inputs.push(toolchain);
     for config_file in workspace::CARGO_CONFIG_FILES {
         let path = root.join(config_file);

@@ -18,8 +18,8 @@ use super::{Figure, report};
 use crate::{
     flags,
     process::{self, wait_until},
-    workspace::{self, Workspace},
     progress,
+    workspace::{self, Workspace},
 };
 
 /// Meetings in the benchmark database: "a few thousand".

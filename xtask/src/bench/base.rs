@@ -457,5 +457,3 @@ fn generate_workspace(dir: &Path, members: usize) -> Result<()> {
     std::fs::write(dir.join(workspace::LOCKFILE), lock)?;
     Ok(())
 }
-
-

@@ -142,7 +142,11 @@ pub(super) fn parse_template(template: &str) -> Result<Vec<TemplatePart>, String
 
 /// Unknown, generated and missing required columns; returns the columns to write, in schema
 /// order.
-pub(super) fn check_rows(table: &schema::Table, rows: &[Row<'_>], file: &str) -> Result<Vec<String>> {
+pub(super) fn check_rows(
+    table: &schema::Table,
+    rows: &[Row<'_>],
+    file: &str,
+) -> Result<Vec<String>> {
     // Rows are independent: check them on every core; the first error in row order wins.
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let per_thread = rows.len().div_ceil(threads).max(1);
@@ -171,7 +175,11 @@ pub(super) fn check_rows(table: &schema::Table, rows: &[Row<'_>], file: &str) ->
         .collect())
 }
 
-pub(super) fn check_chunk(table: &schema::Table, rows: &[Row<'_>], file: &str) -> Result<Vec<bool>> {
+pub(super) fn check_chunk(
+    table: &schema::Table,
+    rows: &[Row<'_>],
+    file: &str,
+) -> Result<Vec<bool>> {
     let mut used = vec![false; table.columns.len()];
     // Rows of one file share their names, so the name → column mapping (and which required
     // columns are absent) is worked out once per distinct set of names.
@@ -359,7 +367,6 @@ pub(super) fn check_keys_and_references(
     }
     Ok(())
 }
-
 
 #[cfg(test)]
 mod tests {

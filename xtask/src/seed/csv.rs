@@ -127,7 +127,9 @@ pub(super) fn record_chunks(text: &str, parts: usize) -> Vec<(usize, usize)> {
 
 /// Records with their starting line; a field is None when unquoted and empty.
 #[allow(clippy::type_complexity)]
-pub(super) fn parse_csv(text: &str) -> Result<Vec<(usize, Vec<Option<Cow<'_, str>>>)>, (usize, String)> {
+pub(super) fn parse_csv(
+    text: &str,
+) -> Result<Vec<(usize, Vec<Option<Cow<'_, str>>>)>, (usize, String)> {
     let bytes = text.as_bytes();
     let mut records = Vec::new();
     let (mut i, mut line) = (0, 1);
@@ -202,7 +204,6 @@ pub(super) fn parse_csv(text: &str) -> Result<Vec<(usize, Vec<Option<Cow<'_, str
     }
     Ok(records)
 }
-
 
 #[cfg(test)]
 mod tests {

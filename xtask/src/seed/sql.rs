@@ -11,7 +11,11 @@ use super::{
 };
 
 /// One multi-row INSERT's values and its ON CONFLICT clause.
-pub(super) fn render_batch(out: &mut String, batch: &[Row<'_>], typed: &[(&String, &Type)]) -> Result<()> {
+pub(super) fn render_batch(
+    out: &mut String,
+    batch: &[Row<'_>],
+    typed: &[(&String, &Type)],
+) -> Result<()> {
     for (i, row) in batch.iter().enumerate() {
         out.push_str("  (");
         for (j, (column, ty)) in typed.iter().enumerate() {
@@ -177,7 +181,6 @@ pub(super) fn describe(value: &Value<'_>) -> &'static str {
         Value::Json(_) => "a table",
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -12,8 +12,8 @@ use anyhow::{Context, Result, bail};
 
 use crate::{
     docker::{Build, Docker},
-    workspace::Workspace,
     process, progress,
+    workspace::Workspace,
 };
 
 /// The label a stand-in carries; its value says how it was made.

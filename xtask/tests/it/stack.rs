@@ -3,9 +3,7 @@
 //! `down` leaving nothing labelled behind. Each test runs a stack of its own (its own name and
 //! port), so it never touches a developer's, and tears it down even when it fails.
 
-mod support;
-
-use support::{DockerCleanup, Registry, TempDir, Xtask, docker_ok, free_port, repo_copy};
+use crate::support::{DockerCleanup, Registry, TempDir, Xtask, docker_ok, free_port, repo_copy};
 
 /// A copy of the repository configured with a stack of its own; `down` on drop.
 struct Stack {
@@ -81,7 +79,7 @@ impl Drop for Stack {
 }
 
 fn get(url: &str, path: &str) -> (u16, String) {
-    support::http_get(url.trim_start_matches("http://"), path)
+    crate::support::http_get(url.trim_start_matches("http://"), path)
 }
 
 #[test]

@@ -1,8 +1,6 @@
 //! Failure cases of the Docker-facing tasks, each with a clear message and a non-zero exit, and
 //! the secret canary: a registry password that must appear in no output, no image and no argv.
 
-mod support;
-
 use std::{
     io::Write,
     process::{Command, Stdio},
@@ -13,7 +11,9 @@ use std::{
     time::Duration,
 };
 
-use support::{DockerCleanup, Registry, TempDir, Xtask, docker_ok, fixture_workspace, free_port};
+use crate::support::{
+    DockerCleanup, Registry, TempDir, Xtask, docker_ok, fixture_workspace, free_port,
+};
 
 #[test]
 fn docker_missing_or_daemon_down_fails_fast_with_the_fix() {
@@ -61,11 +61,30 @@ fn unreachable_registry_is_named() {
     );
 }
 
-/// An htpasswd line for `user` with a bcrypt hash of `password`, made without putting the
-/// password on any command line (it goes through stdin).
+/// An htpasswd line for `user` with a bcrypt hash of `password`, as docker-registry requires.
+/// The hash comes from the system's crypt(3) (libxcrypt knows `$2b$`) through Perl's built-in
+/// `crypt`, which every Debian has; the password goes through stdin, never a command line.
 fn htpasswd(user: &str, password: &str) -> String {
-    let mut child = Command::new("python3")
-        .args(["-W", "ignore", "-c", "import crypt,sys; print(crypt.crypt(sys.stdin.read(), crypt.mksalt(crypt.METHOD_BLOWFISH)))"])
+    // A bcrypt salt: 22 characters of its own base64 alphabet. The last one carries only two
+    // bits, so it is one of the four characters whose low bits are zero.
+    const ALPHABET: &[u8; 64] = b"./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut random = [0u8; 22];
+    std::io::Read::read_exact(
+        &mut std::fs::File::open("/dev/urandom").unwrap(),
+        &mut random,
+    )
+    .unwrap();
+    let mut salt: String = random[..21]
+        .iter()
+        .map(|b| char::from(ALPHABET[usize::from(b & 63)]))
+        .collect();
+    salt.push(char::from(b".Oeu"[usize::from(random[21] & 3)]));
+    let mut child = Command::new("perl")
+        .args([
+            "-e",
+            "my $pw = do { local $/; <STDIN> }; print crypt($pw, $ARGV[0]) // die",
+            &format!("$2b$05${salt}"),
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -77,8 +96,12 @@ fn htpasswd(user: &str, password: &str) -> String {
         .write_all(password.as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    format!("{user}:{}\n", String::from_utf8_lossy(&out.stdout).trim())
+    let hash = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(
+        out.status.success() && hash.starts_with("$2b$05$") && hash.len() == 60,
+        "crypt(3) made no bcrypt hash: {hash:?}"
+    );
+    format!("{user}:{hash}\n")
 }
 
 /// Every process's argv that contains `needle`, while `running` holds.
@@ -210,7 +233,7 @@ fn registry_password_canary_never_leaks_and_a_refused_login_is_clear() {
 
 #[test]
 fn setup_is_idempotent_and_doctor_reports_every_part() {
-    let root = support::repo_root();
+    let root = crate::support::repo_root();
     let x = Xtask::new(&root);
     let (_, stderr) = x.ok(&["setup"]);
     assert!(

@@ -1,16 +1,11 @@
 //! The base-hash edit table: each row edits a copy of the fixture workspace and says whether
 //! the base hash must change. Runs the real `xtask base hash` (and so real `cargo metadata`).
 
-mod support;
-
 use std::path::Path;
 
-use support::{Xtask, edit, fixture_workspace};
+use crate::support::{Xtask, edit, fixture_workspace};
 
-// Shared with `cargo xtask bench base`; the bench alone uses the fixture path.
-#[allow(dead_code)]
-#[path = "../src/edits.rs"]
-mod edits;
+use xtask::base::edit_table;
 
 fn hash(ws: &Path) -> String {
     let (stdout, _) = Xtask::new(ws).ok(&["base", "hash"]);
@@ -34,7 +29,7 @@ fn replace(path: &Path, from: &str, to: &str) {
 
 #[test]
 fn base_hash_changes_exactly_when_compiled_dependencies_can() {
-    let rows = edits::load(&support::repo_root()).unwrap();
+    let rows = edit_table::load(&crate::support::repo_root()).unwrap();
     assert!(rows.len() >= 20, "the table has its rows");
     let pristine = fixture_workspace();
     let before = hash(pristine.path());
@@ -117,7 +112,7 @@ fn bad_workspaces_fail_with_the_file_and_the_fix() {
     );
 
     let ws = fixture_workspace();
-    let outside = support::TempDir::new("outside");
+    let outside = crate::support::TempDir::new("outside");
     std::fs::create_dir_all(outside.path().join("src")).unwrap();
     std::fs::write(
         outside.path().join("Cargo.toml"),

@@ -2,11 +2,9 @@
 //! PostgreSQL (twice: it must be re-applicable), a property test of string literals through a
 //! real `SELECT`, and the bad-input suite (each a clear error, nothing written).
 
-mod support;
-
 use std::path::{Path, PathBuf};
 
-use support::{TempDir, Xtask, copy_tree, repo_root};
+use crate::support::{TempDir, Xtask, copy_tree, repo_root};
 
 /// The compat SQL and the migrations of `root`, in order, then `extra`.
 fn schema_and(root: &Path, extra: &[PathBuf]) -> Vec<PathBuf> {

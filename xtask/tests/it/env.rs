@@ -1,9 +1,7 @@
 //! `cargo xtask env check` and `env example`, run as a user would: env files with problems,
 //! masked secrets, JSON output, and the stale-file check.
 
-mod support;
-
-use support::{TempDir, Xtask, fixture_workspace, repo_root};
+use crate::support::{TempDir, Xtask, fixture_workspace, repo_root};
 
 #[test]
 fn env_check_lists_every_problem_and_masks_secrets() {

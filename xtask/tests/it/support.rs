@@ -1,22 +1,27 @@
 //! Shared helpers for xtask's integration tests: fixture workspaces in temporary directories,
 //! running the real `xtask` binary, a real registry on a random loopback port, and cleanup of
-//! everything a test created in Docker, by label, even when the test fails.
-
-#![allow(dead_code)]
+//! everything a test created in Docker, by label, even when the test fails. What xtask itself
+//! does (starting a registry, removing by label, HTTP, copying trees) is called, not copied.
 
 use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
     sync::atomic::{AtomicU32, Ordering},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-/// The repository root (xtask's parent).
+use xtask::{docker::Docker, workspace::Workspace};
+
+/// The repository root (xtask's parent), found at run time: cargo sets CARGO_MANIFEST_DIR for
+/// the tests it runs, and a test binary may be shared by several checkouts.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test");
+    Path::new(&manifest_dir).parent().unwrap().to_path_buf()
+}
+
+/// The repository as an xtask workspace, for calling the library directly.
+pub fn repo_workspace() -> Workspace {
+    Workspace::open(Some(repo_root()), Vec::new()).unwrap()
 }
 
 /// A unique id for this test process and call, for labels and directory names.
@@ -34,8 +39,7 @@ pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new(prefix: &str) -> Self {
-        let dir = repo_root()
-            .join("target")
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
             .join("xtask-tests")
             .join(unique(prefix));
         std::fs::create_dir_all(&dir).unwrap();
@@ -53,16 +57,7 @@ impl Drop for TempDir {
 }
 
 pub fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
+    xtask::files::copy_tree(from, to).unwrap();
 }
 
 /// The fixture workspace of xtask/test_data/fixture-ws, completed with the repository's own
@@ -193,13 +188,9 @@ impl<'a> Xtask<'a> {
     }
 }
 
-/// Waits until `ready` holds, panicking after `timeout`.
+/// Waits until `ready` holds, panicking after `timeout` (xtask's own deadline wait).
 pub fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !ready() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    xtask::process::wait_until(what, timeout, || Ok(ready())).unwrap();
 }
 
 pub use openeu_testdb::free_port;
@@ -214,38 +205,14 @@ pub struct Registry {
 impl Registry {
     pub fn start(htpasswd: Option<&Path>) -> Self {
         let dir = TempDir::new("registry");
-        let port = free_port();
-        let address = format!("127.0.0.1:{port}");
-        let mut config = format!(
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {address}\n",
-            dir.path().join("data").display()
-        );
-        if let Some(path) = htpasswd {
-            config.push_str(&format!(
-                "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
-                path.display()
-            ));
-        }
-        std::fs::write(dir.path().join("config.yml"), config).unwrap();
-        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(dir.path().join("config.yml"))
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
+        let address = format!("127.0.0.1:{}", free_port());
+        let child = xtask::setup::start_registry(&address, dir.path(), htpasswd)
             .expect("docker-registry is installed by `cargo xtask setup`");
-        let registry = Registry {
-            address: address.clone(),
+        Registry {
+            address,
             child,
             _dir: dir,
-        };
-        wait_until(
-            &format!("registry on {address}"),
-            Duration::from_secs(20),
-            || std::net::TcpStream::connect(&address).is_ok(),
-        );
-        registry
+        }
     }
 }
 
@@ -272,27 +239,13 @@ impl DockerCleanup {
 
 impl Drop for DockerCleanup {
     fn drop(&mut self) {
-        let filter = format!("label={}", self.label);
-        for (list, remove) in [
-            (
-                vec!["ps", "--all", "--quiet", "--filter", &filter],
-                vec!["rm", "--force", "--volumes"],
-            ),
-            (
-                vec!["image", "ls", "--quiet", "--filter", &filter],
-                vec!["image", "rm", "--force"],
-            ),
-        ] {
-            let Ok(out) = Command::new("docker").args(&list).output() else {
-                continue;
-            };
-            let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect();
-            if !ids.is_empty() {
-                let _ = Command::new("docker").args(&remove).args(&ids).output();
-            }
+        let ws = repo_workspace();
+        let docker = Docker::new(&ws);
+        if let Err(err) = docker
+            .remove_labelled(&self.label)
+            .and_then(|()| docker.remove_labelled_networks_and_volumes(&self.label))
+        {
+            eprintln!("cleanup of {} failed: {err:#}", self.label);
         }
     }
 }
@@ -316,24 +269,6 @@ pub fn docker_ok(args: &[&str]) -> String {
 
 /// GET `path` from `address` (host:port) over plain HTTP/1.1: the status and the body.
 pub fn http_get(address: &str, path: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(address).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (
-        status,
-        text.split_once("\r\n\r\n")
-            .map(|(_, body)| body.to_owned())
-            .unwrap_or_default(),
-    )
+    let response = xtask::http::get(address, path).unwrap();
+    (response.status, response.text())
 }

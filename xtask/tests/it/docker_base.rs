@@ -2,42 +2,25 @@
 //! docker-registry on a random loopback port). Everything created carries a per-run label and
 //! is removed on drop, even when an assertion fails.
 
-mod support;
+use std::time::Duration;
 
-use std::{
-    io::{Read, Write},
-    net::TcpStream,
-    time::Duration,
-};
-
-use serde_json::Value;
-use support::{
+use crate::support::{
     DockerCleanup, Registry, Xtask, docker, docker_ok, edit, fixture_workspace, repo_copy,
     wait_until,
 };
+use serde_json::Value;
+use xtask::docker::registry::Lookup;
 
 fn json(stdout: &str) -> Value {
     serde_json::from_str(stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
 }
 
-/// The manifest digest the registry holds for repo:tag, over plain HTTP.
+/// The manifest digest the registry holds for repo:tag (xtask's own registry lookup).
 fn registry_digest(registry: &str, repo: &str, tag: &str) -> Option<String> {
-    let mut stream = TcpStream::connect(registry).unwrap();
-    write!(
-        stream,
-        "HEAD /v2/{repo}/manifests/{tag} HTTP/1.1\r\nHost: {registry}\r\nAccept: application/vnd.docker.distribution.manifest.v2+json\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    if !text.starts_with("HTTP/1.1 200") {
-        return None;
+    match xtask::docker::registry::lookup_http(registry, repo, tag).unwrap() {
+        Lookup::Present { digest } => Some(digest),
+        Lookup::Absent => None,
     }
-    text.lines().find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        k.eq_ignore_ascii_case("docker-content-digest")
-            .then(|| v.trim().to_owned())
-    })
 }
 
 fn cargo_lock_update(ws: &std::path::Path) {
@@ -248,7 +231,7 @@ fn app_image_on_the_base_compiles_only_workspace_crates_and_serves_health() {
     );
     let address = docker_ok(&["port", id, "8080"]);
     let address = address.lines().next().unwrap().trim();
-    let (status, body) = support::http_get(address, "/health");
+    let (status, body) = crate::support::http_get(address, "/health");
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"status\":\"ok\""), "{body}");
 
