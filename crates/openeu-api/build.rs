@@ -35,9 +35,10 @@ fn version(file_name: &str) -> Option<&str> {
 }
 
 fn fail(dir: &std::path::Path, why: &str) -> ! {
+    let shown = dir.canonicalize().unwrap_or_else(|_| dir.to_owned());
     eprintln!(
         "error: openeu-api derives the migration it expects from {}, but {why}",
-        dir.display()
+        shown.display()
     );
     std::process::exit(1);
 }
