@@ -70,7 +70,7 @@ impl flags::EnvCheck {
         };
         let target = match self.target {
             Some(target) => target.into(),
-            None => derive_target(&lookup),
+            None => Target::derive(lookup),
         };
         let mut problems: Vec<Problem> = Vec::new();
         for reader in [Reader::Service, Reader::Build, Reader::Deploy] {
@@ -138,25 +138,6 @@ impl flags::EnvCheck {
     }
 }
 
-/// The target as the service derives it: ENVIRONMENT, else Render's variables, else local.
-pub fn derive_target(lookup: &impl Fn(&str) -> Option<String>) -> Target {
-    if let Some(target) = lookup("ENVIRONMENT").and_then(|v| Target::parse(v.trim())) {
-        return target;
-    }
-    let flag = |name: &str| {
-        lookup(name)
-            .and_then(|v| openeu_env::parse_bool(&v))
-            .unwrap_or(false)
-    };
-    if flag("IS_PULL_REQUEST") {
-        Target::Preview
-    } else if flag("RENDER") {
-        Target::Production
-    } else {
-        Target::Local
-    }
-}
-
 impl flags::EnvExample {
     fn run(self, ws: &Workspace) -> Result<()> {
         ensure_file_contents(
@@ -185,30 +166,5 @@ mod tests {
         assert_eq!(vars["C"], "");
         let err = parse_env_file("A=1\noops\n", std::path::Path::new(".env")).unwrap_err();
         assert_eq!(err.to_string(), ".env:2: expected KEY=VALUE");
-    }
-
-    #[test]
-    fn target_derivation() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |name: &str| {
-                pairs
-                    .iter()
-                    .find(|(k, _)| *k == name)
-                    .map(|(_, v)| v.to_string())
-            }
-        };
-        assert_eq!(derive_target(&env(&[])), Target::Local);
-        assert_eq!(
-            derive_target(&env(&[("RENDER", "true")])),
-            Target::Production
-        );
-        assert_eq!(
-            derive_target(&env(&[("RENDER", "true"), ("IS_PULL_REQUEST", "true")])),
-            Target::Preview
-        );
-        assert_eq!(
-            derive_target(&env(&[("ENVIRONMENT", "local"), ("RENDER", "true")])),
-            Target::Local
-        );
     }
 }

@@ -1,6 +1,6 @@
-//! The HTTP API: routes, handlers and the JSON error shape. Postgres renders each result as
+//! The HTTP API: routes and handlers. Postgres renders each result as
 //! JSON, so a handler validates parameters, runs one parameterised statement and passes the
-//! text on. Every error is `{"error": …, "detail": …}`.
+//! text on. Every error is an [`ApiError`] (src/error.rs).
 
 use std::{
     sync::{
@@ -13,7 +13,7 @@ use std::{
 use axum::{
     Router,
     extract::{DefaultBodyLimit, Path, RawQuery, Request, State},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    http::{HeaderMap, HeaderValue, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::get,
@@ -22,8 +22,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::{
-    auth,
-    db::{self, Db},
+    EXPECTED_MIGRATION, VERSION, auth,
+    config::Config,
+    db::{self, Db, Migration},
+    error::ApiError,
     log,
     params::{Invalid, Params},
 };
@@ -52,16 +54,30 @@ const FILE_STATUSES: &[&str] = &[
     "rejected",
 ];
 
+/// What every handler shares: the pool and what `/` reports about the deployment.
 pub struct AppState {
-    pub db: Db,
-    pub jwt_secret: Vec<u8>,
-    pub environment: &'static str,
-    pub git_branch: Option<String>,
-    pub is_pull_request: bool,
-    pub version: &'static str,
+    db: Db,
+    jwt_secret: Vec<u8>,
+    environment: &'static str,
+    git_branch: Option<String>,
+    is_pull_request: bool,
 }
 
-pub fn router(state: Arc<AppState>) -> Router {
+impl AppState {
+    /// The state of a service configured by `config` and reading `db`.
+    pub fn new(config: &Config, db: Db) -> AppState {
+        AppState {
+            db,
+            jwt_secret: config.jwt_secret.clone(),
+            environment: config.target.name(),
+            git_branch: config.git_branch.clone(),
+            is_pull_request: config.is_pull_request,
+        }
+    }
+}
+
+/// Every route of the API, with the request deadline, the body limit and the request log.
+pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
@@ -74,95 +90,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/topics", get(topics))
         .route("/profile", get(profile))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
-        .method_not_allowed_fallback(|| async {
-            ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "this API only answers GET",
-            )
-        })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(observe))
-        .with_state(state)
-}
-
-/// An error response: a status and `{"error", "detail"}`.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    error: &'static str,
-    detail: String,
-    www_authenticate: bool,
-}
-
-impl ApiError {
-    pub fn new(status: StatusCode, error: &'static str, detail: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            error,
-            detail: detail.into(),
-            www_authenticate: false,
-        }
-    }
-
-    fn not_found(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", detail)
-    }
-
-    fn unauthorized(rejection: &auth::Rejection) -> Self {
-        ApiError {
-            www_authenticate: true,
-            ..Self::new(StatusCode::UNAUTHORIZED, "unauthorized", rejection.detail())
-        }
-    }
-}
-
-impl From<Invalid> for ApiError {
-    fn from(invalid: Invalid) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_parameter", invalid.0)
-    }
-}
-
-impl From<db::Error> for ApiError {
-    fn from(err: db::Error) -> Self {
-        match err {
-            db::Error::Unavailable(why) => {
-                log::warn("database unavailable", json!({ "error": why }));
-                Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "database_unavailable",
-                    "the database cannot be reached; retry later",
-                )
-            }
-            db::Error::Query(why) => {
-                log::error("query failed", json!({ "error": why }));
-                Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "an internal error occurred",
-                )
-            }
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = json!({ "error": self.error, "detail": self.detail }).to_string();
-        let mut response = (
-            self.status,
-            [(header::CONTENT_TYPE, "application/json")],
-            body,
-        )
-            .into_response();
-        if self.www_authenticate {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer error=\"invalid_token\""),
-            );
-        }
-        response
-    }
+        .with_state(Arc::new(state))
 }
 
 /// A JSON body that is already text (rendered by Postgres or by us).
@@ -199,12 +130,7 @@ async fn observe(request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     let mut response = match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "timeout",
-            "the request took too long",
-        )
-        .into_response(),
+        Err(_) => ApiError::timeout().into_response(),
     };
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", value);
@@ -226,45 +152,59 @@ async fn health() -> Response {
     json_text(r#"{"status":"ok"}"#.to_owned())
 }
 
+/// 200 when the database's newest migration is the one this build expects or a newer one (an
+/// expand-first migration applied before the new code is deployed), 503 when it is behind, has
+/// no history or cannot be reached.
 async fn ready(State(state): State<Arc<AppState>>) -> ApiResult {
-    match state.db.migration_version().await {
-        Ok(Some(version)) if version == db::EXPECTED_MIGRATION => Ok(json_text(
-            json!({ "status": "ready", "migration": version }).to_string(),
+    let actual = match state.db.migration().await {
+        Ok(actual) => actual,
+        Err(db::Error::Query(_)) => {
+            return Err(ApiError::not_ready(
+                "the schema has no migration history; apply supabase/migrations",
+            )
+            .with_fields(migrations(None)));
+        }
+        Err(err) => return Err(ApiError::not_ready(err.to_string()).with_fields(migrations(None))),
+    };
+    match &actual {
+        Some(found) if found.reaches(EXPECTED_MIGRATION) => Ok(json_text(
+            json!({ "status": "ready", "migration": found.as_str(), "expected_migration": EXPECTED_MIGRATION })
+                .to_string(),
         )),
-        Ok(found) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_ready",
-            format!(
-                "the schema is at migration {}, the service expects {}",
-                found.as_deref().unwrap_or("none"),
-                db::EXPECTED_MIGRATION
-            ),
-        )),
-        Err(db::Error::Query(_)) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_ready",
-            "the schema has no migration history; apply supabase/migrations",
-        )),
-        Err(err) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_ready",
-            err.to_string(),
-        )),
+        _ => Err(ApiError::not_ready(format!(
+            "the schema is at migration {}, the service expects {EXPECTED_MIGRATION} or later",
+            actual.as_ref().map_or("none", Migration::as_str),
+        ))
+        .with_fields(migrations(actual.as_ref()))),
     }
 }
 
+/// The migration fields of `/` and `/ready`: the newest applied (null when unknown) and the one
+/// this build expects.
+fn migrations(actual: Option<&Migration>) -> serde_json::Value {
+    json!({
+        "migration": actual.map(Migration::as_str),
+        "expected_migration": EXPECTED_MIGRATION,
+    })
+}
+
 async fn root(State(state): State<Arc<AppState>>) -> Response {
-    json_text(
-        json!({
-            "service": "openeu-api",
-            "version": state.version,
-            "environment": state.environment,
-            "git_branch": state.git_branch,
-            "is_pull_request": state.is_pull_request,
-            "database_host": state.db.host(),
-        })
-        .to_string(),
-    )
+    // `/` answers even without a database: the migration is then null.
+    let actual = state.db.migration().await.ok().flatten();
+    let mut body = json!({
+        "service": "openeu-api",
+        "version": VERSION,
+        "environment": state.environment,
+        "git_branch": state.git_branch,
+        "is_pull_request": state.is_pull_request,
+        "database_host": state.db.host(),
+    });
+    if let (Some(body), serde_json::Value::Object(fields)) =
+        (body.as_object_mut(), migrations(actual.as_ref()))
+    {
+        body.extend(fields);
+    }
+    json_text(body.to_string())
 }
 
 /// The keyset cursor of /meetings, as rendered by src/sql/meetings.sql: base64url of the last
@@ -289,20 +229,23 @@ async fn meetings(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery)
     let params = Params::parse(
         query.as_deref(),
         &[
-            "start", "end", "country", "source", "q", "limit", "offset", "cursor",
+            "start", "end", "country", "source", "topic", "q", "limit", "offset", "cursor",
         ],
     )?;
     let limit = params.integer("limit", 50, 1, MAX_LIMIT)?;
     let offset = params.integer("offset", 0, 0, MAX_OFFSET)?;
     let cursor = params.get("cursor").map(decode_cursor).transpose()?;
     if cursor.is_some() && offset > 0 {
-        return Err(Invalid("give either `cursor` or `offset`, not both".to_owned()).into());
+        return Err(ApiError::bad_request(
+            "give either `cursor` or `offset`, not both",
+        ));
     }
     let filter = db::MeetingFilter {
         start: params.timestamp("start")?,
         end: params.timestamp("end")?,
         country: params.code("country", 2, "an ISO 3166-1 alpha-2 code such as DE, or EU")?,
         source: params.one_of("source", SOURCES)?,
+        topic: params.text("topic", 100)?,
         q: params.text("q", 200)?,
         after: cursor.as_ref().map(|c| (c.t.as_str(), c.id.as_str())),
         limit,
@@ -311,14 +254,14 @@ async fn meetings(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery)
     if let (Some(start), Some(end)) = (filter.start, filter.end)
         && !state.db.starts_before(start, end).await?
     {
-        return Err(Invalid("`start` must be before `end`".to_owned()).into());
+        return Err(ApiError::bad_request("`start` must be before `end`"));
     }
     Ok(json_text(state.db.meetings(&filter).await?))
 }
 
 async fn meeting(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult {
     if id.len() > 200 {
-        return Err(Invalid("the meeting id is too long".to_owned()).into());
+        return Err(ApiError::bad_request("the meeting id is too long"));
     }
     match state.db.meeting(&id).await? {
         Some(text) => Ok(json_text(text)),
@@ -351,7 +294,7 @@ async fn legislative_files(
 
 async fn legislative_file(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult {
     if id.len() > 40 {
-        return Err(Invalid("the procedure reference is too long".to_owned()).into());
+        return Err(ApiError::bad_request("the procedure reference is too long"));
     }
     match state.db.legislative_file(&id).await? {
         Some(text) => Ok(json_text(text)),

@@ -64,14 +64,8 @@ impl Config {
                 .unwrap_or(false)
         };
         let is_pull_request = flag("IS_PULL_REQUEST");
-        let target = match get("ENVIRONMENT").as_deref().map(Target::parse) {
-            Some(Some(target)) => target,
-            // A malformed ENVIRONMENT is reported by the spec check below.
-            Some(None) => Target::Local,
-            None if is_pull_request => Target::Preview,
-            None if flag("RENDER") => Target::Production,
-            None => Target::Local,
-        };
+        // A malformed ENVIRONMENT is reported by the spec check below.
+        let target = Target::derive(get);
         let problems: Vec<String> = openeu_env::check(target, Reader::Service, get)
             .iter()
             .map(ToString::to_string)
@@ -109,6 +103,43 @@ impl Config {
                     .unwrap_or(300),
             ),
         })
+    }
+}
+
+impl Config {
+    /// The database to connect to: DATABASE_URL, or the preview branch's, resolved now through
+    /// the Management API (this blocks, up to the preview deadline).
+    pub fn resolve_database(&self) -> Result<tokio_postgres::Config, String> {
+        match &self.database {
+            Database::Url(url) => url.parse().map_err(|_| {
+                "DATABASE_URL is not a connection string the driver accepts".to_owned()
+            }),
+            Database::PreviewBranch {
+                api_url,
+                project_id,
+                access_token,
+                git_branch,
+            } => {
+                let resolved = crate::preview::resolve(
+                    api_url,
+                    project_id,
+                    access_token,
+                    git_branch,
+                    self.preview_deadline,
+                )?;
+                crate::log::info(
+                    "preview database resolved",
+                    serde_json::json!({ "branch": resolved.branch, "host": resolved.host }),
+                );
+                let mut pg = tokio_postgres::Config::new();
+                pg.host(&resolved.host)
+                    .port(resolved.port)
+                    .user(&resolved.user)
+                    .password(&resolved.password)
+                    .dbname("postgres");
+                Ok(pg)
+            }
+        }
     }
 }
 

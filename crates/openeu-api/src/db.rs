@@ -7,10 +7,6 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::{NoTls, types::ToSql};
 
-/// The newest migration in supabase/migrations; `/ready` fails until the database has it. A
-/// test keeps this equal to the newest file name.
-pub const EXPECTED_MIGRATION: &str = "20261127000000";
-
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const POOL_WAIT: Duration = Duration::from_secs(2);
 const POOL_SIZE: usize = 16;
@@ -32,6 +28,30 @@ impl std::fmt::Display for Error {
     }
 }
 
+/// A migration version as the Supabase CLI records it: the timestamp (YYYYMMDDHHMMSS) that
+/// begins the migration's file name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Migration(String);
+
+impl Migration {
+    pub fn new(version: impl Into<String>) -> Migration {
+        Migration(version.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether this migration is `expected` or a later one, comparing the versions as the
+    /// numbers they are. A version that is not a number reaches nothing.
+    pub fn reaches(&self, expected: &str) -> bool {
+        match (self.0.parse::<u64>(), expected.parse::<u64>()) {
+            (Ok(actual), Ok(expected)) => actual >= expected,
+            _ => false,
+        }
+    }
+}
+
 pub struct Db {
     pool: Pool,
     host: String,
@@ -42,6 +62,8 @@ pub struct MeetingFilter<'a> {
     pub end: Option<&'a str>,
     pub country: Option<&'a str>,
     pub source: Option<&'a str>,
+    /// A topic's id or name.
+    pub topic: Option<&'a str>,
     pub q: Option<&'a str>,
     /// Keyset position: items strictly after (start_time, id).
     pub after: Option<(&'a str, &'a str)>,
@@ -146,12 +168,17 @@ impl Db {
             .ok_or_else(|| Error::Query("the statement returned no row".to_owned()))
     }
 
-    pub async fn migration_version(&self) -> Result<Option<String>, Error> {
-        self.json(
-            "select max(version) from supabase_migrations.schema_migrations",
-            &[],
-        )
-        .await
+    /// The newest migration applied (None for an empty history); a Query error when the
+    /// database has no history table.
+    pub async fn migration(&self) -> Result<Option<Migration>, Error> {
+        let version = self
+            .json(
+                "select version from supabase_migrations.schema_migrations
+                 where version ~ '^[0-9]{1,18}$' order by version::int8 desc limit 1",
+                &[],
+            )
+            .await?;
+        Ok(version.map(Migration))
     }
 
     pub async fn starts_before(&self, start: &str, end: &str) -> Result<bool, Error> {
@@ -177,6 +204,13 @@ impl Db {
         }
         if let Some(source) = &f.source {
             b.add("m.source = ?::text", &[source]);
+        }
+        if let Some(topic) = &f.topic {
+            b.add(
+                "exists (select 1 from public.meeting_topics mt join public.topics t on t.id = mt.topic_id
+                         where mt.meeting_id = m.id and (t.id = ?::text or t.name = ?::text))",
+                &[topic, topic],
+            );
         }
         if let Some(q) = &f.q {
             b.add(
@@ -287,20 +321,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn expected_migration_is_the_newest_file() {
-        let dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../supabase/migrations");
-        let newest = std::fs::read_dir(dir)
-            .unwrap()
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter(|n| n.ends_with(".sql"))
-            .max()
-            .unwrap();
-        assert_eq!(
-            newest.split('_').next().unwrap(),
-            EXPECTED_MIGRATION,
-            "update EXPECTED_MIGRATION"
-        );
+    fn migrations_compare_as_numbers() {
+        let at = Migration::new("20261127000000");
+        assert!(at.reaches("20261127000000"));
+        assert!(at.reaches("20261126235959"));
+        assert!(!at.reaches("20261127000001"));
+        assert!(Migration::new("99991231235959").reaches("20261127000000"));
+        assert!(!Migration::new("2026112700000x").reaches("20261127000000"));
+    }
+
+    #[test]
+    fn both_meeting_statements_render_topics_alike() {
+        // /meetings and /meetings/{id} give each meeting's topics in one shape.
+        let shape = "coalesce((select json_agg(json_build_object('id', t.id, 'name', t.name) order by t.name) \
+                     from public.meeting_topics mt join public.topics t on t.id = mt.topic_id \
+                     where mt.meeting_id = m.id), '[]'::json) as topics";
+        let words = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+        for sql in [MEETINGS_SQL, MEETING_SQL] {
+            assert!(words(sql).contains(&words(shape)), "{sql}");
+        }
     }
 
     #[test]

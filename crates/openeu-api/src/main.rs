@@ -5,14 +5,6 @@
 //! `openeu-api healthcheck` is what the image's HEALTHCHECK runs: it asks the local server for
 //! `/health` over plain TCP, so the runtime image needs no curl.
 
-mod api;
-mod auth;
-mod config;
-mod db;
-mod log;
-mod params;
-mod preview;
-
 use std::{
     io::{Read, Write},
     net::{SocketAddr, TcpStream},
@@ -21,20 +13,26 @@ use std::{
     time::Duration,
 };
 
+use openeu_api::{AppState, Config, Db, VERSION, log};
 use serde_json::json;
-
-use crate::config::{Config, Database};
 
 /// Render's default when PORT is unset.
 const DEFAULT_PORT: u16 = 10000;
 /// After SIGTERM, in-flight requests get this long to finish.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(20);
 
-/// The git sha baked in by the image build, or "dev" for a local `cargo run`.
-const VERSION: &str = match option_env!("OPENEU_GIT_SHA") {
-    Some(sha) => sha,
-    None => "dev",
-};
+const USAGE: &str = "\
+The OpenEU public API.
+
+Usage:
+  openeu-api [serve]     validate the environment, find the database and serve on 0.0.0.0:$PORT
+  openeu-api healthcheck exit 0 when the local server answers GET /health (the image's HEALTHCHECK)
+  openeu-api --version   print the version (the git sha of the image build)
+  openeu-api --help      print this help
+
+The environment (DATABASE_URL, SUPABASE_JWT_SECRET, PORT, ...) is declared in crates/openeu-env;
+`cargo xtask env check` validates it and .env.example lists every variable.
+";
 
 fn main() -> ExitCode {
     match std::env::args().nth(1).as_deref() {
@@ -44,8 +42,14 @@ fn main() -> ExitCode {
             println!("openeu-api {VERSION}");
             ExitCode::SUCCESS
         }
+        Some("--help" | "-h" | "help") => {
+            print!("{USAGE}");
+            ExitCode::SUCCESS
+        }
         Some(other) => {
-            eprintln!("openeu-api: unknown command `{other}`; expected `serve` or `healthcheck`");
+            eprintln!(
+                "openeu-api: unknown command `{other}`; expected `serve` or `healthcheck` (see --help)"
+            );
             ExitCode::from(2)
         }
     }
@@ -61,7 +65,7 @@ fn serve() -> ExitCode {
         }
     };
     log::set_level(config.log_level);
-    let pg_config = match database_config(&config) {
+    let pg_config = match config.resolve_database() {
         Ok(pg) => pg,
         Err(message) => {
             log::error("no database", json!({ "error": message }));
@@ -90,50 +94,9 @@ fn serve() -> ExitCode {
     }
 }
 
-/// The database to connect to: DATABASE_URL, or the preview branch's (resolved now, once).
-fn database_config(config: &Config) -> Result<tokio_postgres::Config, String> {
-    match &config.database {
-        Database::Url(url) => url
-            .parse()
-            .map_err(|_| "DATABASE_URL is not a connection string the driver accepts".to_owned()),
-        Database::PreviewBranch {
-            api_url,
-            project_id,
-            access_token,
-            git_branch,
-        } => {
-            let resolved = preview::resolve(
-                api_url,
-                project_id,
-                access_token,
-                git_branch,
-                config.preview_deadline,
-            )?;
-            log::info(
-                "preview database resolved",
-                json!({ "branch": resolved.branch, "host": resolved.host }),
-            );
-            let mut pg = tokio_postgres::Config::new();
-            pg.host(&resolved.host)
-                .port(resolved.port)
-                .user(&resolved.user)
-                .password(&resolved.password)
-                .dbname("postgres");
-            Ok(pg)
-        }
-    }
-}
-
 async fn run_server(config: Config, pg_config: tokio_postgres::Config) -> Result<(), String> {
-    let db = db::Db::connect(pg_config)?;
-    let state = Arc::new(api::AppState {
-        db,
-        jwt_secret: config.jwt_secret.clone(),
-        environment: config.target.name(),
-        git_branch: config.git_branch.clone(),
-        is_pull_request: config.is_pull_request,
-        version: VERSION,
-    });
+    let db = Db::connect(pg_config)?;
+    let app = openeu_api::router(AppState::new(&config, db));
     let addr = SocketAddr::from(([0, 0, 0, 0], config.port));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -144,7 +107,7 @@ async fn run_server(config: Config, pg_config: tokio_postgres::Config) -> Result
     );
     let draining = Arc::new(tokio::sync::Notify::new());
     let signalled = Arc::clone(&draining);
-    let server = axum::serve(listener, api::router(state)).with_graceful_shutdown(async move {
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown_signal().await;
         signalled.notify_one();
     });

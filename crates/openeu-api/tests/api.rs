@@ -1,13 +1,14 @@
-//! The service against a real PostgreSQL with the migrations applied: every endpoint, filters,
-//! pagination, text search, 404s, 400s for each class of bad parameter, the auth matrix,
-//! readiness, logs and graceful shutdown.
+//! The router, in-process, against a real PostgreSQL with the migrations applied: every
+//! endpoint, filters, pagination, text search, 404s, 400s for each class of bad parameter, the
+//! auth matrix and readiness. What only the process shows is in tests/process.rs.
 
 mod support;
 
-use std::{collections::BTreeSet, time::Duration};
+use std::collections::BTreeSet;
 
+use openeu_api::EXPECTED_MIGRATION;
 use serde_json::Value;
-use support::{JWT_SECRET, Server, Service, get, jwt, psql};
+use support::{Answer, JWT_SECRET, Server, app::App, jwt, psql};
 
 fn ids(page: &Value) -> Vec<String> {
     page["items"]
@@ -18,23 +19,26 @@ fn ids(page: &Value) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn endpoints_answer_with_the_database_contents() {
+#[tokio::test]
+async fn endpoints_answer_with_the_database_contents() {
     let db = Server::start();
-    let service = Service::local(&db);
+    let app = App::local(&db);
 
-    let health = service.get("/health");
+    let health = app.get("/health").await;
     assert_eq!(
         (health.status, health.json()["status"].as_str()),
         (200, Some("ok"))
     );
 
-    let ready = service.get("/ready");
+    let ready = app.get("/ready").await;
     assert_eq!(ready.status, 200, "{}", ready.body);
-    assert_eq!(ready.json()["migration"], "20261127000000");
+    assert_eq!(ready.json()["migration"], EXPECTED_MIGRATION);
+    assert_eq!(ready.json()["expected_migration"], EXPECTED_MIGRATION);
 
-    let root = service.get("/").json();
+    let root = app.get("/").await.json();
     assert_eq!(root["database_host"], "127.0.0.1");
+    assert_eq!(root["migration"], EXPECTED_MIGRATION);
+    assert_eq!(root["expected_migration"], EXPECTED_MIGRATION);
     assert_eq!(root["environment"], "local");
     assert_eq!(root["is_pull_request"], false);
     assert!(
@@ -43,7 +47,7 @@ fn endpoints_answer_with_the_database_contents() {
     );
 
     // The default page: 50 at most, ordered by start time then id.
-    let page = service.get("/meetings").json();
+    let page = app.get("/meetings").await.json();
     let got = ids(&page);
     let expected: Vec<String> = psql(
         db.port,
@@ -79,7 +83,10 @@ fn endpoints_answer_with_the_database_contents() {
             "search_vector @@ websearch_to_tsquery('simple', 'café')",
         ),
     ] {
-        let got = ids(&service.get(&format!("/meetings?{query}&limit=500")).json());
+        let got = ids(&app
+            .get(&format!("/meetings?{query}&limit=500"))
+            .await
+            .json());
         let expected: Vec<String> = psql(
             db.port,
             &format!("select id from meetings where {condition} order by start_time, id"),
@@ -91,11 +98,13 @@ fn endpoints_answer_with_the_database_contents() {
         assert_eq!(got, expected, "{query}");
     }
     // Text that looks like SQL is only text.
-    let injection = service.get("/meetings?q=%27%29%3B%20DROP%20TABLE%20meetings%3B%20--");
+    let injection = app
+        .get("/meetings?q=%27%29%3B%20DROP%20TABLE%20meetings%3B%20--")
+        .await;
     assert_eq!(injection.status, 200, "{}", injection.body);
     assert_eq!(psql(db.port, "select count(*) from meetings"), "42");
 
-    let one = service.get("/meetings/m-007");
+    let one = app.get("/meetings/m-007").await;
     assert_eq!(one.status, 200);
     let one = one.json();
     assert_eq!(one["id"], "m-007");
@@ -106,12 +115,13 @@ fn endpoints_answer_with_the_database_contents() {
             "select topic_id from meeting_topics where meeting_id = 'm-007'"
         )
     );
-    let missing = service.get("/meetings/m-999");
+    let missing = app.get("/meetings/m-999").await;
     assert_eq!(missing.status, 404);
     assert_eq!(missing.json()["error"], "not_found");
 
-    let files = service
+    let files = app
         .get("/legislative-files?status=adopted&committee=ENVI")
+        .await
         .json();
     let got: BTreeSet<&str> = files["items"]
         .as_array()
@@ -124,15 +134,21 @@ fn endpoints_answer_with_the_database_contents() {
         BTreeSet::from(["2021/0211(COD)", "2021/0214(COD)", "2022/0140(COD)"])
     );
     assert_eq!(files["total"], 3);
-    let by_year = service.get("/legislative-files?year=2023&q=digital").json();
+    let by_year = app
+        .get("/legislative-files?year=2023&q=digital")
+        .await
+        .json();
     assert_eq!(by_year["items"][0]["id"], "2023/0212(COD)");
     assert_eq!(by_year["total"], 1);
-    let file = service.get("/legislative-files/2021/0106(COD)");
+    let file = app.get("/legislative-files/2021/0106(COD)").await;
     assert_eq!(file.status, 200, "{}", file.body);
     assert_eq!(file.json()["title"], "Artificial Intelligence Act");
-    assert_eq!(service.get("/legislative-files/2099/0001(COD)").status, 404);
+    assert_eq!(
+        app.get("/legislative-files/2099/0001(COD)").await.status,
+        404
+    );
 
-    let countries = service.get("/countries").json();
+    let countries = app.get("/countries").await.json();
     let de = countries
         .as_array()
         .unwrap()
@@ -146,16 +162,16 @@ fn endpoints_answer_with_the_database_contents() {
             "select count(*) from meetings where country = 'DE'"
         )
     );
-    let topics = service.get("/topics").json();
+    let topics = app.get("/topics").await.json();
     assert_eq!(topics.as_array().unwrap().len(), 6);
 
-    assert_eq!(service.get("/nope").status, 404);
+    assert_eq!(app.get("/nope").await.status, 404);
 }
 
-#[test]
-fn pages_have_no_gaps_or_duplicates() {
+#[tokio::test]
+async fn pages_have_no_gaps_or_duplicates() {
     let db = Server::start();
-    let service = Service::local(&db);
+    let app = App::local(&db);
     let all: Vec<String> = psql(
         db.port,
         "select id from meetings where country in ('DE', 'FR') order by start_time, id",
@@ -169,7 +185,7 @@ fn pages_have_no_gaps_or_duplicates() {
         let mut path = format!("/meetings?limit=4&country={country}");
         for pages in 0.. {
             assert!(pages < 100, "the cursor walk ends");
-            let page = service.get(&path).json();
+            let page = app.get(&path).await.json();
             seen.extend(ids(&page));
             match page["next_cursor"].as_str() {
                 Some(cursor) => {
@@ -191,8 +207,9 @@ fn pages_have_no_gaps_or_duplicates() {
         .unwrap();
     let mut by_offset = Vec::new();
     for offset in (0..total).step_by(5) {
-        by_offset.extend(ids(&service
+        by_offset.extend(ids(&app
             .get(&format!("/meetings?limit=5&offset={offset}"))
+            .await
             .json()));
     }
     let everything: Vec<String> = psql(db.port, "select id from meetings order by start_time, id")
@@ -202,10 +219,10 @@ fn pages_have_no_gaps_or_duplicates() {
     assert_eq!(by_offset, everything);
 }
 
-#[test]
-fn every_class_of_bad_parameter_is_a_400_with_a_detail() {
+#[tokio::test]
+async fn every_class_of_bad_parameter_is_a_400_with_a_detail() {
     let db = Server::start();
-    let service = Service::local(&db);
+    let app = App::local(&db);
     for path in [
         "/meetings?bogus=1",
         "/meetings?limit=5&limit=6",
@@ -229,7 +246,7 @@ fn every_class_of_bad_parameter_is_a_400_with_a_detail() {
         "/legislative-files?year=1800",
         "/legislative-files?committee=environment",
     ] {
-        let answer = service.get(path);
+        let answer = app.get(path).await;
         assert_eq!(answer.status, 400, "{path}: {}", answer.body);
         let body = answer.json();
         assert_eq!(body["error"], "invalid_parameter", "{path}");
@@ -238,13 +255,24 @@ fn every_class_of_bad_parameter_is_a_400_with_a_detail() {
             "{path}: {body}"
         );
     }
-    assert_eq!(service.get("/meetings/").status, 404);
+    assert_eq!(app.get("/meetings/").await.status, 404);
 }
 
-#[test]
-fn the_profile_requires_a_valid_supabase_jwt() {
+/// GET /profile with `token` as the bearer token, or with no Authorization header.
+async fn profile(app: &App, token: Option<String>) -> Answer {
+    match token {
+        Some(t) => {
+            app.get_with("/profile", &[("Authorization", &format!("Bearer {t}"))])
+                .await
+        }
+        None => app.get("/profile").await,
+    }
+}
+
+#[tokio::test]
+async fn the_profile_requires_a_valid_supabase_jwt() {
     let db = Server::start();
-    let service = Service::local(&db);
+    let app = App::local(&db);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -254,33 +282,32 @@ fn the_profile_requires_a_valid_supabase_jwt() {
     };
     let ada = "3f2c1a9e-8b7d-4c6e-9f0a-1b2c3d4e5f60";
     let hs256 = r#"{"alg":"HS256","typ":"JWT"}"#;
-    let profile = |token: Option<String>| match token {
-        Some(t) => get(
-            service.port,
-            "/profile",
-            &[("Authorization", &format!("Bearer {t}"))],
-        ),
-        None => get(service.port, "/profile", &[]),
-    };
-
-    let ok = profile(Some(jwt(
-        hs256,
-        &claims(ada, "authenticated", now + 600),
-        JWT_SECRET.as_bytes(),
-    )));
+    let ok = profile(
+        &app,
+        Some(jwt(
+            hs256,
+            &claims(ada, "authenticated", now + 600),
+            JWT_SECRET.as_bytes(),
+        )),
+    )
+    .await;
     assert_eq!(ok.status, 200, "{}", ok.body);
     assert_eq!(ok.json()["display_name"], "Ada");
     assert_eq!(ok.json()["countries"], serde_json::json!(["DE", "FR"]));
 
-    let no_profile = profile(Some(jwt(
-        hs256,
-        &claims(
-            "7d6e5f40-3a2b-4c1d-8e9f-0a1b2c3d4e5f",
-            "authenticated",
-            now + 600,
-        ),
-        JWT_SECRET.as_bytes(),
-    )));
+    let no_profile = profile(
+        &app,
+        Some(jwt(
+            hs256,
+            &claims(
+                "7d6e5f40-3a2b-4c1d-8e9f-0a1b2c3d4e5f",
+                "authenticated",
+                now + 600,
+            ),
+            JWT_SECRET.as_bytes(),
+        )),
+    )
+    .await;
     assert_eq!(no_profile.status, 404);
 
     let none_alg = {
@@ -337,7 +364,7 @@ fn the_profile_requires_a_valid_supabase_jwt() {
         ("malformed", Some("not.a.jwt".to_owned())),
         ("two parts", Some("abc.def".to_owned())),
     ] {
-        let answer = profile(token);
+        let answer = profile(&app, token).await;
         assert_eq!(answer.status, 401, "{case}: {}", answer.body);
         assert!(
             answer
@@ -347,112 +374,199 @@ fn the_profile_requires_a_valid_supabase_jwt() {
         );
         assert_eq!(answer.json()["error"], "unauthorized", "{case}");
     }
-    let basic = get(service.port, "/profile", &[("Authorization", "Basic YTpi")]);
+    let basic = app
+        .get_with("/profile", &[("Authorization", "Basic YTpi")])
+        .await;
     assert_eq!(basic.status, 401);
 }
 
-#[test]
-fn readiness_follows_the_schema_and_the_database() {
+#[tokio::test]
+async fn readiness_follows_the_schema_and_the_database() {
     let mut db = Server::start();
-    let service = Service::local(&db);
-    assert_eq!(service.get("/ready").status, 200);
+    let app = App::local(&db);
+    assert_eq!(app.get("/ready").await.status, 200);
     psql(db.port, "delete from supabase_migrations.schema_migrations");
-    let behind = service.get("/ready");
+    let behind = app.get("/ready").await;
     assert_eq!(behind.status, 503);
     assert!(
         behind.json()["detail"]
             .as_str()
             .unwrap()
-            .contains("20261127000000"),
+            .contains(EXPECTED_MIGRATION),
         "{}",
         behind.body
     );
     db.stop();
-    let down = service.get("/ready");
+    let down = app.get("/ready").await;
     assert_eq!(down.status, 503, "{}", down.body);
-    let meetings = service.get("/meetings");
+    let meetings = app.get("/meetings").await;
     assert_eq!(meetings.status, 503, "{}", meetings.body);
     assert_eq!(meetings.json()["error"], "database_unavailable");
     assert_eq!(
-        service.get("/health").status,
+        app.get("/health").await.status,
         200,
         "liveness needs no database"
     );
 }
 
-#[test]
-fn logs_are_json_lines_with_request_ids_and_no_secrets() {
+#[tokio::test]
+async fn readiness_accepts_a_schema_ahead_and_refuses_one_behind() {
     let db = Server::start();
-    let service = Service::local(&db);
-    let answer = get(
-        service.port,
-        "/meetings?limit=1",
-        &[("X-Request-Id", "abc-123")],
+    let app = App::local(&db);
+    // An expand-first migration applied before this build is deployed: still ready.
+    let ahead = "29991231235959";
+    psql(
+        db.port,
+        &format!("insert into supabase_migrations.schema_migrations (version) values ('{ahead}')"),
     );
-    assert_eq!(answer.header("x-request-id"), Some("abc-123"));
-    let generated = service.get("/health");
-    assert!(
-        generated
-            .header("x-request-id")
-            .is_some_and(|v| !v.is_empty())
+    let ready = app.get("/ready").await;
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    assert_eq!(ready.json()["migration"], ahead);
+    assert_eq!(ready.json()["expected_migration"], EXPECTED_MIGRATION);
+    let root = app.get("/").await.json();
+    assert_eq!(
+        (
+            root["migration"].as_str(),
+            root["expected_migration"].as_str()
+        ),
+        (Some(ahead), Some(EXPECTED_MIGRATION))
     );
-    let logs = service.logs();
-    let lines: Vec<Value> = logs
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
-        .collect();
-    let request = lines
-        .iter()
-        .find(|l| l["request_id"] == "abc-123")
-        .expect("the request was logged");
-    assert_eq!(request["path"], "/meetings");
-    assert_eq!(request["status"], 200);
-    assert!(request["latency_ms"].as_f64().is_some());
-    assert!(!logs.contains(JWT_SECRET), "the JWT secret is not logged");
+
+    // One behind: the newest applied migration is older than the expected one.
+    let behind = (EXPECTED_MIGRATION.parse::<u64>().unwrap() - 1).to_string();
+    psql(
+        db.port,
+        &format!(
+            "delete from supabase_migrations.schema_migrations;
+             insert into supabase_migrations.schema_migrations (version) values ('{behind}')"
+        ),
+    );
+    let not_ready = app.get("/ready").await;
+    assert_eq!(not_ready.status, 503, "{}", not_ready.body);
+    let body = not_ready.json();
+    assert_eq!(body["error"], "not_ready");
+    assert_eq!(body["migration"], behind.as_str());
+    assert_eq!(body["expected_migration"], EXPECTED_MIGRATION);
+    assert_eq!(app.get("/").await.json()["migration"], behind.as_str());
 }
 
-#[test]
-fn an_in_flight_request_finishes_after_sigterm() {
+#[tokio::test]
+async fn meetings_filter_by_topic_id_or_name() {
     let db = Server::start();
-    let mut service = Service::local(&db);
-    // Hold a lock so that a request is in flight when SIGTERM arrives.
-    let mut locker = openeu_testdb::psql_command(db.port)
-        .arg("-c")
-        .arg("begin; lock table meetings in access exclusive mode; select pg_sleep(2); commit;")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    support::wait_until("the lock", Duration::from_secs(10), || {
+    let app = App::local(&db);
+    let by_topic = |condition: &str| -> Vec<String> {
         psql(
             db.port,
-            "select count(*) from pg_locks where relation = 'meetings'::regclass and mode = 'AccessExclusiveLock' and granted",
-        ) == "1"
-    });
-    let port = service.port;
-    let request = std::thread::spawn(move || get(port, "/meetings?limit=3", &[]));
-    support::wait_until(
-        "the request to wait on the lock",
-        Duration::from_secs(10),
-        || {
-            psql(
-                db.port,
-                "select count(*) from pg_stat_activity where application_name = 'openeu-api' and wait_event_type = 'Lock'",
-            ) == "1"
-        },
-    );
-    let kill = std::process::Command::new("kill")
-        .args(["-TERM", &service.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let answer = request.join().unwrap();
+            &format!(
+                "select m.id from meetings m where exists (select 1 from meeting_topics mt \
+                 where mt.meeting_id = m.id and mt.topic_id = 'energy') {condition} \
+                 order by m.start_time, m.id"
+            ),
+        )
+        .lines()
+        .map(str::to_owned)
+        .collect()
+    };
+    let energy = by_topic("");
+    assert!(energy.len() > 3, "{energy:?}");
+    for query in ["topic=energy", "topic=Energy"] {
+        let page = app.get(&format!("/meetings?{query}&limit=500")).await;
+        assert_eq!(page.status, 200, "{query}: {}", page.body);
+        assert_eq!(ids(&page.json()), energy, "{query}");
+    }
+    // Combined with country ("German meetings about energy") and with other filters.
+    let german = by_topic("and m.country = 'DE'");
+    assert!(!german.is_empty());
     assert_eq!(
-        answer.status, 200,
-        "the in-flight request completed: {}",
-        answer.body
+        ids(&app.get("/meetings?country=DE&topic=energy").await.json()),
+        german
     );
-    assert_eq!(ids(&answer.json()).len(), 3);
-    let status = service.child.wait().unwrap();
-    assert!(status.success(), "exit after SIGTERM: {status}");
-    locker.wait().unwrap();
+    assert_eq!(
+        ids(&app
+            .get("/meetings?topic=Energy&country=DE&source=council")
+            .await
+            .json()),
+        by_topic("and m.country = 'DE' and m.source = 'council'")
+    );
+    // Every item of the filtered page carries the topic.
+    for item in app.get("/meetings?topic=energy").await.json()["items"]
+        .as_array()
+        .unwrap()
+    {
+        assert!(
+            item["topics"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t["id"] == "energy"),
+            "{item}"
+        );
+    }
+    // An unknown topic matches nothing; it is not an error.
+    let none = app.get("/meetings?topic=astrology").await;
+    assert_eq!((none.status, ids(&none.json()).len()), (200, 0));
+
+    // Pages by cursor and by offset give the same meetings as one page.
+    let mut by_cursor = Vec::new();
+    let mut path = "/meetings?topic=energy&limit=2".to_owned();
+    for pages in 0.. {
+        assert!(pages < 100, "the cursor walk ends");
+        let page = app.get(&path).await.json();
+        by_cursor.extend(ids(&page));
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/meetings?topic=energy&limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(by_cursor, energy);
+    let mut by_offset = Vec::new();
+    for offset in (0..energy.len()).step_by(3) {
+        by_offset.extend(ids(&app
+            .get(&format!("/meetings?topic=Energy&limit=3&offset={offset}"))
+            .await
+            .json()));
+    }
+    assert_eq!(by_offset, energy);
+
+    for bad in [
+        format!("/meetings?topic={}", "x".repeat(101)),
+        "/meetings?topic=%07".to_owned(),
+        "/meetings?topic=energy&topic=trade".to_owned(),
+    ] {
+        let answer = app.get(&bad).await;
+        assert_eq!(answer.status, 400, "{bad}: {}", answer.body);
+    }
+}
+
+#[tokio::test]
+async fn a_meeting_has_its_topics_in_one_shape_on_both_endpoints() {
+    let db = Server::start();
+    let app = App::local(&db);
+    // A meeting with two topics, so that the order is part of the shape.
+    psql(
+        db.port,
+        "insert into meeting_topics (meeting_id, topic_id) values ('m-007', 'trade')",
+    );
+    let page = app.get("/meetings?limit=500").await.json();
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 42);
+    for item in items {
+        let id = item["id"].as_str().unwrap();
+        let one = app.get(&format!("/meetings/{id}")).await.json();
+        assert_eq!(item["topics"], one["topics"], "{id}");
+        for topic in item["topics"].as_array().unwrap() {
+            let keys: Vec<&String> = topic.as_object().unwrap().keys().collect();
+            assert_eq!(keys, ["id", "name"], "{id}: {topic}");
+        }
+    }
+    let m007 = items.iter().find(|m| m["id"] == "m-007").unwrap();
+    assert_eq!(
+        m007["topics"],
+        serde_json::json!([
+            { "id": "energy", "name": "Energy" },
+            { "id": "trade", "name": "Trade" },
+        ])
+    );
+    let untagged = items.iter().find(|m| m["id"] == "m-001b").unwrap();
+    assert_eq!(untagged["topics"], serde_json::json!([]));
 }

@@ -10,7 +10,10 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use support::{JWT_SECRET, Server, Service, free_port, run_to_exit};
+use support::{
+    JWT_SECRET, Server, free_port,
+    process::{Service, run_to_exit},
+};
 
 #[test]
 fn every_missing_or_malformed_variable_is_reported_without_secrets() {

@@ -40,6 +40,25 @@ impl Target {
     pub fn parse(text: &str) -> Option<Target> {
         Target::ALL.into_iter().find(|t| t.name() == text)
     }
+
+    /// The target of an environment, as the service and `cargo xtask env check` both derive
+    /// it: ENVIRONMENT when it names a target, else preview when IS_PULL_REQUEST is true (Render
+    /// sets it on preview instances), else production when RENDER is true, else local.
+    ///
+    /// A malformed ENVIRONMENT is passed over here rather than guessed at: [`check`] reports it.
+    pub fn derive(lookup: impl Fn(&str) -> Option<String>) -> Target {
+        if let Some(target) = lookup("ENVIRONMENT").and_then(|v| Target::parse(v.trim())) {
+            return target;
+        }
+        let flag = |name: &str| lookup(name).and_then(|v| parse_bool(&v)).unwrap_or(false);
+        if flag("IS_PULL_REQUEST") {
+            Target::Preview
+        } else if flag("RENDER") {
+            Target::Production
+        } else {
+            Target::Local
+        }
+    }
 }
 
 impl fmt::Display for Target {
@@ -717,6 +736,36 @@ mod tests {
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         lookup_from(pairs)
+    }
+
+    #[test]
+    fn target_derivation() {
+        assert_eq!(Target::derive(env(&[])), Target::Local);
+        assert_eq!(
+            Target::derive(env(&[("RENDER", "true")])),
+            Target::Production
+        );
+        assert_eq!(
+            Target::derive(env(&[("RENDER", "true"), ("IS_PULL_REQUEST", "true")])),
+            Target::Preview
+        );
+        assert_eq!(
+            Target::derive(env(&[("ENVIRONMENT", "local"), ("RENDER", "true")])),
+            Target::Local
+        );
+        assert_eq!(
+            Target::derive(env(&[("ENVIRONMENT", " preview ")])),
+            Target::Preview
+        );
+        // A malformed ENVIRONMENT does not hide what Render's variables say.
+        assert_eq!(
+            Target::derive(env(&[("ENVIRONMENT", "staging"), ("RENDER", "true")])),
+            Target::Production
+        );
+        assert_eq!(
+            Target::derive(env(&[("IS_PULL_REQUEST", "false"), ("RENDER", "1")])),
+            Target::Production
+        );
     }
 
     #[test]

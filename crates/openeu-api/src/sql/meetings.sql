@@ -4,8 +4,10 @@
 with page as (
     select m.id, m.source, m.title, m.description, m.start_time, m.end_time, m.country,
            m.location, m.member_name, m.url,
-           coalesce((select array_agg(mt.topic_id order by mt.topic_id)
-                     from public.meeting_topics mt where mt.meeting_id = m.id), '{}') as topics
+           -- The same topics expression as meeting.sql: one shape for both endpoints.
+           coalesce((select json_agg(json_build_object('id', t.id, 'name', t.name) order by t.name)
+                     from public.meeting_topics mt join public.topics t on t.id = mt.topic_id
+                     where mt.meeting_id = m.id), '[]'::json) as topics
     from public.meetings m
     where {filters}
     order by m.start_time, m.id
