@@ -1,6 +1,6 @@
 # The app image. `cargo xtask image build` passes BASE_IMAGE for the current base; Render builds
 # this file alone and uses the default, which `cargo xtask base pin` keeps current.
-ARG BASE_IMAGE=127.0.0.1:5000/openeu-backend-base:5acebadb7460a9073c09d5c07562cb49@sha256:e5183df5435a4af60e0fc028700f373d361fc04d3b316b1de5a03503746ef20d
+ARG BASE_IMAGE=127.0.0.1:5000/openeu-backend-base:2fd56addf926a4b9d438a5fdf59f59d8@sha256:2c9f92e0a391ff4cd1a5a488b77a356dba39abb912794228e4235ee830af278a
 FROM ${BASE_IMAGE} AS build
 WORKDIR /build
 # Sources, manifests and supabase/migrations (crates/openeu-api/build.rs reads the newest

@@ -13,7 +13,7 @@ use hash::BaseInputs;
 
 use crate::{
     docker::{
-        Build, Docker,
+        Build, Docker, ImageOwner,
         registry::{self, Credentials, Lookup},
     },
     flags, progress,
@@ -211,7 +211,7 @@ fn status(ws: &Workspace, json_out: bool) -> Result<()> {
     match &pin {
         Pin::Current => println!("pin        current"),
         Pin::Stale { pinned } => {
-            println!("pin        stale: Dockerfile pins {pinned} (cargo xtask base pin)")
+            println!("pin        stale: Dockerfile pins {pinned} (cargo xtask base pin)");
         }
         Pin::Missing => println!("pin        missing: no `{PIN_PREFIX}` line in Dockerfile"),
     }
@@ -364,7 +364,7 @@ pub fn build(ws: &Workspace, docker: &Docker<'_>, inputs: &BaseInputs, force: bo
                 ),
             ],
             no_cache: force,
-            shared: false,
+            owner: ImageOwner::Run,
             log: ws.scratch("logs")?.join("base-build.log"),
         })
         .context("building the base image")?;

@@ -17,7 +17,7 @@ use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 
 use crate::{
-    docker::{Build, Docker, Run},
+    docker::{Build, Docker, ImageOwner, Run},
     files::hex,
     flags, process, progress,
     workspace::{self, Workspace},
@@ -99,7 +99,7 @@ pub fn image(ws: &Workspace, docker: &Docker<'_>) -> Result<String> {
         build_args: Vec::new(),
         labels: Vec::new(),
         no_cache: false,
-        shared: true,
+        owner: ImageOwner::Shared,
         log: ws.scratch("logs")?.join("db-image-build.log"),
     })?;
     step.done();

@@ -30,11 +30,21 @@ pub struct Build<'a> {
     pub build_args: Vec<(String, String)>,
     pub labels: Vec<(String, String)>,
     pub no_cache: bool,
-    /// A content-addressed image shared by every run (like the local database's): it gets
-    /// the managed label but not this run's `--label`s, so a test's cleanup leaves it cached.
-    pub shared: bool,
+    /// Whose the image is: this run's, or every run's.
+    pub owner: ImageOwner,
     /// Where the full build output is kept.
     pub log: PathBuf,
+}
+
+/// Which labels an image gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageOwner {
+    /// Made for this run: the managed label plus this run's `--label`s, so the run's cleanup
+    /// removes it.
+    Run,
+    /// Content-addressed and shared by every run (like the local database's): the managed label
+    /// only, so a test's cleanup leaves it cached.
+    Shared,
 }
 
 /// A container started with `docker run --detach`.
@@ -157,7 +167,7 @@ impl<'a> Docker<'a> {
         for (key, value) in &build.labels {
             args.extend(["--label".into(), format!("{key}={value}")]);
         }
-        if build.shared {
+        if build.owner == ImageOwner::Shared {
             args.extend([
                 "--label".into(),
                 format!("{}=true", crate::workspace::MANAGED_LABEL),

@@ -32,7 +32,7 @@ impl flags::Doctor {
                 let mark = if check.ok { "ok     " } else { "MISSING" };
                 match &check.fix {
                     Some(fix) if !check.ok => {
-                        println!("{mark} {:<28} {} — fix: {fix}", check.name, check.detail)
+                        println!("{mark} {:<28} {} — fix: {fix}", check.name, check.detail);
                     }
                     _ => println!("{mark} {:<28} {}", check.name, check.detail),
                 }

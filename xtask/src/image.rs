@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::{
     base,
-    docker::{Build, Docker, Run},
+    docker::{Build, Docker, ImageOwner, Run},
     flags, process, progress,
     workspace::{self, Workspace},
 };
@@ -77,7 +77,7 @@ pub fn build(ws: &Workspace, docker: &Docker<'_>) -> Result<Built> {
                 ),
             ],
             no_cache: false,
-            shared: false,
+            owner: ImageOwner::Run,
             log,
         })
         .context("building the app image")?;

@@ -191,3 +191,27 @@ fn every_path_the_readme_names_exists() {
         "the README names missing paths: {missing:?}"
     );
 }
+
+#[test]
+fn only_the_docker_module_spells_docker_commands() {
+    // clippy.toml confines `Command::new` to process.rs; docker's command line is a string, so
+    // this check keeps it in docker.rs (and docker/), where it is spelled once.
+    let root = root();
+    let mut files = Vec::new();
+    rust_sources(&root.join("xtask/src"), &mut files);
+    let offenders: Vec<String> = files
+        .iter()
+        .filter(|f| !f.ends_with("docker.rs") && !f.parent().is_some_and(|p| p.ends_with("docker")))
+        .filter(|f| !f.ends_with("tidy.rs"))
+        .filter(|f| {
+            let text = std::fs::read_to_string(f).unwrap();
+            // `command("docker")`, `sh.cmd("docker")`, `cmd!(sh, "docker …")`.
+            text.contains("(\"docker\"") || text.contains(", \"docker ")
+        })
+        .map(|f| f.display().to_string())
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "docker's command line is spelled outside xtask/src/docker.rs: {offenders:?}"
+    );
+}

@@ -27,7 +27,7 @@ use crate::{
     db::{self, Db, Migration},
     error::ApiError,
     log,
-    params::{Invalid, Params},
+    params::{BadParameter, Params},
 };
 
 /// The longest a request may take before it gets a 503.
@@ -215,8 +215,8 @@ struct Cursor {
     id: String,
 }
 
-fn decode_cursor(text: &str) -> Result<Cursor, Invalid> {
-    let invalid = || Invalid("`cursor` is not a cursor this API returned".to_owned());
+fn decode_cursor(text: &str) -> Result<Cursor, BadParameter> {
+    let invalid = || BadParameter("`cursor` is not a cursor this API returned".to_owned());
     let bytes = crate::auth::base64url_decode(text).ok_or_else(invalid)?;
     let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
     if !openeu_env::is_timestamp(&cursor.t) || cursor.id.len() > 200 {

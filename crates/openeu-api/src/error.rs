@@ -8,7 +8,7 @@ use axum::{
 };
 use serde_json::{Map, Value, json};
 
-use crate::{auth, db, log, params::Invalid};
+use crate::{auth, db, log, params::BadParameter};
 
 /// An error response.
 #[derive(Debug)]
@@ -104,8 +104,8 @@ impl ApiError {
     }
 }
 
-impl From<Invalid> for ApiError {
-    fn from(invalid: Invalid) -> Self {
+impl From<BadParameter> for ApiError {
+    fn from(invalid: BadParameter) -> Self {
         Self::bad_request(invalid.0)
     }
 }

@@ -5,25 +5,25 @@ use std::collections::BTreeMap;
 
 /// A 400's detail.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Invalid(pub String);
+pub struct BadParameter(pub String);
 
 pub struct Params(BTreeMap<String, String>);
 
 impl Params {
     /// Parses `query`, accepting only the names in `allowed`.
-    pub fn parse(query: Option<&str>, allowed: &[&str]) -> Result<Params, Invalid> {
+    pub fn parse(query: Option<&str>, allowed: &[&str]) -> Result<Params, BadParameter> {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or(""))
-            .map_err(|_| Invalid("the query string is not valid URL encoding".to_owned()))?;
+            .map_err(|_| BadParameter("the query string is not valid URL encoding".to_owned()))?;
         let mut map = BTreeMap::new();
         for (key, value) in pairs {
             if !allowed.contains(&key.as_str()) {
-                return Err(Invalid(format!(
+                return Err(BadParameter(format!(
                     "unknown parameter `{key}`; allowed: {}",
                     allowed.join(", ")
                 )));
             }
             if map.insert(key.clone(), value).is_some() {
-                return Err(Invalid(format!(
+                return Err(BadParameter(format!(
                     "parameter `{key}` is given more than once"
                 )));
             }
@@ -39,32 +39,40 @@ impl Params {
             .filter(|v| !v.is_empty())
     }
 
-    pub fn integer(&self, key: &str, default: i64, min: i64, max: i64) -> Result<i64, Invalid> {
+    pub fn integer(
+        &self,
+        key: &str,
+        default: i64,
+        min: i64,
+        max: i64,
+    ) -> Result<i64, BadParameter> {
         match self.get(key) {
             None => Ok(default),
             Some(raw) => raw
                 .parse::<i64>()
                 .ok()
                 .filter(|n| (min..=max).contains(n))
-                .ok_or_else(|| Invalid(format!("`{key}` must be an integer from {min} to {max}"))),
+                .ok_or_else(|| {
+                    BadParameter(format!("`{key}` must be an integer from {min} to {max}"))
+                }),
         }
     }
 
-    pub fn timestamp(&self, key: &str) -> Result<Option<&str>, Invalid> {
+    pub fn timestamp(&self, key: &str) -> Result<Option<&str>, BadParameter> {
         match self.get(key) {
             None => Ok(None),
             Some(raw) if openeu_env::is_timestamp(raw) => Ok(Some(raw)),
-            Some(_) => Err(Invalid(format!(
+            Some(_) => Err(BadParameter(format!(
                 "`{key}` must be a date (2026-03-01) or an RFC 3339 time (2026-03-01T09:30:00Z)"
             ))),
         }
     }
 
-    pub fn one_of(&self, key: &str, values: &[&str]) -> Result<Option<&str>, Invalid> {
+    pub fn one_of(&self, key: &str, values: &[&str]) -> Result<Option<&str>, BadParameter> {
         match self.get(key) {
             None => Ok(None),
             Some(raw) if values.contains(&raw) => Ok(Some(raw)),
-            Some(_) => Err(Invalid(format!(
+            Some(_) => Err(BadParameter(format!(
                 "`{key}` must be one of {}",
                 values.join(", ")
             ))),
@@ -72,13 +80,13 @@ impl Params {
     }
 
     /// Free text, bounded in length and free of control characters.
-    pub fn text(&self, key: &str, max_chars: usize) -> Result<Option<&str>, Invalid> {
+    pub fn text(&self, key: &str, max_chars: usize) -> Result<Option<&str>, BadParameter> {
         match self.get(key) {
             None => Ok(None),
-            Some(raw) if raw.chars().count() > max_chars => Err(Invalid(format!(
+            Some(raw) if raw.chars().count() > max_chars => Err(BadParameter(format!(
                 "`{key}` may be at most {max_chars} characters"
             ))),
-            Some(raw) if raw.chars().any(char::is_control) => Err(Invalid(format!(
+            Some(raw) if raw.chars().any(char::is_control) => Err(BadParameter(format!(
                 "`{key}` must not contain control characters"
             ))),
             Some(raw) => Ok(Some(raw)),
@@ -86,13 +94,13 @@ impl Params {
     }
 
     /// A value matching `pattern`'s character rule and length.
-    pub fn code(&self, key: &str, len: usize, what: &str) -> Result<Option<&str>, Invalid> {
+    pub fn code(&self, key: &str, len: usize, what: &str) -> Result<Option<&str>, BadParameter> {
         match self.get(key) {
             None => Ok(None),
             Some(raw) if raw.len() == len && raw.bytes().all(|b| b.is_ascii_uppercase()) => {
                 Ok(Some(raw))
             }
-            Some(_) => Err(Invalid(format!("`{key}` must be {what}"))),
+            Some(_) => Err(BadParameter(format!("`{key}` must be {what}"))),
         }
     }
 }

@@ -189,7 +189,7 @@ async fn pages_have_no_gaps_or_duplicates() {
             seen.extend(ids(&page));
             match page["next_cursor"].as_str() {
                 Some(cursor) => {
-                    path = format!("/meetings?limit=4&country={country}&cursor={cursor}")
+                    path = format!("/meetings?limit=4&country={country}&cursor={cursor}");
                 }
                 None => break,
             }

@@ -75,11 +75,12 @@ pub struct Package {
     pub name: String,
     pub id: String,
     pub manifest_path: PathBuf,
-    pub targets: Vec<Target>,
+    pub targets: Vec<CargoTarget>,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct Target {
+/// One of a package's cargo targets (lib, bin, build script, …), as `cargo metadata` lists it.
+pub struct CargoTarget {
     pub kind: Vec<String>,
     pub name: String,
     pub src_path: PathBuf,

@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use super::{Figure, fmt_secs, free_port, median, report, secs, timed};
 use crate::{
     base::{self, edit_table},
-    docker::{Build, Docker},
+    docker::{Build, Docker, ImageOwner},
     files::copy_tree,
     flags, process, progress, setup,
     workspace::{self, Workspace},
@@ -193,7 +193,7 @@ impl Bench<'_> {
                 build_args: inputs.build_args.clone(),
                 labels: Vec::new(),
                 no_cache: false,
-                shared: false,
+                owner: ImageOwner::Run,
                 log: log.clone(),
             })?;
             theirs.push(started.elapsed());
@@ -298,7 +298,7 @@ impl Bench<'_> {
             build_args: Vec::new(),
             labels: Vec::new(),
             no_cache: false,
-            shared: false,
+            owner: ImageOwner::Run,
             log: log.clone(),
         })?;
         let text = std::fs::read_to_string(&log)?;
@@ -337,7 +337,7 @@ impl Bench<'_> {
             build_args: Vec::new(),
             labels: Vec::new(),
             no_cache: true,
-            shared: false,
+            owner: ImageOwner::Run,
             log: self.scratch.join("cold.log"),
         })?;
         let cold_time = started.elapsed();

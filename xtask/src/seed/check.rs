@@ -38,7 +38,7 @@ pub(super) fn derive(
             )
         })?;
         for part in &parts {
-            if let TemplatePart::Column(name, _) = part
+            if let TemplatePart::Column { name, .. } = part
                 && table.column(name).is_none()
             {
                 bail!(
@@ -55,14 +55,20 @@ pub(super) fn derive(
             for part in &parts {
                 match part {
                     TemplatePart::Text(t) => text.push_str(t),
-                    TemplatePart::Column(name, true) => match row.values.get(name.as_str()) {
+                    TemplatePart::Column {
+                        name,
+                        format: Format::Date,
+                    } => match row.values.get(name.as_str()) {
                         Some(Value::Str(s)) => text.push_str(s.get(..10).unwrap_or(s)),
                         Some(Value::Datetime { text: t, .. }) => {
-                            text.push_str(t.get(..10).unwrap_or(t))
+                            text.push_str(t.get(..10).unwrap_or(t));
                         }
                         _ => {}
                     },
-                    TemplatePart::Column(name, false) => match row.values.get(name.as_str()) {
+                    TemplatePart::Column {
+                        name,
+                        format: Format::Whole,
+                    } => match row.values.get(name.as_str()) {
                         Some(Value::Str(s)) => text.push_str(s),
                         Some(Value::Datetime { text: t, .. }) => text.push_str(t),
                         Some(Value::Int(n)) => text.push_str(&n.to_string()),
@@ -115,7 +121,19 @@ pub(super) fn derive(
 pub(super) enum TemplatePart {
     Text(String),
     /// `{column}`, or `{column:date}` for the date part of a date-time.
-    Column(String, bool),
+    Column {
+        name: String,
+        format: Format,
+    },
+}
+
+/// How a `{column}` placeholder is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Format {
+    /// The value as it is.
+    Whole,
+    /// The first ten characters of a date or date-time: `YYYY-MM-DD`.
+    Date,
 }
 
 pub(super) fn parse_template(template: &str) -> Result<Vec<TemplatePart>, String> {
@@ -128,12 +146,15 @@ pub(super) fn parse_template(template: &str) -> Result<Vec<TemplatePart>, String
         if name.is_empty() {
             return Err("an empty `{}`".to_owned());
         }
-        let (name, date_only) = match name.split_once(':') {
-            None => (name, false),
-            Some((name, "date")) => (name.trim(), true),
+        let (name, format) = match name.split_once(':') {
+            None => (name, Format::Whole),
+            Some((name, "date")) => (name.trim(), Format::Date),
             Some((_, format)) => return Err(format!("unknown format `{format}` (only `date`)")),
         };
-        parts.push(TemplatePart::Column(name.to_owned(), date_only));
+        parts.push(TemplatePart::Column {
+            name: name.to_owned(),
+            format,
+        });
         rest = &rest[close + 1..];
     }
     parts.push(TemplatePart::Text(rest.to_owned()));

@@ -46,10 +46,10 @@ pub(super) fn literal(sql: &mut String, value: &Value<'_>, ty: &Type) -> Result<
         (Type::Integer, _) => return wrong("an integer"),
         (Type::Numeric, Value::Int(n)) => write!(sql, "{n}").expect("string write"),
         (Type::Numeric, Value::Float(f)) if f.is_finite() => {
-            write!(sql, "{f:?}").expect("string write")
+            write!(sql, "{f:?}").expect("string write");
         }
         (Type::Numeric, Value::Str(s)) if s.trim().parse::<f64>().is_ok_and(f64::is_finite) => {
-            sql.push_str(s.trim())
+            sql.push_str(s.trim());
         }
         (Type::Numeric, _) => return wrong("a number"),
         (Type::Boolean, Value::Bool(b)) => sql.push_str(if *b { "true" } else { "false" }),
@@ -64,7 +64,7 @@ pub(super) fn literal(sql: &mut String, value: &Value<'_>, ty: &Type) -> Result<
             },
         ) => quote(sql, text)?,
         (Type::Date, Value::Str(s)) if s.len() == 10 && openeu_env::is_timestamp(s) => {
-            quote(sql, s)?
+            quote(sql, s)?;
         }
         (Type::Date, _) => return wrong("a date such as 2026-03-01"),
         (
@@ -76,13 +76,13 @@ pub(super) fn literal(sql: &mut String, value: &Value<'_>, ty: &Type) -> Result<
             },
         ) => quote(sql, text)?,
         (Type::Timestamptz, Value::Str(s)) if s.len() > 10 && openeu_env::is_timestamp(s) => {
-            quote(sql, s)?
+            quote(sql, s)?;
         }
         (Type::Timestamptz, _) => {
             return wrong("a date-time with an offset, such as 2026-03-01T09:30:00Z");
         }
         (Type::Uuid, Value::Str(s)) if openeu_env::is_uuid(s) => {
-            quote(sql, &s.to_ascii_lowercase())?
+            quote(sql, &s.to_ascii_lowercase())?;
         }
         (Type::Uuid, _) => return wrong("a UUID"),
         (Type::Json, Value::Json(v)) => quote(sql, &v.to_string())?,

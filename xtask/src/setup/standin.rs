@@ -11,7 +11,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 
 use crate::{
-    docker::{Build, Docker},
+    docker::{Build, Docker, ImageOwner},
     process, progress,
     workspace::Workspace,
 };
@@ -175,7 +175,7 @@ LABEL {STANDIN_LABEL}=host-toolchain
         build_args: Vec::new(),
         labels: Vec::new(),
         no_cache: false,
-        shared: true,
+        owner: ImageOwner::Shared,
         log: context.with_file_name("rust-standin.log"),
     })?;
     std::fs::remove_dir_all(&context)?;

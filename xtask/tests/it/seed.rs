@@ -227,7 +227,7 @@ fn bad_fixtures_are_refused_with_file_row_and_column() {
                 &d.join("meetings.toml"),
                 "start_time = 2026-01-20T09:00:00+01:00",
                 "start_time = 42",
-            )
+            );
         },
         &["meetings.toml row 2", "start_time", "expected a date-time"],
     );
@@ -237,7 +237,7 @@ fn bad_fixtures_are_refused_with_file_row_and_column() {
                 &d.join("meetings.toml"),
                 "start_time = 2026-01-20T09:00:00+01:00",
                 "start_time = 2026-01-20T09:00:00",
-            )
+            );
         },
         &["meetings.toml row 2", "start_time", "offset"],
     );
@@ -247,7 +247,7 @@ fn bad_fixtures_are_refused_with_file_row_and_column() {
                 &d.join("legislative_files.toml"),
                 "lodged_on = 2021-04-21",
                 "lodged_on = \"2021-02-30\"",
-            )
+            );
         },
         &["legislative_files.toml row 2", "lodged_on"],
     );
@@ -256,7 +256,7 @@ fn bad_fixtures_are_refused_with_file_row_and_column() {
             append(
                 &d.join("topics.toml"),
                 "\n[[row]]\nid = \"climate\"\nname = \"Climate again\"\n",
-            )
+            );
         },
         &[
             "topics.toml row 8",
@@ -269,7 +269,7 @@ fn bad_fixtures_are_refused_with_file_row_and_column() {
             append(
                 &d.join("meeting_topics.toml"),
                 "\n[[row]]\nmeeting_id = \"no-such-meeting\"\ntopic_id = \"climate\"\n",
-            )
+            );
         },
         &[
             "meeting_topics.toml row",
@@ -283,7 +283,7 @@ fn bad_fixtures_are_refused_with_file_row_and_column() {
                 &d.join("topics.toml"),
                 "name = \"Digital\"",
                 "name = \"Digital\"\ncolour = \"blue\"",
-            )
+            );
         },
         &[
             "topics.toml row 2",
@@ -297,7 +297,7 @@ fn bad_fixtures_are_refused_with_file_row_and_column() {
                 &d.join("topics.toml"),
                 "name = \"Digital\"",
                 "name = \"Digi\\u0000tal\"",
-            )
+            );
         },
         &["topics.toml row 2", "column name", "NUL"],
     );
@@ -315,7 +315,7 @@ fn bad_fixtures_are_refused_with_file_row_and_column() {
                 &d.join("meetings.toml"),
                 "country = \"FR\"",
                 "country = \"FR\"\nsearch_vector = \"x\"",
-            )
+            );
         },
         &["meetings.toml row 1", "generated"],
     );

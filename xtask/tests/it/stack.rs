@@ -97,7 +97,7 @@ fn db_reset_is_repeatable_and_a_broken_migration_keeps_the_previous_data() {
     let first = stack.counts();
     assert!(first.starts_with("30|"), "the seed was applied: {first}");
     // The history holds every migration file's version, in order.
-    let files = xtask::workspace::schema_files(&stack.ws.path().to_path_buf()).unwrap();
+    let files = xtask::workspace::schema_files(stack.ws.path()).unwrap();
     let versions: Vec<String> = files[1..]
         .iter()
         .map(|f| f.file_name().unwrap().to_string_lossy()[..14].to_owned())
