@@ -56,7 +56,7 @@ fn sources_are_tidy() {
 }
 
 /// Runs `cargo xtask <args>` in-process on this repository; a generator's check mode passes on
-/// the committed tree (STYLE.md: check modes run as tests).
+/// the committed tree (every check mode also runs as a test).
 fn check_mode_passes(args: &[&str]) {
     let root = root();
     let mut argv = vec!["cargo xtask", "--workspace", root.to_str().unwrap()];
@@ -162,13 +162,33 @@ const REPO_ENTRIES: [&str; 16] = [
 
 /// Repository paths the README names: in backticks, and in the layout block.
 fn readme_paths(readme: &str) -> BTreeSet<String> {
-    let mut candidates: Vec<&str> = readme.split('`').skip(1).step_by(2).collect();
+    let mut candidates: Vec<String> = readme
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect();
     if let Some(layout) = readme.split("\n## Layout\n").nth(1) {
+        // An indented entry lies in the last unindented directory above it.
         let block = layout.split("```").nth(1).unwrap_or_default();
-        candidates.extend(block.lines().filter_map(|l| l.split_whitespace().next()));
+        let mut parent = String::new();
+        for line in block.lines() {
+            let Some(entry) = line.split_whitespace().next() else {
+                continue;
+            };
+            if line.starts_with(' ') {
+                candidates.push(format!("{parent}{entry}"));
+            } else {
+                if entry.ends_with('/') {
+                    parent = entry.to_owned();
+                }
+                candidates.push(entry.to_owned());
+            }
+        }
     }
     candidates
-        .into_iter()
+        .iter()
+        .map(String::as_str)
         .map(|c| c.trim_end_matches([',', '.', ':']))
         .filter(|c| {
             !c.is_empty()

@@ -14,7 +14,7 @@ pub enum Reader {
     Service,
     /// The image build.
     Build,
-    /// The deploy tool (`cargo xtask deploy`, registry pushes).
+    /// The deploy tooling: registry pushes, and the deploy to Render.
     Deploy,
 }
 
