@@ -1,4 +1,4 @@
-//! `cargo xtask db start|stop|reset|url`: the local Supabase-compatible PostgreSQL. One
+//! `cargo xtask db start|stop|reset|url`: the local Supabase-compatible `PostgreSQL`. One
 //! labelled container on a named volume, published on 127.0.0.1; its image is built from
 //! supabase/local/ and tagged by a hash of that directory, so it is rebuilt only when it changes.
 //!
@@ -143,7 +143,7 @@ pub fn start(ws: &Workspace, docker: &Docker<'_>, network: Option<&str>) -> Resu
 fn wait_healthy(docker: &Docker<'_>, name: &str) -> Result<()> {
     process::wait_until(
         &format!("{name} to become healthy"),
-        Duration::from_secs(60),
+        Duration::from_mins(1),
         || {
             let (health, running) = docker.container_state(name)?;
             if !running {
@@ -225,7 +225,7 @@ impl Target {
     fn run_sql(&self, sql: &str) -> Result<String> {
         let mut cmd = self.psql();
         cmd.args(["-At", "-c", sql]);
-        let out = process::output_with_timeout(cmd, None, Duration::from_secs(120))?;
+        let out = process::output_with_timeout(cmd, None, Duration::from_mins(2))?;
         if !out.status.success() {
             bail!(
                 "psql on {}:{}/{}: {}",
@@ -242,7 +242,7 @@ impl Target {
     fn run_file(&self, file: &Path) -> Result<()> {
         let mut cmd = self.psql();
         cmd.arg("--single-transaction").arg("-f").arg(file);
-        let out = process::output_with_timeout(cmd, None, Duration::from_secs(600))?;
+        let out = process::output_with_timeout(cmd, None, Duration::from_mins(10))?;
         if !out.status.success() {
             bail!(
                 "{} failed, nothing of it was applied:\n{}",

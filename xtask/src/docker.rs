@@ -193,7 +193,7 @@ impl<'a> Docker<'a> {
     /// Tries a pull; Ok(false) when the registry does not have it or cannot be reached.
     pub fn try_pull(&self, reference: &str) -> Result<bool> {
         let cmd: Command = self.docker().args(["pull", "--quiet", reference]).into();
-        let out = process::output_with_timeout(cmd, None, Duration::from_secs(600))?;
+        let out = process::output_with_timeout(cmd, None, Duration::from_mins(10))?;
         Ok(out.status.success())
     }
 

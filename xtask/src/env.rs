@@ -106,7 +106,7 @@ impl flags::EnvCheck {
                 "variables": rows.iter().map(|(var, state, shown)| json!({
                     "name": var.name, "state": state, "secret": var.secret, "value": shown,
                 })).collect::<Vec<_>>(),
-                "problems": problems.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+                "problems": problems.iter().map(std::string::ToString::to_string).collect::<Vec<_>>(),
             });
             println!("{}", serde_json::to_string_pretty(&value)?);
         } else {

@@ -52,7 +52,7 @@ pub enum Command {
     /// Benchmarks that print figures measured side by side.
     #[command(subcommand)]
     Bench(BenchCommand),
-    /// Run the whole test suite with real parts (Docker engine, registry, PostgreSQL).
+    /// Run the whole test suite with real parts (Docker engine, registry, `PostgreSQL`).
     Test(Test),
 }
 
@@ -112,7 +112,7 @@ pub struct BaseHash {
 
 #[derive(Args)]
 pub struct BaseBuild {
-    /// Push the image to the registry (logging in with DOCKER_REGISTRY_USERNAME/PASSWORD).
+    /// Push the image to the registry (logging in with `DOCKER_REGISTRY_USERNAME/PASSWORD`).
     #[arg(long)]
     pub push: bool,
     /// Build even when the tag already exists.

@@ -137,7 +137,7 @@ pub fn run_healthy(
     // The caller owns cleanup (by label), also when this wait fails.
     process::wait_until(
         "the app container to become healthy",
-        Duration::from_secs(60),
+        Duration::from_mins(1),
         || {
             let (health, running) = docker.container_state(&id)?;
             if !running || health == "unhealthy" {

@@ -118,7 +118,7 @@ fn ensure_engine(ws: &Workspace) -> Result<()> {
     let dockerd = process::which("dockerd").unwrap_or_else(|| sbin("dockerd"));
     let log = log_dir()?.join("dockerd.log");
     let mut child = process::spawn_detached(process::command(dockerd), &log)?;
-    process::wait_until("dockerd to answer", Duration::from_secs(60), || {
+    process::wait_until("dockerd to answer", Duration::from_mins(1), || {
         if let Some(status) = child.try_wait()? {
             bail!("dockerd exited ({status}); see {}", log.display());
         }
@@ -181,7 +181,7 @@ pub fn start_registry(
     Ok(child)
 }
 
-/// The images the Dockerfiles start FROM, with ARG defaults expanded (RUST_VERSION from
+/// The images the Dockerfiles start FROM, with ARG defaults expanded (`RUST_VERSION` from
 /// rust-toolchain.toml, as the base build passes it), skipping stages and the pinned base.
 pub fn upstream_images(ws: &Workspace) -> Result<Vec<String>> {
     let rust_version = workspace::toolchain_version(&ws.path(workspace::TOOLCHAIN_FILE))?;

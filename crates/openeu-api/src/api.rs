@@ -117,14 +117,16 @@ async fn observe(request: Request, next: Next) -> Response {
                 && v.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
         })
-        .map(str::to_owned)
-        .unwrap_or_else(|| {
-            let boot = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_secs();
-            format!("{boot:x}-{:x}", NEXT_ID.fetch_add(1, Ordering::Relaxed))
-        });
+        .map_or_else(
+            || {
+                let boot = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_secs();
+                format!("{boot:x}-{:x}", NEXT_ID.fetch_add(1, Ordering::Relaxed))
+            },
+            str::to_owned,
+        );
     let method = request.method().to_string();
     // The path only: query strings are user input and stay out of the logs.
     let path = request.uri().path().to_owned();

@@ -1,4 +1,4 @@
-//! Supabase user JWTs: HS256, signed with SUPABASE_JWT_SECRET, audience `authenticated`, with an
+//! Supabase user JWTs: HS256, signed with `SUPABASE_JWT_SECRET`, audience `authenticated`, with an
 //! expiry. Verified here with HMAC-SHA256 (constant-time comparison) rather than a JWT crate:
 //! one algorithm is all we accept, and that keeps ring and friends out of the base image.
 

@@ -12,7 +12,7 @@ const DEFAULT_SUPABASE_API: &str = "https://api.supabase.com";
 /// Where the database comes from.
 #[derive(Debug, Clone)]
 pub enum Database {
-    /// DATABASE_URL, as given.
+    /// `DATABASE_URL`, as given.
     Url(String),
     /// A preview: the PR's Supabase branch, found through the Management API.
     PreviewBranch {
@@ -107,7 +107,7 @@ impl Config {
 }
 
 impl Config {
-    /// The database to connect to: DATABASE_URL, or the preview branch's, resolved now through
+    /// The database to connect to: `DATABASE_URL`, or the preview branch's, resolved now through
     /// the Management API (this blocks, up to the preview deadline).
     pub fn resolve_database(&self) -> Result<tokio_postgres::Config, String> {
         match &self.database {

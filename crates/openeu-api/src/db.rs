@@ -65,7 +65,7 @@ pub struct MeetingFilter<'a> {
     /// A topic's id or name.
     pub topic: Option<&'a str>,
     pub q: Option<&'a str>,
-    /// Keyset position: items strictly after (start_time, id).
+    /// Keyset position: items strictly after (`start_time`, id).
     pub after: Option<(&'a str, &'a str)>,
     pub limit: i64,
     pub offset: i64,

@@ -1,5 +1,5 @@
 //! Render preview instances find their database through the Supabase Management API: the
-//! branch whose `git_branch` is RENDER_GIT_BRANCH, then that branch's connection settings,
+//! branch whose `git_branch` is `RENDER_GIT_BRANCH`, then that branch's connection settings,
 //! waiting (with a deadline) while it is still coming up. Runs once, before the server starts.
 
 use std::time::{Duration, Instant};

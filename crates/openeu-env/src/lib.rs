@@ -42,7 +42,7 @@ impl Target {
     }
 
     /// The target of an environment, as the service and `cargo xtask env check` both derive
-    /// it: ENVIRONMENT when it names a target, else preview when IS_PULL_REQUEST is true (Render
+    /// it: ENVIRONMENT when it names a target, else preview when `IS_PULL_REQUEST` is true (Render
     /// sets it on preview instances), else production when RENDER is true, else local.
     ///
     /// A malformed ENVIRONMENT is passed over here rather than guessed at: [`check`] reports it.
@@ -795,7 +795,10 @@ mod tests {
             Reader::Service,
             env(&[("DATABASE_URL", canary)]),
         );
-        let text: String = problems.iter().map(|p| p.to_string()).collect();
+        let text: String = problems
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect();
         assert!(text.contains("DATABASE_URL is malformed"), "{text}");
         assert!(!text.contains("hunter2"), "{text}");
     }

@@ -240,12 +240,11 @@ fn parse_wrk(text: &str) -> Option<Load> {
     let socket: u64 = text
         .lines()
         .find_map(|l| l.trim().strip_prefix("Socket errors:"))
-        .map(|rest| {
+        .map_or(0, |rest| {
             rest.split(',')
                 .filter_map(|part| part.split_whitespace().last()?.parse::<u64>().ok())
                 .sum()
-        })
-        .unwrap_or(0);
+        });
     Some(Load {
         latency_ms,
         per_second,
@@ -342,7 +341,7 @@ fn parse_pgbench(text: &str) -> Option<Load> {
     })
 }
 
-/// Samples VmRSS of `pid` every 50 ms while `running`, keeping the peak (KiB).
+/// Samples `VmRSS` of `pid` every 50 ms while `running`, keeping the peak (KiB).
 fn sample_rss(
     pid: u32,
     peak: Arc<AtomicU64>,

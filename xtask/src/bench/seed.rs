@@ -53,7 +53,10 @@ impl flags::BenchSeed {
         step.done_with(&format!("{:.1} MB of CSV", file_mb(&csv)?));
 
         let schema_files = workspace::schema_files(&ws.root)?;
-        let refs: Vec<&Path> = schema_files.iter().map(|p| p.as_path()).collect();
+        let refs: Vec<&Path> = schema_files
+            .iter()
+            .map(std::path::PathBuf::as_path)
+            .collect();
         let tables = schema::load(&refs)?;
         let step = progress::step("rendering the seed (3 times; the median counts)");
         let mut times = Vec::new();

@@ -30,7 +30,7 @@ pub struct Credentials {
 }
 
 impl Credentials {
-    /// DOCKER_REGISTRY_USERNAME and DOCKER_REGISTRY_PASSWORD, when both are set.
+    /// `DOCKER_REGISTRY_USERNAME` and `DOCKER_REGISTRY_PASSWORD`, when both are set.
     pub fn from_env() -> Option<Self> {
         let username = std::env::var("DOCKER_REGISTRY_USERNAME")
             .ok()

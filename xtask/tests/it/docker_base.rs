@@ -213,7 +213,7 @@ fn app_image_on_the_base_compiles_only_workspace_crates_and_serves_health() {
     let id = id.trim();
     wait_until(
         "the container to become healthy",
-        Duration::from_secs(60),
+        Duration::from_mins(1),
         || {
             let state = docker_ok(&[
                 "inspect",

@@ -12,7 +12,7 @@ use std::{
 
 use xtask::{docker::Docker, workspace::Workspace};
 
-/// The repository root (xtask's parent), found at run time: cargo sets CARGO_MANIFEST_DIR for
+/// The repository root (xtask's parent), found at run time: cargo sets `CARGO_MANIFEST_DIR` for
 /// the tests it runs, and a test binary may be shared by several checkouts.
 pub fn repo_root() -> PathBuf {
     let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test");

@@ -1,4 +1,4 @@
-//! Real parts for the service's integration tests: a PostgreSQL per test (openeu-testdb) with
+//! Real parts for the service's integration tests: a `PostgreSQL` per test (openeu-testdb) with
 //! the Supabase-compatible bootstrap, the migrations and the test rows; the router driven
 //! in-process (`app`); and the service binary itself where the process is what is tested
 //! (`process`).
@@ -22,7 +22,7 @@ pub fn repo_root() -> PathBuf {
         .unwrap()
 }
 
-/// A PostgreSQL like a migrated Supabase database: the compatibility bootstrap, every
+/// A `PostgreSQL` like a migrated Supabase database: the compatibility bootstrap, every
 /// migration (recorded in the CLI's history table, as `supabase db push` does) and the rows of
 /// tests/data/rows.sql.
 pub struct Server(openeu_testdb::Server);
