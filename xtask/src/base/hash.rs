@@ -22,11 +22,13 @@ use crate::{
 };
 
 /// Bumped whenever the normalisation rules change, so old tags are not reused by mistake.
-const SCHEME: &str = "openeu-base-hash v2";
+const SCHEME: &str = "openeu-base-hash v3";
 
 /// Keys of `[package]` (and `[workspace.package]`) that cannot affect compiled dependencies.
-const DROPPED_PACKAGE_KEYS: [&str; 14] = [
+const DROPPED_PACKAGE_KEYS: [&str; 15] = [
     "description",
+    // The lockfile holds the resolution; the pinned toolchain is hashed on its own.
+    "rust-version",
     "authors",
     "readme",
     "repository",
@@ -42,8 +44,10 @@ const DROPPED_PACKAGE_KEYS: [&str; 14] = [
     "exclude",
 ];
 
-/// Profiles the base image never builds (it builds `release` and its build-override).
-const UNBUILT_PROFILES: [&str; 2] = ["dev", "test"];
+/// The profile the base image builds (the `CARGO_PROFILE` build argument). Only it and the
+/// profiles it inherits from can change what the base compiles; every other profile table,
+/// `dev`, `test` and custom ones alike, is dropped.
+const BUILT_PROFILE: &str = "release";
 
 /// Top-level manifest tables that cannot affect compiled dependencies.
 const DROPPED_TABLES: [&str; 2] = ["lints", "badges"];
@@ -382,9 +386,7 @@ impl ManifestRules<'_> {
             manifest.remove(table);
         }
         if let Some(Value::Table(profiles)) = manifest.get_mut("profile") {
-            for profile in UNBUILT_PROFILES {
-                profiles.remove(profile);
-            }
+            keep_built_profile(profiles, BUILT_PROFILE);
             if profiles.is_empty() {
                 manifest.remove("profile");
             }
@@ -471,6 +473,24 @@ impl ManifestRules<'_> {
         }
         Ok(())
     }
+}
+
+/// Keeps `built` and the chain of profiles it `inherits` from; drops every other profile.
+fn keep_built_profile(profiles: &mut Table, built: &str) {
+    let mut chain = vec![built.to_owned()];
+    let mut current = built.to_owned();
+    while let Some(parent) = profiles
+        .get(&current)
+        .and_then(|p| p.get("inherits"))
+        .and_then(Value::as_str)
+    {
+        if chain.iter().any(|c| c == parent) {
+            break;
+        }
+        chain.push(parent.to_owned());
+        current = parent.to_owned();
+    }
+    profiles.retain(|name, _| chain.iter().any(|c| c == name));
 }
 
 fn drop_descriptive_keys(package: &mut Table) {
