@@ -234,6 +234,7 @@ pub fn local_migrations(root: &Path) -> Result<Vec<Migration>> {
 }
 
 /// What a push would do.
+#[derive(Debug)]
 pub struct Plan {
     pub applied: Vec<String>,
     pub pending: Vec<Migration>,

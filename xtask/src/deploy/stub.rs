@@ -49,6 +49,19 @@ pub struct Scenario {
     pub app_version: Option<String>,
     /// The version a deploy of an image reports (image deploys carry no commit).
     pub image_version: String,
+    /// Called with a new deploy when it turns live, before the answer that says so: a test
+    /// starts the real container of the deployed image here, as Render would.
+    pub on_live: Option<OnLive>,
+}
+
+/// A callback for [`Scenario::on_live`].
+#[derive(Clone)]
+pub struct OnLive(pub Arc<dyn Fn(&Value) + Send + Sync>);
+
+impl std::fmt::Debug for OnLive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnLive")
+    }
 }
 
 impl Default for Scenario {
@@ -77,6 +90,7 @@ impl Default for Scenario {
             running_deploy: None,
             app_version: None,
             image_version: String::new(),
+            on_live: None,
         }
     }
 }
@@ -281,6 +295,9 @@ impl State {
     /// A deploy that reached `live` deactivates the previous live one.
     fn settle(&mut self, index: usize) {
         if self.deploys[index].json["status"] == "live" {
+            if let Some(OnLive(callback)) = &self.scenario.on_live {
+                callback(&self.deploys[index].json);
+            }
             let id = self.deploys[index].json["id"].clone();
             self.live_at
                 .push((id.as_str().unwrap_or_default().to_owned(), Instant::now()));
