@@ -86,8 +86,6 @@ const HOOK_URL: &str = "RENDER_DEPLOY_HOOK_URL";
 
 /// How many log lines a failed deploy shows.
 const FAILURE_LOG_LINES: u32 = 50;
-/// How long verification retries after `live` while Render switches traffic over.
-const VERIFY_DEADLINE: Duration = Duration::from_secs(60);
 /// The fastest the wait polls; slower when the rate-limit headers ask for it.
 const MIN_POLL: Duration = Duration::from_millis(250);
 
@@ -193,6 +191,8 @@ struct Preflight {
     known: BTreeSet<String>,
     plan: push::Plan,
     conn: Conn,
+    /// What a dry run reports instead of refusing (e.g. a base push that is needed).
+    notes: Vec<String>,
     /// Held until the deploy ends (dropped with the preflight).
     _lock: Option<lock::Lock>,
 }
@@ -379,8 +379,13 @@ impl flags::DeployRun {
             .context("the service has no public URL to verify")?;
         let verified = phases.time("verify", || {
             let step = progress::step(format!("verifying {url}"));
-            let result =
-                verify::verify(&client, &url, &pre.head, !self.skip_smoke, VERIFY_DEADLINE);
+            let result = verify::verify(
+                &client,
+                &url,
+                &pre.head,
+                !self.skip_smoke,
+                self.verify_timeout,
+            );
             if result.is_ok() {
                 step.done();
             }
@@ -410,6 +415,7 @@ impl flags::DeployRun {
                         &pre.service,
                         previous,
                         self.timeout,
+                        self.verify_timeout,
                     )
                 })?;
                 Err(fail(
@@ -478,6 +484,7 @@ impl flags::DeployRun {
         let mut live = None;
         let mut running = Vec::new();
         let mut known = BTreeSet::new();
+        let mut notes = Vec::new();
         if let Ok((api, id)) = settings.api(client) {
             match api.service(&id) {
                 Ok(found) => {
@@ -517,6 +524,9 @@ impl flags::DeployRun {
                     match &found.kind {
                         Kind::Image { image_path } => {
                             problems.extend(self.image_problems(ws, docker, image_path));
+                        }
+                        Kind::Git { .. } if self.dry_run => {
+                            notes.extend(git_backed_problems(ws, docker));
                         }
                         Kind::Git { .. } => problems.extend(git_backed_problems(ws, docker)),
                     }
@@ -582,6 +592,7 @@ impl flags::DeployRun {
             known,
             plan: plan.expect("no problems means the migrations were planned"),
             conn: conn.expect("no problems means the database URL parsed"),
+            notes,
             _lock: held,
         })
     }
@@ -775,6 +786,7 @@ fn print_plan(args: &flags::DeployRun, pre: &Preflight, image_backed: bool, repo
         "kind": if image_backed { "image" } else { "git" },
         "pending_migrations": pre.plan.pending_versions(),
         "in_progress": pre.running.iter().map(|d| d.id.clone()).collect::<Vec<_>>(),
+        "notes": pre.notes,
     });
     if !args.json {
         println!("plan (dry run, nothing changed):");
@@ -795,6 +807,9 @@ fn print_plan(args: &flags::DeployRun, pre: &Preflight, image_backed: bool, repo
             }
         );
         println!("  env vars:   every required name is set on the service");
+        for note in &pre.notes {
+            println!("  note:       {note}");
+        }
     }
 }
 
@@ -875,6 +890,7 @@ fn roll_back(
     service: &Service,
     target: &Deploy,
     timeout: Duration,
+    verify_timeout: Duration,
 ) -> Result<Deploy> {
     let step = progress::step(format!("rolling back to {} ({})", target.id, target.what()));
     let deploy = api.rollback(service_id, &target.id)?;
@@ -888,7 +904,7 @@ fn roll_back(
     if let Some(url) = &service.url {
         match &target.commit {
             Some(commit) => {
-                verify::verify(client, url, commit, false, VERIFY_DEADLINE)?;
+                verify::verify(client, url, commit, false, verify_timeout)?;
             }
             None => progress::note(
                 "the rollback target is an image without a commit: its version is not checked",
@@ -935,7 +951,15 @@ fn rollback_command(ws: &Workspace, args: &flags::DeployRollback) -> Result<()> 
     progress::note(
         "migrations are not rolled back: the previous version must run on the current schema (expand, then contract)",
     );
-    let done = roll_back(&api, &client, &service_id, &service, &target, args.timeout)?;
+    let done = roll_back(
+        &api,
+        &client,
+        &service_id,
+        &service,
+        &target,
+        args.timeout,
+        Duration::from_secs(60),
+    )?;
     if args.json {
         println!(
             "{}",

@@ -292,6 +292,9 @@ pub struct DeployRun {
     /// How long to wait for a terminal status (15m, 90s, 1h).
     #[arg(long, default_value = "15m", value_parser = crate::deploy::parse_duration)]
     pub timeout: std::time::Duration,
+    /// How long the public URL may take to pass verification after `live`.
+    #[arg(long, default_value = "60s", value_parser = crate::deploy::parse_duration)]
+    pub verify_timeout: std::time::Duration,
     /// Do not run the smoke checks (recorded in the JSON result).
     #[arg(long)]
     pub skip_smoke: bool,

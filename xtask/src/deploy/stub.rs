@@ -151,12 +151,12 @@ impl Stub {
         state.add_deploy(
             &["deactivated".to_owned()],
             "0000000000000000000000000000000000000001",
-            "api",
+            "manual",
         );
         state.add_deploy(
             &["live".to_owned()],
             "0000000000000000000000000000000000000002",
-            "api",
+            "manual",
         );
         if let Some(polls) = state.scenario.running_deploy {
             let mut statuses = vec!["build_in_progress".to_owned(); polls as usize];
@@ -591,8 +591,15 @@ fn answer(
             (201, rate_headers, state.deploys[index].json.to_string())
         }
         ("GET", ["logs"]) => ok(json!({
-            "hasMore": false,
-            "logs": (1..=60).rev().map(|i| json!({
+            "hasMore": true,
+            // Backward: the newest first, at most `limit`.
+            "logs": (1..=60).rev().take(
+                query
+                    .split('&')
+                    .find_map(|p| p.strip_prefix("limit="))
+                    .and_then(|l| l.parse().ok())
+                    .unwrap_or(100),
+            ).map(|i| json!({
                 "id": format!("log-{i}"),
                 "labels": [{"name": "type", "value": "build"}],
                 "message": format!("stub build log line {i}"),

@@ -227,7 +227,9 @@ fn every_failure_status_exits_3_with_the_status_and_the_logs() {
         assert_eq!(out.status.code(), Some(3), "{status}: {text}");
         assert!(text.contains(&format!("ended {status}")), "{text}");
         assert!(
-            text.contains("stub build log line 50") && !text.contains("stub build log line 51"),
+            text.contains("stub build log line 60\n")
+                && text.contains("stub build log line 11\n")
+                && !text.contains("stub build log line 10\n"),
             "the last 50 log lines: {text}"
         );
         assert!(text.contains("production still runs"), "{text}");
@@ -356,6 +358,8 @@ fn a_live_deploy_that_fails_verification_is_rolled_back() {
         "--image",
         PUSHED,
         "--skip-smoke",
+        "--verify-timeout",
+        "2s",
         "--rollback-on-failure",
         "--json",
     ]);
@@ -381,7 +385,14 @@ fn a_live_deploy_that_fails_verification_is_rolled_back() {
         ..image_scenario(&repo)
     })
     .unwrap();
-    let out = xtask(&repo, &stub, &db.url()).output(&["deploy", "--image", PUSHED, "--skip-smoke"]);
+    let out = xtask(&repo, &stub, &db.url()).output(&[
+        "deploy",
+        "--image",
+        PUSHED,
+        "--skip-smoke",
+        "--verify-timeout",
+        "2s",
+    ]);
     let text = self::text(&out);
     assert_eq!(out.status.code(), Some(5), "{text}");
     assert!(text.contains("cargo xtask deploy rollback"), "{text}");
@@ -465,6 +476,13 @@ fn git_backed_services_deploy_the_pushed_commit_and_need_the_pinned_base() {
     let out = xtask(&repo, &stub, &db.url()).output(&["deploy", "--dry-run", "--json"]);
     let report = json(&out);
     assert_eq!(report["plan"]["kind"], "git", "{report}");
+    assert!(
+        report["plan"]["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("cargo xtask base build --push"),
+        "the plan says a base push is needed: {report}"
+    );
     assert!(
         report["plan"]["deploy"]
             .as_str()
