@@ -45,6 +45,9 @@ use crate::https::{self, Response};
 
 pub const DEFAULT_API_URL: &str = "https://api.render.com/v1";
 
+/// `serviceDetails.runtime` of a service that Render builds from a Dockerfile.
+const DOCKER_RUNTIME: &str = "docker";
+
 /// A deploy's status: all 11 of Render's, plus whatever a newer API may add.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Status {
@@ -259,7 +262,7 @@ impl Service {
             .as_str()
             .or_else(|| value["serviceDetails"]["env"].as_str());
         let kind = match (text(&value["imagePath"]), text(&value["repo"])) {
-            (Some(image_path), _) if runtime != Some("docker") => Kind::Image { image_path },
+            (Some(image_path), _) if runtime != Some(DOCKER_RUNTIME) => Kind::Image { image_path },
             (_, Some(repo)) => Kind::Git {
                 repo,
                 branch: text(&value["branch"]),
