@@ -21,7 +21,7 @@
 //!   deploy (trigger `rollback`).
 //! - `Service`: `id`, `name`, `type`, `ownerId`, `suspended` ("suspended"|"not_suspended"),
 //!   `imagePath` (image-backed), `repo` and `branch` (Git-backed), `dashboardUrl`,
-//!   `serviceDetails.url` and `serviceDetails.runtime` ("docker" or "image") for web services
+//!   `serviceDetails.url` and `serviceDetails.runtime` (docker or image) for web services
 //!   (`WebServiceDetails`).
 //! - `EnvVarWithCursor {cursor, envVar {key, value}}` (`GET /services/{id}/env-vars`).
 //! - `GET /logs` (`ListLogsParams`): `ownerId`, `resource`, `startTime`, `endTime`,
