@@ -823,3 +823,57 @@ fn assert_no_canary_in_tree(dir: &Path, canaries: &[&String]) {
 fn supabase_cli() -> Option<std::path::PathBuf> {
     xtask::setup::supabase_cli().or_else(|| xtask::process::which("supabase"))
 }
+
+#[test]
+fn ctrl_c_leaves_the_deploy_running_or_cancels_it_on_request() {
+    let repo = Repo::new();
+    let db = production_db();
+    for cancel in [false, true] {
+        let stub = Stub::start(Scenario {
+            statuses: vec!["build_in_progress".to_owned()],
+            ..image_scenario(&repo)
+        })
+        .unwrap();
+        let x = xtask(&repo, &stub, &db.url());
+        let mut args = vec!["deploy", "--image", PUSHED, "--skip-smoke"];
+        if cancel {
+            args.push("--cancel-on-interrupt");
+        }
+        let child = x
+            .command(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        crate::support::wait_until(
+            "the deploy to be waited on",
+            Duration::from_secs(60),
+            || {
+                stub.journal()
+                    .iter()
+                    .filter(|r| r.method == "GET" && r.target.contains("/deploys/dep-"))
+                    .count()
+                    >= 2
+            },
+        );
+        let status = std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let out = child.wait_with_output().unwrap();
+        let text = text(&out);
+        assert_eq!(out.status.code(), Some(130), "{text}");
+        let ours = new_deploys(&stub);
+        if cancel {
+            assert!(text.contains("was canceled"), "{text}");
+            assert_eq!(ours[0]["status"], "canceled");
+        } else {
+            assert!(
+                text.contains("continues on Render") && text.contains("cargo xtask deploy status"),
+                "{text}"
+            );
+            assert_eq!(ours[0]["status"], "build_in_progress");
+        }
+    }
+}
