@@ -376,6 +376,18 @@ pub enum BenchCommand {
     Api(BenchApi),
     /// Seed rendering throughput, INSERT vs COPY, and the local stack's times.
     Seed(BenchSeed),
+    /// `deploy` against the Render stub: xtask's own time and how fast it notices `live`.
+    Deploy(BenchDeploy),
+}
+
+#[derive(Args)]
+pub struct BenchDeploy {
+    /// Timed deploys (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args)]

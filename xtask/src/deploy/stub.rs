@@ -102,6 +102,8 @@ pub struct Recorded {
     pub target: String,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// When it arrived, since the stub started.
+    pub at: std::time::Duration,
 }
 
 struct StubDeploy {
@@ -365,11 +367,13 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
     let body = String::from_utf8_lossy(&body).into_owned();
     let (status, extra, text) = {
         let mut state = state.lock().unwrap();
+        let at = state.started.elapsed();
         state.journal.push(Recorded {
             method: method.clone(),
             target: target.clone(),
             headers: headers.clone(),
             body: body.clone(),
+            at,
         });
         answer(&mut state, &method, &target, &headers, &body)
     };
