@@ -478,7 +478,17 @@ impl flags::DeployRun {
                 files.join(", ")
             ));
         }
-        problems.extend(generated_files_problems(ws));
+        // The generated-file checks (seed rendering, base hashing) take the longest and need no
+        // network: they run beside the API and database checks, on a workspace of their own
+        // (a `Workspace` holds a shell and is not shared across threads).
+        let generated = {
+            let root = ws.root.clone();
+            let labels = ws.labels.clone();
+            std::thread::spawn(move || match Workspace::open(Some(root), labels) {
+                Ok(ws) => generated_files_problems(&ws),
+                Err(err) => vec![format!("{err:#}")],
+            })
+        };
 
         let mut service = None;
         let mut live = None;
@@ -553,7 +563,12 @@ impl flags::DeployRun {
                             Err(err) => problems.push(format!("{err:#}")),
                         }
                     }
-                    match push::plan(ws, &c) {
+                    // Through the lock's session when there is one: a connection saved.
+                    let planned = match held.as_mut() {
+                        Some(l) => push::plan_with(ws, |sql| l.query(sql)),
+                        None => push::plan(ws, &c),
+                    };
+                    match planned {
                         Ok(p) => {
                             if let Err(err) = push::check_apply(&c, &p.pending) {
                                 problems.push(format!("{err:#}"));
@@ -572,6 +587,11 @@ impl flags::DeployRun {
             }
         }
 
+        problems.extend(
+            generated
+                .join()
+                .unwrap_or_else(|_| vec!["the generated-file checks panicked".to_owned()]),
+        );
         if !problems.is_empty() {
             drop(held);
             return Err(fail(

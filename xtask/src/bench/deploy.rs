@@ -60,7 +60,7 @@ impl flags::BenchDeploy {
             let mut cmd = process::command(&exe);
             cmd.arg("--workspace")
                 .arg(&ws.root)
-                .args(["deploy", "--skip-smoke", "--image", &image])
+                .args(["deploy", "--skip-smoke", "--json", "--image", &image])
                 .env("RENDER_API_KEY", "rnd_bench")
                 .env("RENDER_SERVICE_ID", stub::SERVICE_ID)
                 .env("RENDER_API_URL", stub.api_url())
@@ -75,6 +75,13 @@ impl flags::BenchDeploy {
                 );
             }
             wall.push(took);
+            if let Ok(result) = serde_json::from_slice::<serde_json::Value>(&out.stdout) {
+                crate::progress::note(format!(
+                    "deploy took {:.2}s; its phases: {}",
+                    took.as_secs_f64(),
+                    result["phases"]
+                ));
+            }
             let journal = stub.journal();
             let (id, live_at) = stub
                 .live_at()

@@ -249,11 +249,15 @@ impl Plan {
 /// Compares the repository with the database's history; refuses drift and out-of-order
 /// pending migrations, naming the versions. Changes nothing.
 pub fn plan(ws: &Workspace, conn: &Conn) -> Result<Plan> {
+    plan_with(ws, |sql| conn.query(sql))
+}
+
+/// [`plan`] with the queries run by `query` (the deploy runs them in its lock's session).
+pub fn plan_with(ws: &Workspace, mut query: impl FnMut(&str) -> Result<String>) -> Result<Plan> {
     let local = local_migrations(&ws.root)?;
-    let exists =
-        conn.query("select to_regclass('supabase_migrations.schema_migrations') is not null")?;
-    let applied: Vec<String> = if exists == "t" {
-        conn.query("select version from supabase_migrations.schema_migrations order by version")?
+    let exists = query("select to_regclass('supabase_migrations.schema_migrations') is not null;")?;
+    let applied: Vec<String> = if exists.trim() == "t" {
+        query("select version from supabase_migrations.schema_migrations order by version;")?
             .lines()
             .map(str::to_owned)
             .collect()

@@ -37,6 +37,8 @@ pub struct Holder {
 pub struct Lock {
     child: Child,
     stdin: Option<ChildStdin>,
+    lines: mpsc::Receiver<String>,
+    database: String,
 }
 
 /// Takes the lock, or fails saying who holds it; with `wait`, waits up to `timeout` for it.
@@ -50,58 +52,62 @@ pub fn acquire(conn: &Conn, holder: &Holder, wait: bool, timeout: Duration) -> R
     // Its own process group: a Ctrl-C in the terminal reaches xtask, which decides what to do;
     // it must not end the session (and the lock) behind xtask's back.
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let mut child = cmd.spawn().context("starting psql for the deploy lock")?;
-    let mut stdin = child.stdin.take().expect("stdin was piped");
-    let lines = read_lines(child.stdout.take().expect("stdout was piped"));
-    let mut ask = |sql: &str| -> Result<String> {
-        // The marker line tells where the answer ends; psql prints results as they come.
-        writeln!(stdin, "{sql}\n\\echo __end__").context("writing to psql")?;
-        stdin.flush()?;
-        let mut answer = Vec::new();
-        loop {
-            match lines.recv_timeout(Duration::from_secs(30)) {
-                Ok(line) if line == "__end__" => return Ok(answer.join("\n")),
-                Ok(line) => answer.push(line),
-                Err(_) => bail!(
-                    "the deploy lock's database session on {} ended or stalled",
-                    conn.display()
-                ),
-            }
-        }
-    };
+    let child = cmd.spawn().context("starting psql for the deploy lock")?;
+    let mut lock = Lock::start(child, conn.display());
     let started = Instant::now();
     let mut announced = false;
+    // One round trip: try the lock and, when it is ours, record the holder.
+    let attempt = format!(
+        "do $lock$ begin \
+           if pg_try_advisory_lock({KEY}) then \
+             create schema if not exists openeu_deploy; \
+             create table if not exists openeu_deploy.lock (id int primary key, who text not null, commit text not null, service text not null, since timestamptz not null, backend_pid int not null); \
+             insert into openeu_deploy.lock values (1, {who}, {commit}, {service}, now(), pg_backend_pid()) \
+               on conflict (id) do update set who = excluded.who, commit = excluded.commit, service = excluded.service, since = excluded.since, backend_pid = excluded.backend_pid; \
+             perform set_config('openeu.deploy_lock', 'held', false); \
+           else perform set_config('openeu.deploy_lock', 'busy', false); end if; end $lock$;\n\
+         select current_setting('openeu.deploy_lock', true);",
+        who = literal(&holder.who),
+        commit = literal(&holder.commit),
+        service = literal(&holder.service)
+    );
     loop {
-        match ask(&format!("select pg_try_advisory_lock({KEY});")) {
-            Ok(answer) if answer.trim() == "t" => break,
-            Ok(answer) if answer.trim() == "f" => {}
-            Ok(other) => bail!("unexpected answer to the deploy lock's query: {other:?}"),
+        match lock.query(&attempt) {
+            Ok(answer) if answer.trim() == "held" => return Ok(lock),
+            Ok(answer) if answer.trim() == "busy" => {}
+            Ok(other) => {
+                let stderr = lock.stop();
+                bail!(
+                    "the deploy lock on {} could not be taken ({}): {stderr}",
+                    conn.display(),
+                    if other.is_empty() {
+                        "no answer"
+                    } else {
+                        other.as_str()
+                    }
+                );
+            }
             Err(err) => {
-                let _ = child.kill();
-                let stderr = child
-                    .wait_with_output()
-                    .map(|o| String::from_utf8_lossy(&o.stderr).trim().to_owned())
-                    .unwrap_or_default();
+                let stderr = lock.stop();
                 bail!("{err:#}: {stderr}");
             }
         }
-        let held_by = ask(
-            "select who || ' deploying ' || commit || ' to ' || service || ' since ' || to_char(since at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC' from openeu_deploy.lock where id = 1;",
-        )
-        .ok()
-        .filter(|s| !s.trim().is_empty() && !s.contains("ERROR"))
-        .unwrap_or_else(|| "another deployer (no holder row yet)".to_owned());
+        let held_by = lock
+            .query(
+                "select who || ' deploying ' || commit || ' to ' || service || ' since ' || to_char(since at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC' from openeu_deploy.lock where id = 1;",
+            )
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| "another deployer (no holder row yet)".to_owned());
         if !wait {
-            let _ = child.kill();
-            let _ = child.wait();
+            lock.stop();
             bail!(
                 "another deploy holds the deploy lock on {}: {held_by}; wait for it (`--wait`) or follow it with `cargo xtask deploy status`",
                 conn.display()
             );
         }
         if started.elapsed() >= timeout {
-            let _ = child.kill();
-            let _ = child.wait();
+            lock.stop();
             bail!(
                 "waited {:.0}s for the deploy lock, still held: {held_by}",
                 timeout.as_secs_f64()
@@ -115,23 +121,55 @@ pub fn acquire(conn: &Conn, holder: &Holder, wait: bool, timeout: Duration) -> R
         }
         std::thread::sleep(Duration::from_millis(500));
     }
-    let record = format!(
-        "create schema if not exists openeu_deploy; \
-         create table if not exists openeu_deploy.lock (id int primary key, who text not null, commit text not null, service text not null, since timestamptz not null, backend_pid int not null); \
-         insert into openeu_deploy.lock values (1, {}, {}, {}, now(), pg_backend_pid()) \
-         on conflict (id) do update set who = excluded.who, commit = excluded.commit, service = excluded.service, since = excluded.since, backend_pid = excluded.backend_pid;",
-        literal(&holder.who),
-        literal(&holder.commit),
-        literal(&holder.service)
-    );
-    let answer = ask(&record)?;
-    if answer.contains("ERROR") {
-        bail!("recording the deploy lock's holder: {answer}");
+}
+
+impl Lock {
+    fn start(mut child: Child, database: String) -> Lock {
+        let stdin = child.stdin.take();
+        let lines = read_lines(child.stdout.take().expect("stdout was piped"));
+        Lock {
+            child,
+            stdin,
+            lines,
+            database,
+        }
     }
-    Ok(Lock {
-        child,
-        stdin: Some(stdin),
-    })
+
+    /// Runs `sql` in the lock's session: its rows, `|`-separated. A failed statement answers
+    /// nothing (psql reports it on stderr) and leaves the session, and the lock, as they were.
+    /// `deploy` reads the migration history through here, saving a connection.
+    pub fn query(&mut self, sql: &str) -> Result<String> {
+        let stdin = self
+            .stdin
+            .as_mut()
+            .context("the deploy lock's session is closed")?;
+        // The marker line tells where the answer ends; psql prints results as they come.
+        writeln!(stdin, "{sql}\n\\echo __end__").context("writing to psql")?;
+        stdin.flush()?;
+        let mut answer = Vec::new();
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(60)) {
+                Ok(line) if line == "__end__" => return Ok(answer.join("\n")),
+                Ok(line) => answer.push(line),
+                Err(_) => bail!(
+                    "the deploy lock's database session on {} ended or stalled",
+                    self.database
+                ),
+            }
+        }
+    }
+
+    /// Ends the session; what psql said on stderr.
+    fn stop(&mut self) -> String {
+        drop(self.stdin.take());
+        let _ = self.child.kill();
+        let mut text = String::new();
+        if let Some(mut stderr) = self.child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        }
+        let _ = self.child.wait();
+        text.trim().to_owned()
+    }
 }
 
 impl Drop for Lock {

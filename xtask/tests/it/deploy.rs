@@ -881,7 +881,9 @@ fn ctrl_c_leaves_the_deploy_running_or_cancels_it_on_request() {
 #[test]
 fn bench_deploy_reports_its_figures() {
     let repo = Repo::new();
-    let (stdout, _) = Xtask::new(repo.path()).ok(&["bench", "deploy", "--runs", "3", "--json"]);
+    let (stdout, stderr) =
+        Xtask::new(repo.path()).ok(&["bench", "deploy", "--runs", "3", "--json"]);
+    eprintln!("{stderr}");
     let figures: Value = serde_json::from_str(&stdout).unwrap();
     eprintln!("{}", serde_json::to_string_pretty(&figures).unwrap());
     assert_eq!(figures.as_array().unwrap().len(), 2, "{figures}");
