@@ -319,7 +319,18 @@ impl flags::DeployRun {
                     .as_deref()
                     .with_context(|| format!("--via-hook needs {HOOK_URL}"))?;
                 progress::note(format!("deploy hook {}", https::mask_query_secret(hook)));
-                match render::trigger_hook(&client, hook)? {
+                // An image-backed service's hook deploys the image named by `imgURL`.
+                let hook = match &source {
+                    Source::Image { url, .. } => format!(
+                        "{hook}{}imgURL={}",
+                        if hook.contains('?') { '&' } else { '?' },
+                        url.replace('@', "%40")
+                            .replace(':', "%3A")
+                            .replace('/', "%2F")
+                    ),
+                    Source::Commit(_) => hook.to_owned(),
+                };
+                match render::trigger_hook(&client, &hook)? {
                     Some(id) => api.deploy(&service_id, &id)?,
                     None => api
                         .deploys(&service_id, &[], 20)?

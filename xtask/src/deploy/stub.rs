@@ -458,7 +458,18 @@ fn answer(
             return (404, Vec::new(), String::new());
         }
         state.triggers += 1;
-        let index = state.new_deploy(&json!({}), "deploy_hook");
+        // An image-backed service's hook deploys `imgURL`, else the configured image.
+        let image = query
+            .split('&')
+            .find_map(|p| p.strip_prefix("imgURL="))
+            .map(|v| {
+                v.replace("%40", "@")
+                    .replace("%3A", ":")
+                    .replace("%2F", "/")
+            })
+            .or_else(|| state.scenario.image_path.clone());
+        let body = image.map_or_else(|| json!({}), |url| json!({ "imageUrl": url }));
+        let index = state.new_deploy(&body, "deploy_hook");
         let id = state.deploys[index].json["id"].clone();
         return (200, Vec::new(), json!({"deploy": {"id": id}}).to_string());
     }

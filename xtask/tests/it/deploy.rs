@@ -650,6 +650,7 @@ fn end_to_end_with_real_image_registry_container_and_canaries() {
                 .as_str()
                 .unwrap_or_default()
                 .to_owned();
+            let _ = docker(&["rm", "-f", &name]);
             let out = docker(&[
                 "run",
                 "-d",
