@@ -1,4 +1,4 @@
-//! `cargo xtask db start|stop|reset|url`: the local Supabase-compatible `PostgreSQL`. One
+//! `cargo xtask db start|stop|reset|url|push` (push: db/push.rs): the local Supabase-compatible `PostgreSQL`. One
 //! labelled container on a named volume, published on 127.0.0.1; its image is built from
 //! supabase/local/ and tagged by a hash of that directory, so it is rebuilt only when it changes.
 //!
@@ -22,6 +22,8 @@ use crate::{
     flags, process, progress,
     workspace::{self, Workspace},
 };
+
+pub mod push;
 
 const IMAGE: &str = "openeu-local-db";
 /// The local development credentials, like the Supabase CLI's: not a secret, never deployed.
@@ -49,6 +51,7 @@ impl flags::DbCommand {
             }
             flags::DbCommand::Reset(args) => args.run(ws, &docker)?,
             flags::DbCommand::Url => println!("{}", local_url(ws)),
+            flags::DbCommand::Push(args) => args.run(ws)?,
         }
         Ok(())
     }

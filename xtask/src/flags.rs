@@ -49,6 +49,9 @@ pub enum Command {
     Up(Up),
     /// Remove the local stack's containers, network and volume.
     Down(Down),
+    /// Ship the tested image to Render, wait until it is live, verify it; and its status, list,
+    /// logs and rollback.
+    Deploy(Deploy),
     /// Benchmarks that print figures measured side by side.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -235,6 +238,21 @@ pub enum DbCommand {
     Reset(DbReset),
     /// Print the local connection string.
     Url,
+    /// Apply the pending migrations to a remote database (history in the Supabase CLI's format).
+    Push(DbPush),
+}
+
+#[derive(Args)]
+pub struct DbPush {
+    /// The database (default: `PRODUCTION_DATABASE_URL`). Its password never reaches argv.
+    #[arg(long, value_name = "URL")]
+    pub db_url: Option<String>,
+    /// Only list the pending migrations (after the drift and order checks).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args)]
@@ -253,6 +271,103 @@ pub struct Up {}
 #[derive(Args)]
 pub struct Down {}
 
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Deploy {
+    #[command(subcommand)]
+    pub command: Option<DeployCommand>,
+    #[command(flatten)]
+    pub args: DeployRun,
+}
+
+/// `cargo xtask deploy [flags]`: the deploy itself.
+#[derive(Args)]
+pub struct DeployRun {
+    /// Print the plan (live now, what would ship, pending migrations) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the result as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// How long to wait for a terminal status (15m, 90s, 1h).
+    #[arg(long, default_value = "15m", value_parser = crate::deploy::parse_duration)]
+    pub timeout: std::time::Duration,
+    /// How long the public URL may take to pass verification after `live`.
+    #[arg(long, default_value = "60s", value_parser = crate::deploy::parse_duration)]
+    pub verify_timeout: std::time::Duration,
+    /// Do not run the smoke checks (recorded in the JSON result).
+    #[arg(long)]
+    pub skip_smoke: bool,
+    /// Accept uncommitted changes (only with --dry-run: refused for production).
+    #[arg(long)]
+    pub allow_dirty: bool,
+    /// When another deploy of the service is in progress, wait for it instead of refusing.
+    #[arg(long)]
+    pub wait_for_running: bool,
+    /// When another deployer holds the deploy lock, wait for it instead of refusing.
+    #[arg(long)]
+    pub wait: bool,
+    /// When the live deploy fails verification, roll back to the previous one (exit 6).
+    #[arg(long)]
+    pub rollback_on_failure: bool,
+    /// On Ctrl-C during the wait, cancel the deploy on Render (default: it continues).
+    #[arg(long)]
+    pub cancel_on_interrupt: bool,
+    /// Deploy this already pushed image (`<registry>/<name>@sha256:…`) instead of building.
+    #[arg(long, value_name = "REF@DIGEST")]
+    pub image: Option<String>,
+    /// Trigger through `RENDER_DEPLOY_HOOK_URL` (the trigger of last resort), then wait on the
+    /// deploy it created with the API key.
+    #[arg(long)]
+    pub via_hook: bool,
+}
+
+#[derive(Subcommand)]
+pub enum DeployCommand {
+    /// The live deploy (id, commit or image, since when), any deploy in progress, and the
+    /// service's health now.
+    Status(Json),
+    /// Recent deploys with status, trigger, commit or image and times.
+    List(DeployList),
+    /// The log lines of a deploy (default: the newest).
+    Logs(DeployLogs),
+    /// Roll back to an earlier deploy (default: the newest earlier one that went live with a
+    /// different commit or image); waits and verifies. Migrations are not rolled back.
+    Rollback(DeployRollback),
+}
+
+#[derive(Args)]
+pub struct DeployList {
+    /// How many deploys.
+    #[arg(long, default_value_t = 10)]
+    pub limit: u32,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct DeployLogs {
+    /// The deploy (dep-…); default: the newest.
+    #[arg(long, value_name = "ID")]
+    pub deploy: Option<String>,
+    /// How many of the last lines.
+    #[arg(long, default_value_t = 100)]
+    pub tail: u32,
+}
+
+#[derive(Args)]
+pub struct DeployRollback {
+    /// The deploy to go back to (dep-…).
+    pub deploy_id: Option<String>,
+    /// How long to wait for the rollback to be live.
+    #[arg(long, default_value = "15m", value_parser = crate::deploy::parse_duration)]
+    pub timeout: std::time::Duration,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Subcommand)]
 pub enum BenchCommand {
     /// The base image: cache hits vs docker builds, false rebuilds, hashing at scale.
@@ -261,6 +376,18 @@ pub enum BenchCommand {
     Api(BenchApi),
     /// Seed rendering throughput, INSERT vs COPY, and the local stack's times.
     Seed(BenchSeed),
+    /// `deploy` against the Render stub: xtask's own time and how fast it notices `live`.
+    Deploy(BenchDeploy),
+}
+
+#[derive(Args)]
+pub struct BenchDeploy {
+    /// Timed deploys (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args)]

@@ -4,7 +4,7 @@
 //! The top level mirrors the command table: each command has its module (and a folder beside
 //! it when it has parts). The rest is named infrastructure: `flags` (the CLI surface),
 //! `workspace` (paths and configuration, found at run time), `process`, `progress`, `files`,
-//! `http`, and `docker` (the only module that spells docker's command line).
+//! `http`, `https`, and `docker` (the only module that spells docker's command line).
 
 pub mod flags;
 
@@ -12,6 +12,7 @@ pub mod flags;
 pub mod docker;
 pub mod files;
 pub mod http;
+pub mod https;
 pub mod process;
 pub mod progress;
 pub mod workspace;
@@ -20,6 +21,7 @@ pub mod workspace;
 pub mod base;
 pub mod bench;
 pub mod db;
+pub mod deploy;
 pub mod doctor;
 pub mod env;
 pub mod image;
@@ -51,6 +53,7 @@ pub fn run(cli: Xtask) -> Result<()> {
         Command::Db(cmd) => cmd.run(&ws),
         Command::Up(cmd) => cmd.run(&ws),
         Command::Down(cmd) => cmd.run(&ws),
+        Command::Deploy(cmd) => cmd.run(&ws),
         Command::Bench(cmd) => cmd.run(&ws),
         Command::Test(cmd) => cmd.run(&ws),
     }

@@ -1,5 +1,5 @@
 //! `cargo xtask`: parses the command line and hands it to the library. Errors print their whole
-//! chain and exit 1.
+//! chain and exit 1, or with the code they carry (`deploy`'s documented exit codes).
 
 use std::process::ExitCode;
 
@@ -11,7 +11,8 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::FAILURE
+            err.downcast_ref::<xtask::deploy::Exit>()
+                .map_or(ExitCode::FAILURE, |exit| ExitCode::from(exit.code))
         }
     }
 }

@@ -37,7 +37,48 @@ pub fn ensure(ws: &Workspace) -> Result<()> {
     if ws.config.registry_is_local() {
         ensure_local_registry(&ws.config.registry)?;
     }
-    ensure_upstream_images(ws)
+    ensure_upstream_images(ws)?;
+    ensure_supabase_cli()
+}
+
+/// The Supabase CLI version that the tests check the migration history with.
+pub const SUPABASE_CLI_VERSION: &str = "2.117.0";
+
+/// The Supabase CLI installed by setup (npm package `supabase`, exact version) under the state
+/// directory, when it is there.
+pub fn supabase_cli() -> Option<PathBuf> {
+    let bin = state_dir()
+        .ok()?
+        .join(format!("supabase-cli-{SUPABASE_CLI_VERSION}"))
+        .join("node_modules/.bin/supabase");
+    bin.exists().then_some(bin)
+}
+
+/// Installs the Supabase CLI with npm into the state directory when it is missing. Without npm
+/// it says how to get it; the tests that need it say they skipped it.
+fn ensure_supabase_cli() -> Result<()> {
+    if supabase_cli().is_some() {
+        return Ok(());
+    }
+    if process::which("npm").is_none() {
+        progress::note(format!(
+            "npm is missing, so the Supabase CLI {SUPABASE_CLI_VERSION} is not installed (the deploy tests check the migration history with it): install Node.js and run `cargo xtask setup` again"
+        ));
+        return Ok(());
+    }
+    let dir = state_dir()?.join(format!("supabase-cli-{SUPABASE_CLI_VERSION}"));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let step = progress::step(format!(
+        "installing the Supabase CLI {SUPABASE_CLI_VERSION} (npm)"
+    ));
+    let mut npm = process::command("npm");
+    npm.args(["install", "--no-audit", "--no-fund", "--save-exact"])
+        .arg(format!("supabase@{SUPABASE_CLI_VERSION}"))
+        .current_dir(&dir);
+    process::stream_to_log(npm, &log_dir()?.join("npm-supabase.log"))
+        .context("npm install supabase")?;
+    step.done();
+    Ok(())
 }
 
 fn is_debian_root() -> bool {

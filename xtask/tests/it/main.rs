@@ -5,6 +5,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod base_hash;
+mod deploy;
 mod docker_base;
 mod docker_failures;
 mod env;

@@ -1,0 +1,636 @@
+//! A stub of Render's REST API (and of a deploy hook) for the tests and `bench deploy`: an
+//! HTTP/1.1 server on a random 127.0.0.1 port that answers in the shapes of Render's published
+//! API (see render.rs for where each comes from), driven by a [`Scenario`], and journaling every
+//! request with its headers so tests can check what xtask sent.
+//!
+//! Deploys advance one status each time they are retrieved, so a scenario is deterministic and
+//! never waits on a clock. With no real service given, the stub also answers `/health`,
+//! `/ready` and `/` itself, as the deployed app would, reporting the live deploy's version.
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::{TcpListener, TcpStream},
+    sync::{Arc, Mutex},
+    time::Instant,
+};
+
+use serde_json::{Value, json};
+
+pub const SERVICE_ID: &str = "srv-stub0000000000000000";
+pub const OWNER_ID: &str = "tea-stub0000000000000000";
+
+/// What the stub does.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// The API key it accepts (`Authorization: Bearer <key>`); others get 401.
+    pub api_key: String,
+    /// Image-backed (with this `imagePath`) or Git-backed.
+    pub image_path: Option<String>,
+    pub suspended: bool,
+    /// `serviceDetails.url`; `None`: the stub itself plays the app.
+    pub service_url: Option<String>,
+    /// Names of the service's env vars.
+    pub env_vars: Vec<String>,
+    /// The statuses a new deploy goes through, one per retrieval; the last one stays.
+    pub statuses: Vec<String>,
+    /// The first this many requests get 429.
+    pub rate_limited_first: u32,
+    /// `Ratelimit-Reset` as a Unix time instead of seconds.
+    pub reset_as_timestamp: bool,
+    /// Every n-th request (n > 0) gets 502 (after doing nothing).
+    pub fail_every: u32,
+    /// The first trigger creates the deploy but its answer is a 502.
+    pub lose_trigger_answer: bool,
+    /// The trigger answers 202 with an empty body (queued behind another deploy).
+    pub trigger_queued: bool,
+    /// A deploy already in progress when the scenario starts: retrievals until it is live.
+    pub running_deploy: Option<u32>,
+    /// What the stub's app reports at `/` (`version`); `None`: the live deploy's version.
+    pub app_version: Option<String>,
+    /// The version a deploy of an image reports (image deploys carry no commit).
+    pub image_version: String,
+    /// Called with a new deploy when it turns live, before the answer that says so: a test
+    /// starts the real container of the deployed image here, as Render would.
+    pub on_live: Option<OnLive>,
+}
+
+/// A callback for [`Scenario::on_live`].
+#[derive(Clone)]
+pub struct OnLive(pub Arc<dyn Fn(&Value) + Send + Sync>);
+
+impl std::fmt::Debug for OnLive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnLive")
+    }
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Scenario {
+            api_key: "rnd_stub".to_owned(),
+            image_path: None,
+            suspended: false,
+            service_url: None,
+            env_vars: openeu_env::SPEC
+                .iter()
+                .filter(|v| {
+                    v.readers.contains(&openeu_env::Reader::Service)
+                        && v.required_in.contains(&openeu_env::Target::Production)
+                })
+                .map(|v| v.name.to_owned())
+                .collect(),
+            statuses: ["build_in_progress", "update_in_progress", "live"]
+                .map(str::to_owned)
+                .to_vec(),
+            rate_limited_first: 0,
+            reset_as_timestamp: false,
+            fail_every: 0,
+            lose_trigger_answer: false,
+            trigger_queued: false,
+            running_deploy: None,
+            app_version: None,
+            image_version: String::new(),
+            on_live: None,
+        }
+    }
+}
+
+/// One request as the stub received it.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub method: String,
+    pub target: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    /// When it arrived, since the stub started.
+    pub at: std::time::Duration,
+}
+
+struct StubDeploy {
+    json: Value,
+    /// Statuses still to come.
+    upcoming: Vec<String>,
+    version: String,
+}
+
+struct State {
+    scenario: Scenario,
+    deploys: Vec<StubDeploy>,
+    journal: Vec<Recorded>,
+    requests: u32,
+    triggers: u32,
+    next_id: u32,
+    started: Instant,
+    /// When each deploy turned live (for the benchmark's noticing delay).
+    live_at: Vec<(String, Instant)>,
+}
+
+/// A running stub; stops when dropped.
+pub struct Stub {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    state: Arc<Mutex<State>>,
+    listener: Option<std::thread::JoinHandle<()>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    port: u16,
+}
+
+impl Stub {
+    pub fn start(scenario: Scenario) -> std::io::Result<Stub> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let mut state = State {
+            scenario,
+            deploys: Vec::new(),
+            journal: Vec::new(),
+            requests: 0,
+            triggers: 0,
+            next_id: 1,
+            started: Instant::now(),
+            live_at: Vec::new(),
+        };
+        // History: an older live deploy (the rollback target) and the current live one.
+        state.add_deploy(
+            &["deactivated".to_owned()],
+            "0000000000000000000000000000000000000001",
+            "manual",
+        );
+        state.add_deploy(
+            &["live".to_owned()],
+            "0000000000000000000000000000000000000002",
+            "manual",
+        );
+        if let Some(polls) = state.scenario.running_deploy {
+            let mut statuses = vec!["build_in_progress".to_owned(); polls as usize];
+            statuses.push("live".to_owned());
+            state.add_deploy(
+                &statuses,
+                "0000000000000000000000000000000000000003",
+                "new_commit",
+            );
+        }
+        let state = Arc::new(Mutex::new(state));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let thread_state = Arc::clone(&state);
+        let thread_stop = Arc::clone(&stop);
+        let handle = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if thread_stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                let state = Arc::clone(&thread_state);
+                std::thread::spawn(move || {
+                    let _ = serve(stream, &state);
+                });
+            }
+        });
+        Ok(Stub {
+            url: format!("http://127.0.0.1:{port}"),
+            state,
+            listener: Some(handle),
+            stop,
+            port,
+        })
+    }
+
+    /// The API base URL to give xtask as `RENDER_API_URL`.
+    pub fn api_url(&self) -> String {
+        format!("{}/v1", self.url)
+    }
+
+    /// The deploy hook URL, with its credential in `key`, as Render's.
+    pub fn hook_url(&self, key: &str) -> String {
+        format!("{}/deploy/{SERVICE_ID}?key={key}", self.url)
+    }
+
+    pub fn journal(&self) -> Vec<Recorded> {
+        self.state.lock().unwrap().journal.clone()
+    }
+
+    /// The deploys, newest first, as the API lists them.
+    pub fn deploys(&self) -> Vec<Value> {
+        let state = self.state.lock().unwrap();
+        state.deploys.iter().rev().map(|d| d.json.clone()).collect()
+    }
+
+    pub fn triggers(&self) -> u32 {
+        self.state.lock().unwrap().triggers
+    }
+
+    /// When each deploy turned live, relative to the stub's start.
+    pub fn live_at(&self) -> Vec<(String, std::time::Duration)> {
+        let state = self.state.lock().unwrap();
+        state
+            .live_at
+            .iter()
+            .map(|(id, at)| (id.clone(), at.duration_since(state.started)))
+            .collect()
+    }
+
+    pub fn started(&self) -> Instant {
+        self.state.lock().unwrap().started
+    }
+
+    /// Changes the scenario while running (e.g. what the app reports).
+    pub fn update(&self, f: impl FnOnce(&mut Scenario)) {
+        f(&mut self.state.lock().unwrap().scenario);
+    }
+}
+
+impl Drop for Stub {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        // Wake the accept loop.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(handle) = self.listener.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl State {
+    fn add_deploy(&mut self, statuses: &[String], commit: &str, trigger: &str) -> usize {
+        let id = format!("dep-stub{:016}", self.next_id);
+        self.next_id += 1;
+        let json = json!({
+            "id": id,
+            "commit": {"id": commit, "message": "stub commit", "createdAt": "2026-11-28T10:00:00Z"},
+            "status": statuses[0],
+            "trigger": trigger,
+            "createdAt": format!("2026-11-28T10:{:02}:00Z", self.next_id % 60),
+            "updatedAt": "2026-11-28T10:00:00Z",
+            "finishedAt": if statuses[0] == "live" || statuses[0] == "deactivated" { json!("2026-11-28T10:05:00Z") } else { Value::Null },
+        });
+        self.deploys.push(StubDeploy {
+            json,
+            upcoming: statuses[1..].to_vec(),
+            version: commit[..12].to_owned(),
+        });
+        self.deploys.len() - 1
+    }
+
+    fn new_deploy(&mut self, body: &Value, trigger: &str) -> usize {
+        let statuses = self.scenario.statuses.clone();
+        let index = if let Some(url) = body["imageUrl"].as_str() {
+            let index = self.add_deploy(
+                &statuses,
+                "0000000000000000000000000000000000000000",
+                trigger,
+            );
+            let deploy = &mut self.deploys[index];
+            deploy.json["commit"] = Value::Null;
+            let sha = url.split('@').nth(1).unwrap_or_default();
+            deploy.json["image"] = json!({"ref": url, "sha": sha});
+            deploy.version.clone_from(&self.scenario.image_version);
+            index
+        } else {
+            let commit = body["commitId"]
+                .as_str()
+                .unwrap_or("ffffffffffffffffffffffffffffffffffffffff");
+            self.add_deploy(&statuses, commit, trigger)
+        };
+        self.settle(index);
+        index
+    }
+
+    /// A deploy that reached `live` deactivates the previous live one.
+    fn settle(&mut self, index: usize) {
+        if self.deploys[index].json["status"] == "live" {
+            if let Some(OnLive(callback)) = &self.scenario.on_live {
+                callback(&self.deploys[index].json);
+            }
+            let id = self.deploys[index].json["id"].clone();
+            self.live_at
+                .push((id.as_str().unwrap_or_default().to_owned(), Instant::now()));
+            for (i, other) in self.deploys.iter_mut().enumerate() {
+                if i != index && other.json["status"] == "live" {
+                    other.json["status"] = json!("deactivated");
+                }
+            }
+            self.deploys[index].json["finishedAt"] = json!("2026-11-28T10:09:00Z");
+        } else if self.deploys[index].json["status"]
+            .as_str()
+            .is_some_and(|s| s.ends_with("failed") || s == "canceled")
+        {
+            self.deploys[index].json["finishedAt"] = json!("2026-11-28T10:09:00Z");
+        }
+    }
+
+    fn advance(&mut self, index: usize) {
+        if !self.deploys[index].upcoming.is_empty() {
+            let next = self.deploys[index].upcoming.remove(0);
+            self.deploys[index].json["status"] = json!(next);
+            self.settle(index);
+        }
+    }
+
+    fn find(&self, id: &str) -> Option<usize> {
+        self.deploys.iter().position(|d| d.json["id"] == id)
+    }
+
+    fn live_version(&self) -> String {
+        self.deploys
+            .iter()
+            .find(|d| d.json["status"] == "live")
+            .map(|d| d.version.clone())
+            .unwrap_or_default()
+    }
+}
+
+type Answer = (u16, Vec<(String, String)>, String);
+
+fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or_default().to_owned();
+    let target = parts.next().unwrap_or_default().to_owned();
+    let mut headers = Vec::new();
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header)? == 0 || header.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = header.split_once(':') {
+            headers.push((k.trim().to_owned(), v.trim().to_owned()));
+        }
+    }
+    let length = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
+    let body = String::from_utf8_lossy(&body).into_owned();
+    let (status, extra, text) = {
+        let mut state = state.lock().unwrap();
+        let at = state.started.elapsed();
+        state.journal.push(Recorded {
+            method: method.clone(),
+            target: target.clone(),
+            headers: headers.clone(),
+            body: body.clone(),
+            at,
+        });
+        answer(&mut state, &method, &target, &headers, &body)
+    };
+    let reason = match status {
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        401 => "Unauthorized",
+        404 => "Not Found",
+        429 => "Too Many Requests",
+        502 => "Bad Gateway",
+        _ => "Status",
+    };
+    let mut out = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        text.len()
+    );
+    if !text.is_empty() {
+        out.push_str("Content-Type: application/json\r\n");
+    }
+    for (k, v) in extra {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str("\r\n");
+    out.push_str(&text);
+    let mut stream = stream;
+    stream.write_all(out.as_bytes())?;
+    stream.flush()
+}
+
+fn answer(
+    state: &mut State,
+    method: &str,
+    target: &str,
+    headers: &[(String, String)],
+    body: &str,
+) -> Answer {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    // The app's endpoints, when the stub plays the deployed service.
+    if !path.starts_with("/v1/") && !path.starts_with("/deploy/") {
+        let version = state
+            .scenario
+            .app_version
+            .clone()
+            .unwrap_or_else(|| state.live_version());
+        return match path {
+            "/health" => (200, Vec::new(), json!({"status": "ok"}).to_string()),
+            "/ready" => (200, Vec::new(), json!({"status": "ready"}).to_string()),
+            "/" => (200, Vec::new(), json!({"version": version}).to_string()),
+            _ => (404, Vec::new(), json!({"error": "not_found"}).to_string()),
+        };
+    }
+    state.requests += 1;
+    let remaining = 400u32.saturating_sub(state.requests % 400);
+    let reset = if state.scenario.reset_as_timestamp {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() + 1)
+    } else {
+        1
+    };
+    let rate_headers = vec![
+        ("Ratelimit-Limit".to_owned(), "400".to_owned()),
+        ("Ratelimit-Remaining".to_owned(), remaining.to_string()),
+        ("Ratelimit-Reset".to_owned(), reset.to_string()),
+    ];
+    if state.requests <= state.scenario.rate_limited_first {
+        let mut headers = rate_headers;
+        headers[1].1 = "0".to_owned();
+        return (
+            429,
+            headers,
+            json!({"message": "rate limit exceeded"}).to_string(),
+        );
+    }
+    if state.scenario.fail_every > 0 && state.requests % state.scenario.fail_every == 0 {
+        return (502, rate_headers, "<html>502 Bad Gateway</html>".to_owned());
+    }
+    if let Some(rest) = path.strip_prefix("/deploy/") {
+        // A deploy hook: its credential is the `key` query parameter.
+        if rest != SERVICE_ID || !query.contains("key=") {
+            return (404, Vec::new(), String::new());
+        }
+        state.triggers += 1;
+        // An image-backed service's hook deploys `imgURL`, else the configured image.
+        let image = query
+            .split('&')
+            .find_map(|p| p.strip_prefix("imgURL="))
+            .map(|v| {
+                v.replace("%40", "@")
+                    .replace("%3A", ":")
+                    .replace("%2F", "/")
+            })
+            .or_else(|| state.scenario.image_path.clone());
+        let body = image.map_or_else(|| json!({}), |url| json!({ "imageUrl": url }));
+        let index = state.new_deploy(&body, "deploy_hook");
+        let id = state.deploys[index].json["id"].clone();
+        return (200, Vec::new(), json!({"deploy": {"id": id}}).to_string());
+    }
+    let authorised = headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("authorization")
+            && *v == format!("Bearer {}", state.scenario.api_key)
+    });
+    if !authorised {
+        return (
+            401,
+            rate_headers,
+            json!({"message": "unauthorized"}).to_string(),
+        );
+    }
+    let segments: Vec<&str> = path.trim_start_matches("/v1/").split('/').collect();
+    let ok = |value: Value| (200, rate_headers.clone(), value.to_string());
+    let not_found = || {
+        (
+            404,
+            rate_headers.clone(),
+            json!({"message": "not found"}).to_string(),
+        )
+    };
+    let body: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    match (method, segments.as_slice()) {
+        ("GET", ["services", id]) if *id == SERVICE_ID => {
+            let url = state
+                .scenario
+                .service_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", host(headers)));
+            let mut service = json!({
+                "id": SERVICE_ID,
+                "name": "openeu-backend",
+                "ownerId": OWNER_ID,
+                "type": "web_service",
+                "suspended": if state.scenario.suspended { "suspended" } else { "not_suspended" },
+                "dashboardUrl": format!("https://dashboard.render.com/web/{SERVICE_ID}"),
+                "serviceDetails": {"url": url, "runtime": if state.scenario.image_path.is_some() { "image" } else { "docker" }},
+            });
+            match &state.scenario.image_path {
+                Some(image) => service["imagePath"] = json!(image),
+                None => {
+                    service["repo"] = json!("https://github.com/openeu/openeu-backend");
+                    service["branch"] = json!("main");
+                }
+            }
+            ok(service)
+        }
+        ("GET", ["services", id, "env-vars"]) if *id == SERVICE_ID => ok(Value::Array(
+            state
+                .scenario
+                .env_vars
+                .iter()
+                .map(|k| json!({"cursor": k, "envVar": {"key": k, "value": "stub-value"}}))
+                .collect(),
+        )),
+        ("GET", ["services", id, "deploys"]) if *id == SERVICE_ID => {
+            let statuses: Vec<&str> = query
+                .split('&')
+                .filter_map(|p| p.strip_prefix("status="))
+                .collect();
+            let limit: usize = query
+                .split('&')
+                .find_map(|p| p.strip_prefix("limit="))
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(20);
+            ok(Value::Array(
+                state
+                    .deploys
+                    .iter()
+                    .rev()
+                    .filter(|d| {
+                        statuses.is_empty()
+                            || statuses.contains(&d.json["status"].as_str().unwrap_or_default())
+                    })
+                    .take(limit)
+                    .map(|d| json!({"cursor": d.json["id"], "deploy": d.json}))
+                    .collect(),
+            ))
+        }
+        ("POST", ["services", id, "deploys"]) if *id == SERVICE_ID => {
+            state.triggers += 1;
+            let index = state.new_deploy(&body, "api");
+            if state.scenario.lose_trigger_answer && state.triggers == 1 {
+                return (502, rate_headers, "<html>502 Bad Gateway</html>".to_owned());
+            }
+            if state.scenario.trigger_queued {
+                state.deploys[index].json["status"] = json!("queued");
+                return (202, rate_headers, String::new());
+            }
+            (201, rate_headers, state.deploys[index].json.to_string())
+        }
+        ("GET", ["services", id, "deploys", deploy]) if *id == SERVICE_ID => {
+            match state.find(deploy) {
+                Some(index) => {
+                    let current = state.deploys[index].json.clone();
+                    state.advance(index);
+                    ok(current)
+                }
+                None => not_found(),
+            }
+        }
+        ("POST", ["services", id, "deploys", deploy, "cancel"]) if *id == SERVICE_ID => {
+            match state.find(deploy) {
+                Some(index) => {
+                    state.deploys[index].json["status"] = json!("canceled");
+                    state.deploys[index].upcoming.clear();
+                    state.settle(index);
+                    ok(state.deploys[index].json.clone())
+                }
+                None => not_found(),
+            }
+        }
+        ("POST", ["services", id, "rollback"]) if *id == SERVICE_ID => {
+            let Some(target) = body["deployId"].as_str().and_then(|d| state.find(d)) else {
+                return not_found();
+            };
+            let commit = state.deploys[target].json["commit"]["id"]
+                .as_str()
+                .unwrap_or("0000000000000000000000000000000000000000")
+                .to_owned();
+            let image = state.deploys[target].json["image"].clone();
+            let version = state.deploys[target].version.clone();
+            let index = state.add_deploy(
+                &["update_in_progress".to_owned(), "live".to_owned()],
+                &commit,
+                "rollback",
+            );
+            state.deploys[index].json["image"] = image;
+            state.deploys[index].version = version;
+            // A rollback serves the old version again, whatever the app pinned before.
+            state.scenario.app_version = None;
+            (201, rate_headers, state.deploys[index].json.to_string())
+        }
+        ("GET", ["logs"]) => ok(json!({
+            "hasMore": true,
+            // Backward: the newest first, at most `limit`.
+            "logs": (1..=60).rev().take(
+                query
+                    .split('&')
+                    .find_map(|p| p.strip_prefix("limit="))
+                    .and_then(|l| l.parse().ok())
+                    .unwrap_or(100),
+            ).map(|i| json!({
+                "id": format!("log-{i}"),
+                "labels": [{"name": "type", "value": "build"}],
+                "message": format!("stub build log line {i}"),
+                "timestamp": "2026-11-28T10:01:00Z",
+            })).collect::<Vec<_>>(),
+            "nextStartTime": "2026-11-28T10:00:00Z",
+            "nextEndTime": "2026-11-28T10:00:00Z",
+        })),
+        _ => not_found(),
+    }
+}
+
+fn host(headers: &[(String, String)]) -> String {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("host"))
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
+}
