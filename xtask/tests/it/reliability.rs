@@ -359,3 +359,242 @@ fn two_ups_at_once_both_succeed_and_up_while_down_runs_leaves_a_whole_stack() {
     // Either way the next `up` works.
     x.ok(&["up"]);
 }
+
+/// A copy of `supabase/` (the repository's, or the golden seed workspace's with its CSV) with a
+/// root manifest, for `seed` runs.
+fn seed_workspace(golden: bool) -> TempDir {
+    let ws = TempDir::new("seed-rel");
+    let from = if golden {
+        crate::support::repo_root().join("xtask/test_data/seed-ws")
+    } else {
+        crate::support::repo_root()
+    };
+    std::fs::copy(from.join("Cargo.toml"), ws.path().join("Cargo.toml")).unwrap();
+    crate::support::copy_tree(&from.join("supabase"), &ws.path().join("supabase"));
+    ws
+}
+
+/// `seed` on `ws` after `edit`: refused saying all of `expected` and none of `never`, and
+/// seed.sql untouched. Returns the output.
+fn seed_refused(
+    ws: &TempDir,
+    edit: impl FnOnce(&Path),
+    expected: &[&str],
+    never: &[&str],
+) -> String {
+    let seed = ws.path().join("supabase/seed.sql");
+    let before = std::fs::read(&seed).unwrap();
+    edit(&ws.path().join("supabase/seed"));
+    let text = Xtask::new(ws.path()).fails(&["seed"]);
+    for part in expected {
+        assert!(text.contains(part), "expected {part:?} in:\n{text}");
+    }
+    for part in never {
+        assert!(!text.contains(part), "{part:?} must not appear in:\n{text}");
+    }
+    assert_eq!(std::fs::read(&seed).unwrap(), before, "nothing was written");
+    text
+}
+
+fn replace_in(path: &Path, from: &str, to: &str) {
+    let old = std::fs::read_to_string(path).unwrap();
+    assert!(old.contains(from), "{from}");
+    std::fs::write(path, old.replacen(from, to, 1)).unwrap();
+}
+
+#[test]
+fn seed_refuses_fixtures_outside_its_directory_bad_bytes_leap_seconds_and_empty_files() {
+    // A path out of supabase/seed/, and a symbolic link to a readable file elsewhere: refused
+    // naming the entry, and nothing of the target reaches the output.
+    let secret = TempDir::new("outside");
+    let target = secret.path().join("passwd");
+    std::fs::write(
+        &target,
+        "root:x:0:0:canary-outside-content:/root:/bin/bash\n",
+    )
+    .unwrap();
+    let ws = seed_workspace(false);
+    seed_refused(
+        &ws,
+        |d| {
+            replace_in(
+                &d.join("manifest.toml"),
+                "name = \"profiles\"",
+                &format!(
+                    "name = \"profiles\"\nfile = \"../../../..{}\"",
+                    target.display()
+                ),
+            )
+        },
+        &[
+            "manifest.toml",
+            "table `profiles`",
+            "not a plain relative path",
+        ],
+        &["canary-outside-content"],
+    );
+    let ws = seed_workspace(false);
+    seed_refused(
+        &ws,
+        |d| {
+            std::fs::remove_file(d.join("profiles.toml")).unwrap();
+            std::os::unix::fs::symlink(&target, d.join("profiles.toml")).unwrap();
+        },
+        &[
+            "table `profiles`",
+            "\"profiles.toml\"",
+            "leads outside supabase/seed/",
+        ],
+        &["canary-outside-content", "root:x"],
+    );
+    // A link inside the directory is fine.
+    let ws = seed_workspace(false);
+    let dir = ws.path().join("supabase/seed");
+    std::fs::rename(dir.join("profiles.toml"), dir.join("profiles-real.toml")).unwrap();
+    std::os::unix::fs::symlink("profiles-real.toml", dir.join("profiles.toml")).unwrap();
+    Xtask::new(ws.path()).ok(&["seed", "--check"]);
+
+    // A Latin-1 byte: the file, the line and the byte offset.
+    let ws = seed_workspace(false);
+    let topics = ws.path().join("supabase/seed/topics.toml");
+    let text = std::fs::read_to_string(&topics).unwrap();
+    let at = text.find("Digital").unwrap() + 5;
+    let line = text[..at].matches('\n').count() + 1;
+    seed_refused(
+        &ws,
+        |_| {
+            let mut bytes = text.as_bytes().to_vec();
+            bytes[at] = 0xE9;
+            std::fs::write(&topics, bytes).unwrap();
+        },
+        &[
+            "topics.toml",
+            &format!("line {line}, byte offset {at}"),
+            "0xE9 is not UTF-8",
+        ],
+        &[],
+    );
+
+    // Second 60 is refused, never moved to the next minute.
+    let ws = seed_workspace(false);
+    seed_refused(
+        &ws,
+        |d| {
+            replace_in(
+                &d.join("meetings.toml"),
+                "start_time = 2026-01-20T09:00:00+01:00",
+                "start_time = 2026-01-20T09:00:60+01:00",
+            )
+        },
+        &["meetings.toml", "second 60"],
+        &[],
+    );
+    // And in CSV text, which PostgreSQL would take as well.
+    let ws = seed_workspace(true);
+    seed_refused(
+        &ws,
+        |d| {
+            replace_in(
+                &d.join("kinds.toml"),
+                "at = 2026-03-01T09:30:00+01:00",
+                "at = \"2026-03-01T09:30:60Z\"",
+            )
+        },
+        &["kinds.toml row 1", "second 60", "next minute"],
+        &[],
+    );
+
+    // An empty fixture is refused; `row = []` or `empty = true` says "no rows" on purpose.
+    let ws = seed_workspace(false);
+    seed_refused(
+        &ws,
+        |d| std::fs::write(d.join("profiles.toml"), "# nothing yet\n").unwrap(),
+        &[
+            "profiles.toml (table `profiles`) has no rows",
+            "empty = true",
+            "row = []",
+        ],
+        &[],
+    );
+    std::fs::write(ws.path().join("supabase/seed/profiles.toml"), "row = []\n").unwrap();
+    Xtask::new(ws.path()).ok(&["seed"]);
+    let ws = seed_workspace(true);
+    seed_refused(
+        &ws,
+        |d| std::fs::write(d.join("bulk.csv"), "").unwrap(),
+        &["bulk.csv (table `bulk`) has no rows", "empty = true"],
+        &[],
+    );
+    replace_in(
+        &ws.path().join("supabase/seed/manifest.toml"),
+        "file = \"bulk.csv\"",
+        "file = \"bulk.csv\"\nempty = true",
+    );
+    Xtask::new(ws.path()).ok(&["seed"]);
+}
+
+#[test]
+fn csv_fixtures_give_the_same_bytes_or_the_same_error_on_1_2_and_8_threads() {
+    let ws = seed_workspace(true);
+    let csv = ws.path().join("supabase/seed/bulk.csv");
+    let mut text = String::from("n,kind,note\n");
+    for n in 100..2100 {
+        text.push_str(&format!(
+            "{n},{},\"note {n}, with \"\"quotes\"\"\nand a second line\"\n",
+            n % 3 + 1
+        ));
+    }
+    std::fs::write(&csv, &text).unwrap();
+    let seed = ws.path().join("supabase/seed.sql");
+    let run = |threads: &str| {
+        Xtask::new(ws.path())
+            .env("XTASK_SEED_THREADS", threads)
+            .output(&["seed"])
+    };
+    let mut outputs = Vec::new();
+    for threads in ["1", "2", "8"] {
+        let out = run(threads);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        outputs.push(std::fs::read(&seed).unwrap());
+    }
+    assert!(outputs.iter().all(|o| *o == outputs[0]), "identical bytes");
+    assert_eq!(
+        String::from_utf8_lossy(&outputs[0])
+            .matches("and a second line")
+            .count(),
+        2000
+    );
+
+    // A stray quote in an unquoted field, late, after many quoted newlines.
+    std::fs::write(&csv, text.replacen("\n1900,", "\n19\"00,", 1)).unwrap();
+    let before = std::fs::read(&seed).unwrap();
+    let errors: Vec<String> = ["1", "2", "8"]
+        .iter()
+        .map(|threads| {
+            let out = run(threads);
+            assert!(!out.status.success());
+            String::from_utf8_lossy(&out.stderr).into_owned()
+        })
+        .collect();
+    assert!(errors.iter().all(|e| *e == errors[0]), "{errors:#?}");
+    // Record n starts on line 2 + 2 * (n - 100).
+    assert!(
+        errors[0]
+            .contains("bulk.csv line 3602: column 3 (field 1): a quote inside an unquoted field"),
+        "{}",
+        errors[0]
+    );
+    assert_eq!(std::fs::read(&seed).unwrap(), before);
+
+    // A repeated header column names both.
+    std::fs::write(&csv, "n,kind,n\n1,1,2\n").unwrap();
+    let text = Xtask::new(ws.path()).fails(&["seed"]);
+    assert!(
+        text.contains("bulk.csv line 1: column `n` appears twice in the header (columns 1 and 3)"),
+        "{text}"
+    );
+}
