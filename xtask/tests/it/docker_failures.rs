@@ -64,7 +64,7 @@ fn unreachable_registry_is_named() {
 /// An htpasswd line for `user` with a bcrypt hash of `password`, as docker-registry requires.
 /// The hash comes from the system's crypt(3) (libxcrypt knows `$2b$`) through Perl's built-in
 /// `crypt`, which every Debian has; the password goes through stdin, never a command line.
-fn htpasswd(user: &str, password: &str) -> String {
+pub fn htpasswd(user: &str, password: &str) -> String {
     // A bcrypt salt: 22 characters of its own base64 alphabet. The last one carries only two
     // bits, so it is one of the four characters whose low bits are zero.
     const ALPHABET: &[u8; 64] = b"./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";

@@ -598,3 +598,204 @@ fn csv_fixtures_give_the_same_bytes_or_the_same_error_on_1_2_and_8_threads() {
         "{text}"
     );
 }
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            out.push(if i <= chunk.len() {
+                char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize])
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
+
+/// Files under `roots` (not following links, up to 1 MiB each) that contain any of `needles`.
+fn files_containing(roots: &[PathBuf], needles: &[&str]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack: Vec<PathBuf> = roots.iter().filter(|r| r.exists()).cloned().collect();
+    while let Some(path) = stack.pop() {
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            if let Ok(entries) = std::fs::read_dir(&path) {
+                stack.extend(entries.flatten().map(|e| e.path()));
+            }
+        } else if meta.is_file()
+            && meta.len() <= 1 << 20
+            && let Ok(bytes) = std::fs::read(&path)
+        {
+            let text = String::from_utf8_lossy(&bytes);
+            if needles.iter().any(|n| text.contains(n)) {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn base64_is_the_standard_alphabet() {
+    assert_eq!(base64(b"ci:pw"), "Y2k6cHc=");
+    assert_eq!(base64(b"ab"), "YWI=");
+    assert_eq!(base64(b"abc"), "YWJj");
+}
+
+#[test]
+fn a_push_killed_after_its_login_leaves_no_copy_of_the_password() {
+    let canary = format!("canary-{}-k1ll3d", std::process::id());
+    let encoded = base64(format!("ci:{canary}").as_bytes());
+    let cleanup = DockerCleanup::new();
+    let auth = TempDir::new("auth");
+    let htpasswd = auth.path().join("htpasswd");
+    std::fs::write(&htpasswd, crate::docker_failures::htpasswd("ci", &canary)).unwrap();
+    let registry = Registry::start(Some(&htpasswd));
+    let ws = crate::support::fixture_workspace();
+    let x = Xtask::new(ws.path())
+        .env("DOCKER_REGISTRY_SERVER", &registry.address)
+        .env("DOCKER_REGISTRY_USERNAME", "ci")
+        .env("DOCKER_REGISTRY_PASSWORD", &canary)
+        .label(&cleanup.label);
+    let killed = x
+        .command(&["base", "build", "--push"])
+        .env(xtask::failpoint::VAR, "base-push:after-login")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&killed.stderr);
+    assert!(
+        !killed.status.success() && stderr.contains("failpoint base-push:after-login"),
+        "{stderr}"
+    );
+    // The login was on disk when the push died, so the sweep below has something to do.
+    let private = xtask::docker::credentials::base_dir().unwrap();
+    let left = files_containing(std::slice::from_ref(&private), &[&encoded]);
+    assert_eq!(left.len(), 1, "the killed push's login: {left:?}");
+    assert!(
+        left[0].starts_with(&private) && !left[0].starts_with(ws.path()),
+        "{left:?}"
+    );
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(left[0].parent().unwrap())
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o700, "private to its user");
+
+    // The next command, whatever it is, sweeps it.
+    x.ok(&["base", "hash"]);
+    let ws_handle =
+        xtask::workspace::Workspace::open(Some(ws.path().to_path_buf()), Vec::new()).unwrap();
+    let mut roots = vec![
+        ws.path().to_path_buf(),
+        ws_handle.target_dir().unwrap().join("xtask"),
+        xtask::setup::state_dir().unwrap(),
+        std::env::temp_dir(),
+        PathBuf::from("/dev/shm"),
+        private,
+    ];
+    if let Some(runtime) = std::env::var_os("XDG_RUNTIME_DIR") {
+        roots.push(PathBuf::from(runtime));
+    }
+    let left = files_containing(&roots, &[&canary, &encoded]);
+    assert!(
+        left.is_empty(),
+        "the password survived the kill in {left:?}"
+    );
+}
+
+#[test]
+fn env_files_never_show_a_secret_refuse_duplicates_and_accept_bom_and_export_tab() {
+    let dir = TempDir::new("env-rel");
+    let file = dir.path().join("app.env");
+    let root = crate::support::repo_root();
+    let check = |content: &[u8]| {
+        std::fs::write(&file, content).unwrap();
+        let out = Xtask::new(&root).output(&[
+            "env",
+            "check",
+            "--env-file",
+            file.to_str().unwrap(),
+            "--target",
+            "local",
+        ]);
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let canary = "Zm9vYmFyY2FuYXJ5";
+    for (content, expected) in [
+        // A secret whose value wraps onto a second line.
+        (
+            format!("DATABASE_URL=postgres://u@h/db\nSUPABASE_JWT_SECRET=abc\n{canary}\n"),
+            vec!["app.env:3", "SUPABASE_JWT_SECRET (line 2)"],
+        ),
+        // A continuation line that looks like a name.
+        (
+            format!(
+                "DATABASE_URL=postgres://u@h/db\nSUPABASE_JWT_SECRET=abc\n{}==\n",
+                canary.to_uppercase()
+            ),
+            vec!["app.env:3", "a name the env spec does not know"],
+        ),
+        // A DATABASE_URL whose password contains `/`.
+        (
+            format!(
+                "DATABASE_URL=postgres://app:{canary}/x@db.internal:5432/openeu\nSUPABASE_JWT_SECRET=x\n"
+            ),
+            vec![
+                "DATABASE_URL is malformed",
+                "percent-encoded",
+                "(",
+                "app.env:1)",
+            ],
+        ),
+        (
+            "DATABASE_URL=postgres://u@h/db\nSUPABASE_JWT_SECRET=x\nSUPABASE_JWT_SECRET=y\n"
+                .to_owned(),
+            vec!["app.env:3: SUPABASE_JWT_SECRET is set twice, on lines 2 and 3"],
+        ),
+        (
+            "DATABASE_URL=postgres://u@h/db\nSUPABASE_JWT_S\u{415}CRET=x\n".to_owned(),
+            vec!["app.env:2", "U+0415", "did you mean SUPABASE_JWT_SECRET?"],
+        ),
+    ] {
+        let (ok, text) = check(content.as_bytes());
+        assert!(!ok, "{content:?} was accepted:\n{text}");
+        for part in expected {
+            assert!(text.contains(part), "{part:?} in:\n{text}");
+        }
+        assert!(
+            !text.contains(canary) && !text.contains(&canary.to_uppercase()),
+            "a secret leaked:\n{text}"
+        );
+    }
+    // A Latin-1 byte: the file and the line.
+    let (ok, text) = check(b"DATABASE_URL=postgres://u@h/db\nSUPABASE_JWT_SECRET=caf\xE9\n");
+    assert!(
+        !ok && text.contains("app.env:2: byte 0xE9 in the value of SUPABASE_JWT_SECRET"),
+        "{text}"
+    );
+    // Valid in the dotenv dialect: a byte order mark, `export` and a tab, quotes, comments.
+    let (ok, text) = check(
+        b"\xEF\xBB\xBF# local\nexport\tDATABASE_URL=postgres://u@h/db\nexport SUPABASE_JWT_SECRET=\"two\nlines\" # multi-line\n",
+    );
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("ok        SUPABASE_JWT_SECRET        ***"),
+        "{text}"
+    );
+}
