@@ -190,9 +190,7 @@ pub fn parse_env_entries(bytes: &[u8], file: &Path) -> Result<Vec<EnvEntry>> {
             _ => {
                 let end = rest
                     .char_indices()
-                    .find(|&(p, c)| {
-                        c == '#' && rest[..p].ends_with(|b: char| b == ' ' || b == '\t')
-                    })
+                    .find(|&(p, c)| c == '#' && rest[..p].ends_with([' ', '\t']))
                     .map_or(rest.len(), |(p, _)| p);
                 (rest[..end].trim_end().to_owned(), false)
             }
@@ -236,20 +234,18 @@ fn closing<'t>(text: &'t str, quote: char, value: &mut String) -> Option<&'t str
         if c == quote {
             return Some(&text[p + 1..]);
         }
-        if c == '\\' && quote == '"' {
-            match chars.clone().next() {
-                Some((_, e @ ('n' | 'r' | 't' | '"' | '\\'))) => {
-                    chars.next();
-                    value.push(match e {
-                        'n' => '\n',
-                        'r' => '\r',
-                        't' => '\t',
-                        other => other,
-                    });
-                    continue;
-                }
-                _ => {}
-            }
+        if c == '\\'
+            && quote == '"'
+            && let Some((_, e @ ('n' | 'r' | 't' | '"' | '\\'))) = chars.clone().next()
+        {
+            chars.next();
+            value.push(match e {
+                'n' => '\n',
+                'r' => '\r',
+                't' => '\t',
+                other => other,
+            });
+            continue;
         }
         value.push(c);
     }

@@ -303,7 +303,7 @@ fn two_ups_at_once_both_succeed_and_up_while_down_runs_leaves_a_whole_stack() {
     let x = stack.xtask();
     // Duplicates from an earlier race: repaired, not "ambiguous".
     let network = format!("openeu-{}", stack.name);
-    let stack_label = format!("{}", stack.name);
+    let stack_label = stack.name.clone();
     let (run_key, run_value) = stack.cleanup.label.split_once('=').unwrap();
     for _ in 0..2 {
         create_duplicate_network(
