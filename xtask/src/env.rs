@@ -107,7 +107,7 @@ pub fn parse_env_entries(bytes: &[u8], file: &Path) -> Result<Vec<EnvEntry>> {
         };
         let line = export_stripped(line);
         let Some((key, rest)) = line.split_once('=') else {
-            bail!("{file}:{n}: {}", wrapped("not NAME=VALUE"));
+            bail!("{file}:{n}: {}", wrapped("expected KEY=VALUE"));
         };
         let key = key.trim_end();
         if let Some((position, ch)) = key.chars().enumerate().find(|(_, c)| !c.is_ascii()) {
@@ -136,22 +136,25 @@ pub fn parse_env_entries(bytes: &[u8], file: &Path) -> Result<Vec<EnvEntry>> {
             );
         }
         if openeu_env::var(key).is_none() {
-            if after_secret.is_some() {
+            // A near miss of a spec name is a typo, shown as one later; anything else right
+            // after a secret may be the secret's wrapped tail.
+            let near = openeu_env::unknown([key])
+                .into_iter()
+                .find_map(|p| match p.kind {
+                    ProblemKind::Unknown { did_you_mean } => did_you_mean,
+                    _ => None,
+                });
+            let upper = key
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+            if after_secret.is_some() && (near.is_none() || !upper) {
                 bail!(
                     "{file}:{n}: {}",
                     wrapped("a name the env spec does not know")
                 );
             }
-            if !key
-                .bytes()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
-            {
-                let near = openeu_env::unknown([key])
-                    .into_iter()
-                    .find_map(|p| match p.kind {
-                        ProblemKind::Unknown { did_you_mean } => did_you_mean,
-                        _ => None,
-                    })
+            if !upper {
+                let near = near
                     .map(|guess| format!(" (did you mean {guess}?)"))
                     .unwrap_or_default();
                 bail!(
@@ -384,7 +387,7 @@ mod tests {
         let err = parse_env_file("A=1\noops\n", std::path::Path::new(".env")).unwrap_err();
         assert_eq!(
             err.to_string(),
-            ".env:2: not NAME=VALUE; the line is not shown, it may hold a value"
+            ".env:2: expected KEY=VALUE; the line is not shown, it may hold a value"
         );
     }
 
@@ -418,6 +421,14 @@ mod tests {
             ]))
         );
         assert_eq!(parse(b"A=\nB=''\n"), Ok(pairs(&[("A", ""), ("B", "")])));
+        // A typo of a spec name right after a secret is a typo, reported later as unknown.
+        assert_eq!(
+            parse(b"SUPABASE_JWT_SECRET=x\nSUPABASE_PROJECT_UR=https://x\n"),
+            Ok(pairs(&[
+                ("SUPABASE_JWT_SECRET", "x"),
+                ("SUPABASE_PROJECT_UR", "https://x")
+            ]))
+        );
     }
 
     #[test]
@@ -427,7 +438,7 @@ mod tests {
             // A secret wrapped onto a second line.
             (
                 format!("PORT=1\nSUPABASE_JWT_SECRET=abc\n{secret}\n"),
-                "app.env:3: not NAME=VALUE, right after the value of SUPABASE_JWT_SECRET (line 2)",
+                "app.env:3: expected KEY=VALUE, right after the value of SUPABASE_JWT_SECRET (line 2)",
             ),
             // A continuation line that looks like a name (base64 ends in `=`).
             (
