@@ -18,6 +18,7 @@ pub const POINTS: &[&str] = &[
     "db-reset:after-rename-old",
     "db-reset:after-swap",
     "base-push:after-login",
+    "up:after-database",
 ];
 
 /// Aborts the process when `XTASK_FAILPOINT` names `point`; otherwise does nothing.

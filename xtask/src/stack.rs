@@ -5,7 +5,9 @@
 
 use anyhow::{Result, bail};
 
-use crate::{db, docker::Docker, flags, http, image, lock, progress, setup, workspace::Workspace};
+use crate::{
+    db, docker::Docker, failpoint, flags, http, image, lock, progress, setup, workspace::Workspace,
+};
 
 /// The local stack's JWT secret: a well-known development value, like the Supabase CLI's.
 const LOCAL_JWT_SECRET: &str = "openeu-local-development-jwt-secret-not-for-production";
@@ -40,6 +42,7 @@ impl flags::Up {
         let step = progress::step("resetting the database (migrations, seed)");
         db::reset_local_files(ws, &files)?;
         step.done();
+        failpoint::hit("up:after-database");
         docker.remove_container(&app_container)?;
         let env = vec![
             ("ENVIRONMENT".to_owned(), "local".to_owned()),

@@ -356,8 +356,24 @@ fn two_ups_at_once_both_succeed_and_up_while_down_runs_leaves_a_whole_stack() {
         );
         assert_eq!(stack.networks().len(), 1);
     }
-    // Either way the next `up` works.
-    x.ok(&["up"]);
+    // Either way the next `up` works, also after an `up` killed half-way (database up and
+    // reset, the API not yet started).
+    let killed = x
+        .command(&["up"])
+        .env(xtask::failpoint::VAR, "up:after-database")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&killed.stderr).contains("failpoint up:after-database"),
+        "{}",
+        String::from_utf8_lossy(&killed.stderr)
+    );
+    let (url, _) = x.ok(&["up"]);
+    assert_eq!(
+        crate::support::http_get(url.trim().trim_start_matches("http://"), "/ready").0,
+        200
+    );
+    assert_eq!(stack.networks().len(), 1);
 }
 
 /// A copy of `supabase/` (the repository's, or the golden seed workspace's with its CSV) with a
