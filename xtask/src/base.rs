@@ -14,9 +14,10 @@ use hash::BaseInputs;
 use crate::{
     docker::{
         Build, Docker, ImageOwner,
+        credentials::{self, PrivateConfig},
         registry::{self, Credentials, Lookup},
     },
-    flags, progress,
+    failpoint, flags, progress,
     workspace::{self, Workspace},
 };
 
@@ -398,30 +399,30 @@ pub fn write_context(ws: &Workspace, inputs: &BaseInputs) -> Result<std::path::P
 }
 
 /// Pushes `reference`, logging in first when credentials are set. The login lives in a private
-/// client config that is deleted afterwards.
+/// client config on a RAM filesystem (docker/credentials.rs), deleted afterwards, and swept by
+/// the next command if this one is killed.
 pub fn push_image(ws: &Workspace, docker: &Docker<'_>, reference: &str) -> Result<String> {
     let step = progress::step(format!("pushing {reference}"));
-    let config_dir = ws
-        .scratch("docker-config")?
-        .join(format!("push-{}", std::process::id()));
-    std::fs::create_dir_all(&config_dir)?;
-    let result = (|| {
-        let config = match Credentials::from_env() {
-            Some(creds) => {
-                docker.login(
-                    &ws.config.registry,
-                    &creds.username,
-                    &creds.password,
-                    &config_dir,
-                )?;
-                Some(config_dir.as_path())
-            }
-            None => None,
-        };
-        docker.push(reference, config)
-    })();
-    let _ = std::fs::remove_dir_all(&config_dir);
-    let digest = result?;
+    // Configs of killed pushes from before they moved off target/.
+    if let Ok(old) = ws.target_dir().map(|t| t.join("xtask/docker-config")) {
+        credentials::sweep_dir(&old);
+    }
+    let config = match Credentials::from_env() {
+        Some(creds) => {
+            let config = PrivateConfig::create()?;
+            docker.login(
+                &ws.config.registry,
+                &creds.username,
+                &creds.password,
+                config.path(),
+            )?;
+            failpoint::hit("base-push:after-login");
+            Some(config)
+        }
+        None => None,
+    };
+    let digest = docker.push(reference, config.as_ref().map(PrivateConfig::path))?;
+    drop(config);
     step.done_with(&digest);
     Ok(digest)
 }

@@ -5,11 +5,15 @@
 //! `db reset` never loses the previous data before the new database is ready: it builds the new
 //! one next to the old (compatibility bootstrap, migrations in timestamp order, the seed files
 //! of supabase/config.toml), each file in one transaction that stops at the first error, and
-//! only then swaps the two by renaming.
+//! only then swaps the two: both renames in one transaction, so they commit together or not at
+//! all. A reset killed at any step is recognised by the next command that touches the database
+//! (`repair`), which finishes or rolls back the swap, says which, and keeps the newest complete
+//! data. Each step has a failpoint (failpoint.rs), so a test kills it at every one.
 
 use std::{
+    io::Write,
     path::{Path, PathBuf},
-    process::Command,
+    process::{Command, Stdio},
     time::Duration,
 };
 
@@ -18,8 +22,9 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     docker::{Build, Docker, ImageOwner, Run},
+    failpoint,
     files::hex,
-    flags, process, progress,
+    flags, lock, process, progress,
     workspace::{self, Workspace},
 };
 
@@ -33,6 +38,9 @@ const DATABASE: &str = "postgres";
 /// Where reset builds the new database before the swap.
 const NEXT_DATABASE: &str = "openeu_next";
 const PREVIOUS_DATABASE: &str = "openeu_previous";
+/// The comment a reset puts on its new database once everything applied: the mark that lets
+/// `repair` finish an interrupted swap rather than roll it back.
+const COMPLETE_MARK: &str = "openeu-reset: complete";
 
 impl flags::DbCommand {
     pub fn run(self, ws: &Workspace) -> Result<()> {
@@ -40,11 +48,13 @@ impl flags::DbCommand {
         match self {
             flags::DbCommand::Start => {
                 docker.require_engine()?;
+                let _lock = lock::stack(ws, "db start")?;
                 start(ws, &docker, None)?;
                 println!("{}", local_url(ws));
             }
             flags::DbCommand::Stop => {
                 docker.require_engine()?;
+                let _lock = lock::stack(ws, "db stop")?;
                 let step = progress::step(format!("removing {}", container(ws)));
                 docker.remove_container(&container(ws))?;
                 step.done();
@@ -110,7 +120,8 @@ pub fn image(ws: &Workspace, docker: &Docker<'_>) -> Result<String> {
 }
 
 /// Starts the container on the current image (replacing one on an older image; the volume
-/// stays) and waits until Docker calls it healthy: a real `select 1` over TCP.
+/// stays), repairs an interrupted reset, and waits until Docker calls it healthy: a real
+/// `select 1` over TCP.
 pub fn start(ws: &Workspace, docker: &Docker<'_>, network: Option<&str>) -> Result<()> {
     let image = image(ws, docker)?;
     let wanted = docker.image_id(&image)?;
@@ -118,7 +129,7 @@ pub fn start(ws: &Workspace, docker: &Docker<'_>, network: Option<&str>) -> Resu
     match docker.container_image(&name)? {
         Some((id, true)) if id == wanted => {
             progress::note(format!("{name} is running on {image}"));
-            return wait_healthy(docker, &name);
+            return wait_ready(ws, docker, &name);
         }
         Some(_) => docker.remove_container(&name)?,
         None => {}
@@ -138,9 +149,29 @@ pub fn start(ws: &Workspace, docker: &Docker<'_>, network: Option<&str>) -> Resu
         network: network.map(|n| (n, "db")),
         volumes: vec![format!("{volume}:/var/lib/postgresql/data")],
     })?;
-    wait_healthy(docker, &name)?;
+    wait_ready(ws, docker, &name)?;
     step.done();
     Ok(())
+}
+
+/// Waits until the server answers (on template1, which a reset never renames), repairs an
+/// interrupted reset, then waits for Docker's health check, which connects to `postgres`: a
+/// missing `postgres` is repaired here instead of becoming a health-check timeout.
+fn wait_ready(ws: &Workspace, docker: &Docker<'_>, name: &str) -> Result<()> {
+    let admin = Target::local(ws, "template1");
+    process::wait_until(
+        &format!("{name} to accept connections"),
+        Duration::from_secs(60),
+        || {
+            let (_, running) = docker.container_state(name)?;
+            if !running {
+                bail!("{name} stopped; its logs:\n{}", docker.logs(name)?);
+            }
+            Ok(admin.run_sql("select 1").is_ok())
+        },
+    )?;
+    repair(ws)?;
+    wait_healthy(docker, name)
 }
 
 fn wait_healthy(docker: &Docker<'_>, name: &str) -> Result<()> {
@@ -225,6 +256,34 @@ impl Target {
         cmd
     }
 
+    /// Runs `script` fed through stdin. `before_end` runs after everything but `last` was
+    /// written: where a failpoint kills us with a transaction still open.
+    fn run_script(&self, script: &str, before_end: impl FnOnce(), last: &str) -> Result<()> {
+        let mut cmd = self.psql();
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().context("starting psql")?;
+        let mut stdin = child.stdin.take().expect("stdin was piped");
+        stdin.write_all(script.as_bytes())?;
+        stdin.flush()?;
+        before_end();
+        // psql may have stopped at an error already; its exit status says so below.
+        let _ = stdin.write_all(last.as_bytes());
+        drop(stdin);
+        let out = child.wait_with_output()?;
+        if !out.status.success() {
+            bail!(
+                "psql on {}:{}/{}: {}",
+                self.host,
+                self.port,
+                self.database,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(())
+    }
+
     fn run_sql(&self, sql: &str) -> Result<String> {
         let mut cmd = self.psql();
         cmd.args(["-At", "-c", sql]);
@@ -260,6 +319,10 @@ impl Target {
 impl flags::DbReset {
     fn run(self, ws: &Workspace, docker: &Docker<'_>) -> Result<()> {
         let files = files_to_apply(ws)?;
+        let _lock = match &self.db_url {
+            Some(_) => None,
+            None => Some(lock::stack(ws, "db reset")?),
+        };
         match &self.db_url {
             Some(url) => {
                 let target = Target::from_url(url)?;
@@ -402,6 +465,7 @@ pub fn reset_local_files(ws: &Workspace, files: &Files) -> Result<()> {
         "drop database if exists {NEXT_DATABASE} with (force)"
     ))?;
     admin.run_sql(&format!("create database {NEXT_DATABASE}"))?;
+    failpoint::hit("db-reset:after-create-next");
     let next = Target::local(ws, NEXT_DATABASE);
     if let Err(err) = apply(&next, files) {
         let _ = admin.run_sql(&format!(
@@ -409,21 +473,176 @@ pub fn reset_local_files(ws: &Workspace, files: &Files) -> Result<()> {
         ));
         return Err(err.context("the reset stopped; the previous database is untouched"));
     }
+    admin.run_sql(&format!(
+        "comment on database {NEXT_DATABASE} is '{COMPLETE_MARK}'"
+    ))?;
+    failpoint::hit("db-reset:after-apply");
     let step = progress::step("swapping in the new database");
+    swap(&admin, true)?;
+    step.done();
+    Ok(())
+}
+
+/// Renames `openeu_next` to `postgres` (and `postgres`, when there is one, to
+/// `openeu_previous`) in one transaction, then drops the previous database.
+fn swap(admin: &Target, has_current: bool) -> Result<()> {
     admin.run_sql(&format!(
         "drop database if exists {PREVIOUS_DATABASE} with (force)"
     ))?;
+    failpoint::hit("db-reset:after-drop-previous");
+    let mut script = String::from("begin;\n");
+    if has_current {
+        // Connections to the current database would block its rename: end them, waiting up
+        // to 5 s for each to go.
+        script.push_str(&format!(
+            "select count(pg_terminate_backend(pid, 5000)) from pg_stat_activity where datname = '{DATABASE}' and pid <> pg_backend_pid();\n\
+             alter database {DATABASE} rename to {PREVIOUS_DATABASE};\n"
+        ));
+    }
+    script.push_str(&format!(
+        "alter database {NEXT_DATABASE} rename to {DATABASE};\n\
+         comment on database {DATABASE} is null;\n"
+    ));
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        // A killed process leaves the transaction open until psql sees its stdin close, and
+        // PostgreSQL rolls it back: both renames or neither.
+        let result = admin.run_script(
+            &script,
+            || failpoint::hit("db-reset:after-rename-old"),
+            "commit;\n",
+        );
+        match result {
+            Ok(()) => break,
+            // A client reconnected between the terminate and the rename: try again.
+            Err(err) if attempt < 3 && format!("{err:#}").contains("accessed by other users") => {
+                progress::note("a client reconnected during the swap; trying again");
+            }
+            Err(err) => {
+                return Err(err.context("swapping in the new database (nothing was swapped)"));
+            }
+        }
+    }
+    failpoint::hit("db-reset:after-swap");
     admin.run_sql(&format!(
-        "select pg_terminate_backend(pid) from pg_stat_activity where datname = '{DATABASE}' and pid <> pg_backend_pid()"
+        "drop database if exists {PREVIOUS_DATABASE} with (force)"
     ))?;
-    admin.run_sql(&format!(
-        "alter database {DATABASE} rename to {PREVIOUS_DATABASE}"
+    Ok(())
+}
+
+/// The databases an interrupted reset can leave, as the server reports them.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Databases {
+    current: bool,
+    /// `openeu_next`, and whether it carries the complete mark.
+    next: Option<bool>,
+    previous: bool,
+}
+
+/// What `repair` does about `found`.
+#[derive(Debug, PartialEq, Eq)]
+enum Repair {
+    Nothing,
+    /// The new database is complete: swap it in (a kill came before the swap committed).
+    FinishSwap {
+        has_current: bool,
+    },
+    /// The swap committed; only the previous database is left to drop.
+    DropPrevious,
+    /// The new database is incomplete: drop it; `postgres` keeps the previous data.
+    DropNext,
+    /// No `postgres`, no complete new one: the previous data becomes `postgres` again.
+    RestorePrevious {
+        drop_next: bool,
+    },
+    /// Nothing to restore: an empty `postgres`, for `db reset` to fill.
+    CreateEmpty {
+        drop_next: bool,
+    },
+}
+
+impl Databases {
+    fn plan(&self) -> Repair {
+        match (self.current, self.next, self.previous) {
+            (true, None, false) => Repair::Nothing,
+            (true, None, true) => Repair::DropPrevious,
+            (true, Some(false), _) => Repair::DropNext,
+            (has_current, Some(true), _) => Repair::FinishSwap { has_current },
+            (false, next, true) => Repair::RestorePrevious {
+                drop_next: next.is_some(),
+            },
+            (false, next, false) => Repair::CreateEmpty {
+                drop_next: next.is_some(),
+            },
+        }
+    }
+}
+
+/// Recognises an interrupted `db reset` (`openeu_next` or `openeu_previous` present, or
+/// `postgres` missing) and finishes or rolls back its swap, keeping the newest complete data.
+/// Every command that touches the local database runs it first (through `start`).
+pub fn repair(ws: &Workspace) -> Result<()> {
+    let admin = Target::local(ws, "template1");
+    let listed = admin.run_sql(&format!(
+        "select datname || '|' || coalesce(shobj_description(oid, 'pg_database'), '') from pg_database \
+         where datname in ('{DATABASE}', '{NEXT_DATABASE}', '{PREVIOUS_DATABASE}')"
     ))?;
-    admin.run_sql(&format!(
-        "alter database {NEXT_DATABASE} rename to {DATABASE}"
-    ))?;
-    admin.run_sql(&format!("drop database {PREVIOUS_DATABASE} with (force)"))?;
-    step.done();
+    let mut found = Databases::default();
+    for line in listed.lines() {
+        let (name, comment) = line.split_once('|').unwrap_or((line, ""));
+        match name {
+            DATABASE => found.current = true,
+            NEXT_DATABASE => found.next = Some(comment == COMPLETE_MARK),
+            PREVIOUS_DATABASE => found.previous = true,
+            _ => {}
+        }
+    }
+    let drop_next = || {
+        admin.run_sql(&format!(
+            "drop database if exists {NEXT_DATABASE} with (force)"
+        ))
+    };
+    let said = match found.plan() {
+        Repair::Nothing => return Ok(()),
+        Repair::FinishSwap { has_current } => {
+            swap(&admin, has_current)?;
+            "finished it: its new database was complete and is now `postgres`"
+        }
+        Repair::DropPrevious => {
+            admin.run_sql(&format!(
+                "drop database if exists {PREVIOUS_DATABASE} with (force)"
+            ))?;
+            "finished it: the swap had committed; dropped the previous database"
+        }
+        Repair::DropNext => {
+            drop_next()?;
+            admin.run_sql(&format!(
+                "drop database if exists {PREVIOUS_DATABASE} with (force)"
+            ))?;
+            "rolled it back: dropped its incomplete new database; `postgres` keeps the previous data"
+        }
+        Repair::RestorePrevious { drop_next: next } => {
+            if next {
+                drop_next()?;
+            }
+            admin.run_sql(&format!(
+                "alter database {PREVIOUS_DATABASE} rename to {DATABASE}"
+            ))?;
+            "rolled it back: the previous data is `postgres` again"
+        }
+        Repair::CreateEmpty { drop_next: next } => {
+            if next {
+                drop_next()?;
+            }
+            admin.run_sql(&format!("create database {DATABASE}"))?;
+            "there was no data to keep: created an empty `postgres`; `cargo xtask db reset` fills it"
+        }
+    };
+    progress::note(format!(
+        "repaired an interrupted `db reset` on 127.0.0.1:{}: {said}",
+        ws.config.db_port
+    ));
     Ok(())
 }
 
@@ -446,6 +665,43 @@ pub fn meeting_count(ws: &Workspace) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_interrupted_reset_is_finished_only_when_its_new_database_is_complete() {
+        let plan = |current, next, previous| {
+            Databases {
+                current,
+                next,
+                previous,
+            }
+            .plan()
+        };
+        assert_eq!(plan(true, None, false), Repair::Nothing);
+        assert_eq!(plan(true, Some(false), false), Repair::DropNext);
+        assert_eq!(plan(true, Some(false), true), Repair::DropNext);
+        assert_eq!(
+            plan(true, Some(true), false),
+            Repair::FinishSwap { has_current: true }
+        );
+        assert_eq!(plan(true, None, true), Repair::DropPrevious);
+        // The two-statement swap of old, killed between its renames.
+        assert_eq!(
+            plan(false, Some(true), true),
+            Repair::FinishSwap { has_current: false }
+        );
+        assert_eq!(
+            plan(false, Some(false), true),
+            Repair::RestorePrevious { drop_next: true }
+        );
+        assert_eq!(
+            plan(false, None, true),
+            Repair::RestorePrevious { drop_next: false }
+        );
+        assert_eq!(
+            plan(false, None, false),
+            Repair::CreateEmpty { drop_next: false }
+        );
+    }
 
     #[test]
     fn urls_give_host_port_user_and_database() {

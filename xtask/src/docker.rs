@@ -11,6 +11,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 use xshell::{Cmd, cmd};
 
+pub mod credentials;
 pub mod registry;
 
 use crate::{process, workspace::Workspace};
@@ -412,9 +413,83 @@ impl<'a> Docker<'a> {
         Ok(())
     }
 
-    /// Creates a bridge network unless one of that name exists.
+    /// Creates a bridge network unless one of that name exists. Docker allows several networks
+    /// with one name (two creations at once both succeed), and then refuses to use the name as
+    /// "ambiguous": duplicates are repaired here, keeping the one with the most containers.
+    /// Callers hold the stack's lock, so they do not race each other into new duplicates.
     pub fn ensure_network(&self, name: &str, labels: &[(String, String)]) -> Result<()> {
-        self.ensure_object("network", name, labels)
+        let listed = self
+            .docker()
+            .args([
+                "network",
+                "ls",
+                "--no-trunc",
+                "--format",
+                "{{.ID}} {{.Name}}",
+            ])
+            .quiet()
+            .read()
+            .context("listing docker networks")?;
+        let ids: Vec<&str> = listed
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .filter(|(_, n)| *n == name)
+            .map(|(id, _)| id)
+            .collect();
+        if ids.is_empty() {
+            return self.ensure_object("network", name, labels);
+        }
+        if ids.len() == 1 {
+            return Ok(());
+        }
+        let mut attached: Vec<(&str, Vec<String>)> = Vec::new();
+        for id in &ids {
+            let containers = self
+                .docker()
+                .args([
+                    "network",
+                    "inspect",
+                    "--format",
+                    "{{range $k, $v := .Containers}}{{$k}} {{end}}",
+                    id,
+                ])
+                .quiet()
+                .read()
+                .with_context(|| format!("inspecting network {id}"))?;
+            attached.push((
+                id,
+                containers.split_whitespace().map(str::to_owned).collect(),
+            ));
+        }
+        // Keep the most used one (the first listed among equals); disconnect and remove the rest.
+        let keep = (0..attached.len())
+            .max_by_key(|&i| (attached[i].1.len(), std::cmp::Reverse(i)))
+            .expect("two or more");
+        for (i, (id, containers)) in attached.iter().enumerate() {
+            if i == keep {
+                continue;
+            }
+            for container in containers {
+                self.docker()
+                    .args(["network", "disconnect", "--force", id, container])
+                    .quiet()
+                    .ignore_stdout()
+                    .run()
+                    .with_context(|| format!("disconnecting {container} from network {id}"))?;
+            }
+            self.docker()
+                .args(["network", "rm", id])
+                .quiet()
+                .ignore_stdout()
+                .run()
+                .with_context(|| format!("removing the duplicate network {id} ({name})"))?;
+        }
+        crate::progress::note(format!(
+            "repaired {} networks named {name}: kept {}, removed the others",
+            ids.len(),
+            &attached[keep].0[..12.min(attached[keep].0.len())]
+        ));
+        Ok(())
     }
 
     /// Creates a labelled named volume unless it exists.

@@ -21,6 +21,10 @@ pub struct Xtask {
     /// An extra label, KEY=VALUE, put on every image and container this run creates.
     #[arg(long = "label", global = true, value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
+    /// When another command holds the local stack (up, down, db …), fail at once instead of
+    /// waiting for it.
+    #[arg(long, global = true)]
+    pub no_wait: bool,
     #[command(subcommand)]
     pub command: Command,
 }

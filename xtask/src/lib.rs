@@ -4,15 +4,18 @@
 //! The top level mirrors the command table: each command has its module (and a folder beside
 //! it when it has parts). The rest is named infrastructure: `flags` (the CLI surface),
 //! `workspace` (paths and configuration, found at run time), `process`, `progress`, `files`,
-//! `http`, `https`, and `docker` (the only module that spells docker's command line).
+//! `http`, `https`, `lock` (one command at a time per stack), `failpoint` (deterministic kills
+//! for tests), and `docker` (the only module that spells docker's command line).
 
 pub mod flags;
 
 // Infrastructure.
 pub mod docker;
+pub mod failpoint;
 pub mod files;
 pub mod http;
 pub mod https;
+pub mod lock;
 pub mod process;
 pub mod progress;
 pub mod workspace;
@@ -42,7 +45,11 @@ use crate::{
 
 /// Runs one parsed command line.
 pub fn run(cli: Xtask) -> Result<()> {
-    let ws = Workspace::open(cli.workspace, cli.labels)?;
+    let mut ws = Workspace::open(cli.workspace, cli.labels)?;
+    ws.no_wait = cli.no_wait;
+    // A push killed before it could delete its registry login leaves it behind: every
+    // command sweeps those of dead owners (a readdir when there are none).
+    docker::credentials::sweep();
     match cli.command {
         Command::Doctor(cmd) => cmd.run(&ws),
         Command::Setup(cmd) => cmd.run(&ws),

@@ -16,7 +16,7 @@ use std::{
     sync::Arc,
 };
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
 mod check;
@@ -27,7 +27,7 @@ mod sql;
 
 use check::{check_keys_and_references, check_rows, derive};
 use csv::load_csv;
-use fixture::{Row, load_toml};
+use fixture::{Row, contained, load_toml, read_utf8};
 use sql::render_batch;
 
 use schema::Type;
@@ -80,10 +80,37 @@ struct TableEntry {
     /// Derived columns: column → template over the row's other columns, `{column}`.
     #[serde(default)]
     derive: BTreeMap<String, String>,
+    /// The table is seeded with no rows, on purpose: its fixture may be empty. Without it an
+    /// empty fixture is refused (it is almost always a mistake).
+    #[serde(default)]
+    empty: bool,
+}
+
+/// How many threads parse, check and render: every core, or `XTASK_SEED_THREADS` (read once),
+/// which tests set to prove the output does not depend on it.
+pub fn threads() -> usize {
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| {
+        std::env::var("XTASK_SEED_THREADS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+    })
 }
 
 /// Renders every table of the manifest in `dir` against `tables`.
 pub fn render(dir: &Path, tables: &BTreeMap<String, schema::Table>) -> Result<String> {
+    render_with_threads(dir, tables, threads())
+}
+
+/// `render` on `threads` threads: the same bytes, or the same error, for any number.
+pub fn render_with_threads(
+    dir: &Path,
+    tables: &BTreeMap<String, schema::Table>,
+    threads: usize,
+) -> Result<String> {
+    let threads = threads.max(1);
     let manifest_path = dir.join("manifest.toml");
     let manifest: Manifest = toml::from_str(
         &std::fs::read_to_string(&manifest_path)
@@ -100,11 +127,9 @@ pub fn render(dir: &Path, tables: &BTreeMap<String, schema::Table>) -> Result<St
             .file
             .clone()
             .unwrap_or_else(|| format!("{}.toml", entry.name));
+        let file = contained(dir, &file_name, &entry.name, &manifest_path)?;
         texts.push(if file_name.ends_with(".csv") {
-            let file = dir.join(&file_name);
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
-            Some((file_name.as_str().into(), text))
+            Some((file_name.as_str().into(), read_utf8(&file)?))
         } else {
             None
         });
@@ -124,12 +149,34 @@ pub fn render(dir: &Path, tables: &BTreeMap<String, schema::Table>) -> Result<St
             .clone()
             .unwrap_or_else(|| format!("{}.toml", entry.name));
         let file = dir.join(&file_name);
-        let mut rows = match text {
-            Some((name, text)) => load_csv(text, name)?,
-            None => load_toml(&file)?,
+        let (mut rows, explicit) = match text {
+            Some((name, text)) => (load_csv(text, name, threads)?, false),
+            None => match load_toml(&file)? {
+                Some(rows) => (rows, true),
+                None => (Vec::new(), false),
+            },
         };
+        match (rows.is_empty(), entry.empty) {
+            (true, false) if !explicit => bail!(
+                "{}: {file_name} (table `{}`) has no rows; an empty fixture is almost always a mistake: add rows, or say \"no rows\" on purpose with `empty = true` in its [[table]] entry{}",
+                manifest_path.display(),
+                entry.name,
+                if text.is_none() {
+                    " or `row = []` in the file"
+                } else {
+                    ""
+                }
+            ),
+            (false, true) => bail!(
+                "{}: table `{}` is declared `empty = true`, but {file_name} has {} row(s)",
+                manifest_path.display(),
+                entry.name,
+                rows.len()
+            ),
+            _ => {}
+        }
         derive(&mut rows, &entry.derive, table, &manifest_path)?;
-        let columns = check_rows(table, &rows, &file_name)?;
+        let columns = check_rows(table, &rows, &file_name, threads)?;
         loaded.push((table, file_name, rows, columns));
     }
     check_keys_and_references(&loaded)?;
@@ -154,7 +201,6 @@ pub fn render(dir: &Path, tables: &BTreeMap<String, schema::Table>) -> Result<St
         );
         let batches: Vec<&[Row<'_>]> = rows.chunks(batch_rows).collect();
         // Batches are independent: render them on every core, then concatenate in order.
-        let threads = std::thread::available_parallelism().map_or(1, usize::from);
         let per_thread = batches.len().div_ceil(threads).max(1);
         let rendered: Vec<Result<String>> = std::thread::scope(|scope| {
             let handles: Vec<_> = batches

@@ -5,7 +5,9 @@
 
 use anyhow::{Result, bail};
 
-use crate::{db, docker::Docker, flags, http, image, progress, setup, workspace::Workspace};
+use crate::{
+    db, docker::Docker, failpoint, flags, http, image, lock, progress, setup, workspace::Workspace,
+};
 
 /// The local stack's JWT secret: a well-known development value, like the Supabase CLI's.
 const LOCAL_JWT_SECRET: &str = "openeu-local-development-jwt-secret-not-for-production";
@@ -17,6 +19,7 @@ fn labels(ws: &Workspace) -> Vec<(String, String)> {
 impl flags::Up {
     pub fn run(self, ws: &Workspace) -> Result<()> {
         let started = std::time::Instant::now();
+        let _lock = lock::stack(ws, "up")?;
         let step = progress::step("setup");
         setup::ensure(ws)?;
         step.done();
@@ -39,6 +42,7 @@ impl flags::Up {
         let step = progress::step("resetting the database (migrations, seed)");
         db::reset_local_files(ws, &files)?;
         step.done();
+        failpoint::hit("up:after-database");
         docker.remove_container(&app_container)?;
         let env = vec![
             ("ENVIRONMENT".to_owned(), "local".to_owned()),
@@ -94,6 +98,7 @@ impl flags::Down {
     pub fn run(self, ws: &Workspace) -> Result<()> {
         let docker = Docker::new(ws);
         docker.require_engine()?;
+        let _lock = lock::stack(ws, "down")?;
         let step = progress::step("removing the local stack (containers, network, volume)");
         let (key, value) = ws.config.stack_label();
         let label = format!("{key}={value}");

@@ -107,6 +107,8 @@ pub struct Workspace {
     pub config: Config,
     /// Extra KEY=VALUE labels for everything this run creates (tests use them for cleanup).
     pub labels: Vec<String>,
+    /// `--no-wait`: refuse instead of waiting when another command holds the stack's lock.
+    pub no_wait: bool,
     target_dir: OnceLock<PathBuf>,
 }
 
@@ -131,6 +133,7 @@ impl Workspace {
             sh,
             config,
             labels,
+            no_wait: false,
             target_dir: OnceLock::new(),
         })
     }

@@ -108,9 +108,17 @@ impl Format {
             Format::HttpUrl => {
                 parse_url(value).is_some_and(|u| u.scheme == "http" || u.scheme == "https")
             }
-            Format::PostgresUrl => {
-                parse_url(value).is_some_and(|u| u.scheme == "postgres" || u.scheme == "postgresql")
-            }
+            Format::PostgresUrl => match parse_url(value).filter(|u| !u.rest.contains('@')) {
+                Some(u) => u.scheme == "postgres" || u.scheme == "postgresql",
+                // An `@` that is not where the host part ends: a password with `/`, `?` or `#`.
+                None if value.contains('@') => {
+                    return Err(
+                        "must be a postgres:// URL whose password has `/`, `?`, `#` and `@` percent-encoded (%2F, %3F, %23, %40)"
+                            .to_owned(),
+                    );
+                }
+                None => false,
+            },
             Format::NonEmpty => !value.is_empty(),
             Format::Integer { min, max } => {
                 value.parse::<i64>().is_ok_and(|n| (min..=max).contains(&n))
@@ -719,9 +727,11 @@ pub fn parse_url(value: &str) -> Option<Url<'_>> {
     })
 }
 
-/// The URL with its password replaced by `***`; a value that is not a URL is fully masked.
+/// The URL with its password replaced by `***`; a value that is not a URL is fully masked, and
+/// so is one with an `@` after its host part: a password holding `/`, `?` or `#` (not
+/// percent-encoded) ends the authority early, and the rest of it would show as the path.
 pub fn redact_url(value: &str) -> String {
-    let Some(url) = parse_url(value) else {
+    let Some(url) = parse_url(value).filter(|u| !u.rest.contains('@')) else {
         return "***".to_owned();
     };
     let mut out = format!("{}://", url.scheme);
@@ -781,6 +791,28 @@ mod tests {
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         lookup_from(pairs)
+    }
+
+    #[test]
+    fn a_password_that_ends_the_authority_early_is_masked_whole() {
+        for url in [
+            "postgres://app:pa/ss@db.internal:5432/openeu",
+            "postgres://app:12/34@db.internal/openeu",
+            "postgres://app:p?w@db/x",
+            "postgres://app:p#w@db/x",
+        ] {
+            assert_eq!(redact_url(url), "***", "{url}");
+            let why = Format::PostgresUrl.check(url).unwrap_err();
+            let password = &url["postgres://app:".len()..url.find('@').unwrap()];
+            assert!(
+                !why.contains(password) && why.contains("percent-encoded"),
+                "{why}"
+            );
+        }
+        assert_eq!(
+            redact_url("postgres://app:pa%2Fss@db:5432/openeu"),
+            "postgres://app:***@db:5432/openeu"
+        );
     }
 
     #[test]

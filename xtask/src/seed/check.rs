@@ -167,9 +167,10 @@ pub(super) fn check_rows(
     table: &schema::Table,
     rows: &[Row<'_>],
     file: &str,
+    threads: usize,
 ) -> Result<Vec<String>> {
     // Rows are independent: check them on every core; the first error in row order wins.
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let threads = threads.max(1);
     let per_thread = rows.len().div_ceil(threads).max(1);
     let results: Vec<Result<Vec<bool>>> = std::thread::scope(|scope| {
         let handles: Vec<_> = rows

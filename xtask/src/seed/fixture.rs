@@ -1,7 +1,11 @@
 //! Fixture rows as the renderer sees them: typed values before they meet their columns, where
 //! each row came from, and the TOML fixture reader. CSV fixtures are read by `csv.rs`.
 
-use std::{borrow::Cow, path::Path, sync::Arc};
+use std::{
+    borrow::Cow,
+    path::{Component, Path, PathBuf},
+    sync::Arc,
+};
 
 use anyhow::{Context, Result};
 use serde::Deserialize;
@@ -81,20 +85,24 @@ impl<'a> Fields<'a> {
     }
 }
 
-pub(super) fn load_toml(file: &Path) -> Result<Vec<Row<'static>>> {
+/// The rows of a TOML fixture; None when the file has no `row` key at all (an empty file, or
+/// only comments), which the caller refuses unless the table is declared empty. `row = []`
+/// says "no rows" on purpose.
+pub(super) fn load_toml(file: &Path) -> Result<Option<Vec<Row<'static>>>> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Fixture {
-        #[serde(default)]
-        row: Vec<toml::Table>,
+        row: Option<Vec<toml::Table>>,
     }
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let text = read_utf8(file)?;
     let fixture: Fixture = toml::from_str(&text)
         .map_err(|e| anyhow::anyhow!("{}: {}", file.display(), e.to_string().trim_end()))?;
+    let Some(tables) = fixture.row else {
+        return Ok(None);
+    };
     let name = file_name(file);
     let mut rows = Vec::new();
-    for (i, table) in fixture.row.into_iter().enumerate() {
+    for (i, table) in tables.into_iter().enumerate() {
         let at = Loc {
             file: Arc::clone(&name),
             unit: Unit::Row,
@@ -116,7 +124,64 @@ pub(super) fn load_toml(file: &Path) -> Result<Vec<Row<'static>>> {
             },
         });
     }
-    Ok(rows)
+    Ok(Some(rows))
+}
+
+/// A fixture's text; invalid UTF-8 is located by line and byte offset.
+pub(super) fn read_utf8(file: &Path) -> Result<String> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    String::from_utf8(bytes).map_err(|err| {
+        let bytes = err.as_bytes();
+        let at = err.utf8_error().valid_up_to();
+        let line = bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
+        let line_start = bytes[..at]
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |p| p + 1);
+        anyhow::anyhow!(
+            "{}: line {line}, byte offset {at} (byte {} of the line): 0x{:02X} is not UTF-8 (Latin-1?); save the file as UTF-8",
+            file.display(),
+            at - line_start + 1,
+            bytes[at]
+        )
+    })
+}
+
+/// The fixture file of a manifest entry, refused unless it is a file inside `dir`: no absolute
+/// path, no `..`, no symbolic link that leads out (its target is never read, so no content of
+/// another file can reach an error message or seed.sql).
+pub(super) fn contained(dir: &Path, file: &str, entry: &str, manifest: &Path) -> Result<PathBuf> {
+    let refuse = |why: &str| {
+        anyhow::anyhow!(
+            "{}: table `{entry}`: fixture {file:?} {why}; a fixture must be a file inside supabase/seed/",
+            manifest.display()
+        )
+    };
+    let relative = Path::new(file);
+    if file.is_empty()
+        || relative
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Err(refuse("is not a plain relative path"));
+    }
+    let path = dir.join(relative);
+    let (Ok(real_dir), Ok(real)) = (dir.canonicalize(), path.canonicalize()) else {
+        // A dangling link, or no file: say it is missing (reading it would say the same).
+        if path.symlink_metadata().is_ok() && path.metadata().is_err() {
+            return Err(refuse("is a symbolic link to nothing"));
+        }
+        return Err(refuse("does not exist"));
+    };
+    if !real.starts_with(&real_dir) {
+        return Err(refuse(
+            "leads outside supabase/seed/ (through a symbolic link); it was not read",
+        ));
+    }
+    if !real.is_file() {
+        return Err(refuse("is not a regular file"));
+    }
+    Ok(path)
 }
 
 pub(super) fn file_name(file: &Path) -> Arc<str> {

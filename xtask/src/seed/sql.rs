@@ -37,6 +37,18 @@ pub(super) fn render_batch(
 /// Appends the SQL literal of `value` for a column of type `ty`.
 pub(super) fn literal(sql: &mut String, value: &Value<'_>, ty: &Type) -> Result<(), String> {
     let wrong = |expected: &str| Err(format!("expected {expected}, found {}", describe(value)));
+    let time_text = match value {
+        Value::Str(text) => Some(&**text),
+        Value::Datetime { text, .. } => Some(text.as_str()),
+        _ => None,
+    };
+    if let (Type::Date | Type::Timestamptz, Some(text)) = (ty, time_text)
+        && leap_second(text)
+    {
+        return Err(format!(
+            "{text}: second 60 (a leap second), which PostgreSQL would silently turn into the next minute; write the time you mean (:59, or the next minute)"
+        ));
+    }
     match (ty, value) {
         (_, Value::Null) => sql.push_str("NULL"),
         (Type::Text, Value::Str(s)) => quote(sql, s)?,
@@ -109,6 +121,12 @@ pub(super) fn literal(sql: &mut String, value: &Value<'_>, ty: &Type) -> Result<
         (Type::Other(name), _) => return Err(format!("columns of type {name} cannot be seeded")),
     }
     Ok(())
+}
+
+/// `YYYY-MM-DDTHH:MM:60…`: a leap second, which PostgreSQL accepts and moves on a second.
+fn leap_second(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() >= 19 && b[13] == b':' && b[16] == b':' && &b[17..19] == b"60"
 }
 
 pub(super) fn text_array(sql: &mut String, items: &[Value<'_>]) -> Result<(), String> {
