@@ -23,6 +23,7 @@ pub mod db;
 pub mod doctor;
 pub mod env;
 pub mod image;
+pub mod migration;
 pub mod seed;
 pub mod setup;
 pub mod stack;
@@ -49,6 +50,7 @@ pub fn run(cli: Xtask) -> Result<()> {
         Command::Env(cmd) => cmd.run(&ws),
         Command::Seed(cmd) => cmd.run(&ws),
         Command::Db(cmd) => cmd.run(&ws),
+        Command::Migration(cmd) => cmd.run(&ws),
         Command::Up(cmd) => cmd.run(&ws),
         Command::Down(cmd) => cmd.run(&ws),
         Command::Bench(cmd) => cmd.run(&ws),
