@@ -3,8 +3,10 @@
 ARG BASE_IMAGE=127.0.0.1:5000/openeu-backend-base:5acebadb7460a9073c09d5c07562cb49@sha256:e5183df5435a4af60e0fc028700f373d361fc04d3b316b1de5a03503746ef20d
 FROM ${BASE_IMAGE} AS build
 WORKDIR /build
-# Sources, manifests and supabase/migrations (crates/openeu-api/build.rs reads the newest
-# migration's version from it); .dockerignore keeps the rest of supabase/ out.
+# The crates, manifests and supabase/migrations (crates/openeu-api/build.rs reads the newest
+# migration's version from it). `cargo xtask image build` sends a context of exactly these
+# (xtask/src/image/context.rs: other members stubbed, no seed, no docs), so data, docs and xtask
+# changes never rebuild; Render sends the repository, and .dockerignore keeps most of it out.
 COPY . .
 # The base compiled every external dependency; only workspace crates compile here.
 ARG GIT_SHA=unknown

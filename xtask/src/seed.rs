@@ -70,14 +70,6 @@ pub fn load_schema(ws: &Workspace) -> Result<BTreeMap<String, schema::Table>> {
     schema::load(&files, cache.as_deref())
 }
 
-/// Whether the committed supabase/seed.sql is what the fixtures render to now. An error when the
-/// fixtures themselves are invalid (the same error `cargo xtask seed` gives).
-pub fn is_current(ws: &Workspace) -> Result<bool> {
-    let sql = render_workspace(ws)?;
-    let path = ws.path(workspace::SEED_SQL);
-    Ok(std::fs::read_to_string(&path).is_ok_and(|committed| committed == sql))
-}
-
 /// Makes supabase/seed.sql current before it is loaded (`up`, `db reset`): a stale file is
 /// rendered again, saying so, because serving yesterday's seed without a word is worse than
 /// writing a generated file the developer will commit anyway.
