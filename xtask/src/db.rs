@@ -258,7 +258,8 @@ impl flags::DbReset {
     fn run(self, ws: &Workspace, docker: &Docker<'_>) -> Result<()> {
         // The seed that is loaded is the one the fixtures say: a stale seed.sql is rendered
         // again (saying so) before anything is dropped.
-        crate::seed::ensure_current(ws)?;
+        crate::seed::ensure_current(ws)
+            .context("nothing was reset; the previous database is untouched")?;
         let files = files_to_apply(ws)?;
         match &self.db_url {
             Some(url) => {

@@ -42,7 +42,7 @@ fn append(path: &Path, text: &str) {
     std::fs::write(path, old + text).unwrap();
 }
 
-const NEW_MEETING: &str = "\n[[row]]\nid = \"de-bt-2026-02-05-energy-hearing\"\nsource = \"bundestag\"\ntitle = \"Hearing on the heat-pump subsidy and grid fees\"\nstart_time = 2026-02-05T10:00:00+01:00\nend_time = 2026-02-05T12:00:00+01:00\ncountry = \"DE\"\nlocation = \"Berlin\"\n";
+const NEW_MEETING: &str = "\n[[row]]\nid = \"de-bt-2026-02-05-energy-hearing\"\nsource = \"national_parliament\"\ntitle = \"Hearing on the heat-pump subsidy and grid fees\"\nstart_time = 2026-02-05T10:00:00+01:00\nend_time = 2026-02-05T12:00:00+01:00\ncountry = \"DE\"\nlocation = \"Berlin\"\n";
 
 #[test]
 fn a_new_column_reaches_the_seed_through_a_migration_with_no_source_edit() {
