@@ -82,7 +82,11 @@ pub fn build(ws: &Workspace, docker: &Docker<'_>) -> Result<Built> {
             base: base_ref,
         });
     }
-    let dir = ws.scratch("app-context")?;
+    // One directory per run: concurrent builds (tests, worktrees sharing a target directory)
+    // must not write into each other's context.
+    let dir = ws
+        .scratch("app-context")?
+        .join(format!("{hash}-{}", std::process::id()));
     context.write(&dir)?;
     let log = ws.scratch("logs")?.join("image-build.log");
     let step = progress::step(format!("building {image}"));
@@ -109,6 +113,7 @@ pub fn build(ws: &Workspace, docker: &Docker<'_>) -> Result<Built> {
             log,
         })
         .context("building the app image")?;
+    let _ = std::fs::remove_dir_all(&dir);
     step.done();
     Ok(Built {
         image,
