@@ -443,20 +443,20 @@ impl flags::BasePin {
         let inputs = compute(ws)?;
         let reference = reference(ws, &inputs);
         if self.check {
+            // A pin of this machine's registry is not deployable, current or not: a warning,
+            // not a failure, because CI and local work use the local registry.
+            if let Some(pinned) = pinned_reference(ws)?
+                && let Some(host) = local_registry_of(&pinned)
+            {
+                eprintln!(
+                    "warning: the pin names the registry {host}, which only this machine can reach: Render cannot pull that base. \
+                     Before a deploy, set DOCKER_REGISTRY_SERVER to a registry Render can reach, then run \
+                     `cargo xtask base build --push && cargo xtask base pin`."
+                );
+            }
             return match pin_state(ws, &inputs)? {
                 Pin::Current => {
                     println!("pin current: {}", inputs.tag());
-                    // Current is not deployable when the registry is this machine's: a warning,
-                    // not a failure, because CI and local work use the local registry.
-                    if let Some(pinned) = pinned_reference(ws)?
-                        && let Some(host) = local_registry_of(&pinned)
-                    {
-                        eprintln!(
-                            "warning: the pin names the registry {host}, which only this machine can reach: Render cannot pull that base. \
-                             Before a deploy, set DOCKER_REGISTRY_SERVER to a registry Render can reach, then run \
-                             `cargo xtask base build --push && cargo xtask base pin`."
-                        );
-                    }
                     Ok(())
                 }
                 Pin::Stale { pinned } => bail!(
