@@ -5,8 +5,7 @@
 //!   examples;
 //! - every other member as its manifest plus stub sources (cargo needs each member of the
 //!   workspace to exist, not to compile): editing xtask changes nothing here;
-//! - the root manifest without `[workspace.metadata]` (xtask's configuration), Cargo.lock,
-//!   rust-toolchain.toml, .cargo/config*, the Dockerfile;
+//! - the root manifest, Cargo.lock, rust-toolchain.toml, .cargo/config*, the Dockerfile;
 //! - `app-inputs`: files the app's build scripts read (supabase/migrations, for the migration
 //!   the service expects).
 //!
@@ -147,20 +146,10 @@ pub fn collect(ws: &Workspace, base: &BaseInputs) -> Result<BuildContext> {
         Ok(())
     };
 
-    // The root: the manifest without xtask's configuration, which the build never reads.
-    let manifest_path = ws.path(workspace::ROOT_MANIFEST);
-    let text = std::fs::read_to_string(&manifest_path)
-        .with_context(|| format!("reading {}", manifest_path.display()))?;
-    let mut manifest: toml::Table =
-        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", manifest_path.display()))?;
-    if let Some(toml::Value::Table(workspace)) = manifest.get_mut("workspace") {
-        workspace.remove("metadata");
-    }
-    files.insert(
-        workspace::ROOT_MANIFEST.to_owned(),
-        toml::to_string(&manifest)?.into_bytes(),
-    );
+    // The root. The manifest goes in as it is, xtask's configuration included: a stack of its
+    // own (a test's) then has an image of its own, never a layer cache shared with another.
     for file in [
+        workspace::ROOT_MANIFEST,
         workspace::LOCKFILE,
         workspace::TOOLCHAIN_FILE,
         workspace::APP_DOCKERFILE,

@@ -1,8 +1,8 @@
 //! The everyday changes, made as a newcomer makes them, from the README and the messages only:
 //! a migration that adds a column and a seed row that uses it (through `seed` and `up`, no
 //! source edit), a typo in a fixture (a "did you mean" with the line), a stale seed caught by
-//! `up`, a seed-only change that does not rebuild the app image, and `/ready` on a database one
-//! migration ahead. Each works on a copy of the repository; the stack test runs a stack of its
+//! `up`, a seed-only or xtask-only change that does not rebuild the app image, and `/ready` on
+//! a database one migration ahead. Each works on a copy of the repository; the stack test runs a stack of its
 //! own (name, ports) and tears it down even when it fails.
 
 use std::{path::Path, time::Instant};
@@ -175,6 +175,15 @@ fn up_follows_data_and_schema_changes_and_rebuilds_only_for_the_binary() {
         200
     );
     x.ok(&["seed", "--check"]);
+
+    // An xtask-only change does not rebuild it either: xtask is not part of the app's build
+    // context (its sources are stubbed there).
+    append(&root.join("xtask/src/lib.rs"), "\n// an xtask-only edit\n");
+    let (_, stderr) = x.ok(&["image", "build"]);
+    assert!(
+        stderr.contains("no build:"),
+        "the app image was reused:\n{stderr}"
+    );
 
     // A broken migration fails in seconds, before any image is built.
     let broken = new_migration(&x, root, "broken", "select * from no_such_table;\n");
