@@ -3,8 +3,10 @@
 ARG BASE_IMAGE=127.0.0.1:5000/openeu-backend-base:2fd56addf926a4b9d438a5fdf59f59d8@sha256:2c9f92e0a391ff4cd1a5a488b77a356dba39abb912794228e4235ee830af278a
 FROM ${BASE_IMAGE} AS build
 WORKDIR /build
-# Sources, manifests and supabase/migrations (crates/openeu-api/build.rs reads the newest
-# migration's version from it); .dockerignore keeps the rest of supabase/ out.
+# The crates, manifests and supabase/migrations (crates/openeu-api/build.rs reads the newest
+# migration's version from it). `cargo xtask image build` sends a context of exactly these
+# (xtask/src/image/context.rs: other members stubbed, no seed, no docs), so data, docs and xtask
+# changes never rebuild; Render sends the repository, and .dockerignore keeps most of it out.
 COPY . .
 # The base compiled every external dependency; only workspace crates compile here.
 ARG GIT_SHA=unknown

@@ -145,6 +145,18 @@ fn pinned_reference(ws: &Workspace) -> Result<Option<String>> {
         .map(|v| v.trim().to_owned()))
 }
 
+/// The registry of a pinned reference when it is a loopback one (127.0.0.1, localhost, ::1).
+fn local_registry_of(pinned: &str) -> Option<&str> {
+    let registry = pinned.split('/').next()?;
+    // Without a registry part (`name:tag`), the image comes from Docker Hub.
+    if !pinned.contains('/') {
+        return None;
+    }
+    workspace::LOCAL_REGISTRY_HOSTS
+        .contains(&workspace::registry_host(registry))
+        .then_some(registry)
+}
+
 /// The tag part of a pinned `repo:tag@sha256:…` reference.
 fn pinned_tag(pinned: &str) -> Option<&str> {
     let without_digest = pinned.split('@').next()?;
@@ -432,6 +444,17 @@ impl flags::BasePin {
         let inputs = compute(ws)?;
         let reference = reference(ws, &inputs);
         if self.check {
+            // A pin of this machine's registry is not deployable, current or not: a warning,
+            // not a failure, because CI and local work use the local registry.
+            if let Some(pinned) = pinned_reference(ws)?
+                && let Some(host) = local_registry_of(&pinned)
+            {
+                eprintln!(
+                    "warning: the pin names the registry {host}, which only this machine can reach: Render cannot pull that base. \
+                     Before a deploy, set DOCKER_REGISTRY_SERVER to a registry Render can reach, then run \
+                     `cargo xtask base build --push && cargo xtask base pin`."
+                );
+            }
             return match pin_state(ws, &inputs)? {
                 Pin::Current => {
                     println!("pin current: {}", inputs.tag());
@@ -533,6 +556,17 @@ impl flags::BaseDiff {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_registries_are_named_in_pins() {
+        assert_eq!(
+            local_registry_of("127.0.0.1:5000/openeu-backend-base:abc@sha256:00"),
+            Some("127.0.0.1:5000")
+        );
+        assert_eq!(local_registry_of("localhost/base:abc"), Some("localhost"));
+        assert_eq!(local_registry_of("ghcr.io/openeu/base:abc@sha256:00"), None);
+        assert_eq!(local_registry_of("base:abc"), None);
+    }
 
     #[test]
     fn pinned_tag_is_between_colon_and_digest() {

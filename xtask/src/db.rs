@@ -318,6 +318,10 @@ impl Target {
 
 impl flags::DbReset {
     fn run(self, ws: &Workspace, docker: &Docker<'_>) -> Result<()> {
+        // The seed that is loaded is the one the fixtures say: a stale seed.sql is rendered
+        // again (saying so) before anything is dropped.
+        crate::seed::ensure_current(ws)
+            .context("nothing was reset; the previous database is untouched")?;
         let files = files_to_apply(ws)?;
         let _lock = match &self.db_url {
             Some(_) => None,

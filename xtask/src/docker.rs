@@ -182,6 +182,15 @@ impl<'a> Docker<'a> {
         process::stream_to_log(cmd.into(), &build.log)
     }
 
+    /// Gives `source` the further name `target`.
+    pub fn tag(&self, source: &str, target: &str) -> Result<()> {
+        self.docker()
+            .args(["tag", source, target])
+            .quiet()
+            .run()
+            .with_context(|| format!("tagging {source} as {target}"))
+    }
+
     pub fn remove_image(&self, reference: &str) -> Result<()> {
         self.docker()
             .args(["image", "rm", "--force", reference])

@@ -289,8 +289,9 @@ impl flags::EnvCheck {
             Some(target) => target.into(),
             None => Target::derive(lookup),
         };
+        let readers = self.readers(target);
         let mut problems: Vec<Problem> = Vec::new();
-        for reader in [Reader::Service, Reader::Build, Reader::Deploy] {
+        for &reader in &readers {
             for problem in openeu_env::check(target, reader, lookup) {
                 if !problems.contains(&problem) {
                     problems.push(problem);
@@ -303,6 +304,7 @@ impl flags::EnvCheck {
 
         let rows: Vec<_> = SPEC
             .iter()
+            .filter(|var| var.readers.iter().any(|r| readers.contains(r)))
             .map(|var| {
                 let value = lookup(var.name).filter(|v| !v.trim().is_empty());
                 let problem = problems.iter().find(|p| p.name == var.name);
@@ -319,6 +321,7 @@ impl flags::EnvCheck {
         if self.json {
             let value = json!({
                 "target": target.name(),
+                "readers": readers.iter().map(|r| reader_name(*r)).collect::<Vec<_>>(),
                 "ok": problems.is_empty(),
                 "variables": rows.iter().map(|(var, state, shown)| json!({
                     "name": var.name, "state": state, "secret": var.secret, "value": shown,
@@ -327,7 +330,8 @@ impl flags::EnvCheck {
             });
             println!("{}", serde_json::to_string_pretty(&value)?);
         } else {
-            println!("target {target}");
+            let names: Vec<&str> = readers.iter().map(|r| reader_name(*r)).collect();
+            println!("target {target}, reader {}", names.join(", "));
             for (var, state, shown) in &rows {
                 let line = format!(
                     "{state:<9} {:<26} {}",
@@ -348,13 +352,43 @@ impl flags::EnvCheck {
                 .iter()
                 .map(|p| format!("  {p}{}", at(&p.name)))
                 .collect();
+            let names: Vec<&str> = readers.iter().map(|r| reader_name(*r)).collect();
             bail!(
-                "{} problem(s) for target {target}:\n{}",
+                "{} problem(s) for target {target}, reader {}:\n{}",
                 problems.len(),
+                names.join(", "),
                 list.join("\n")
             );
         }
         Ok(())
+    }
+
+    /// The readers to check: those given, else the target's default. A deployed target's
+    /// default is the service alone, because that is what its environment holds (Render's
+    /// service settings); the build and deploy variables live in CI and on the machine that
+    /// deploys, and are checked with `--reader build` / `--reader deploy` there.
+    fn readers(&self, target: Target) -> Vec<Reader> {
+        if !self.readers.is_empty() {
+            let mut readers: Vec<Reader> = Vec::new();
+            for reader in self.readers.iter().map(|&r| Reader::from(r)) {
+                if !readers.contains(&reader) {
+                    readers.push(reader);
+                }
+            }
+            return readers;
+        }
+        match target {
+            Target::Production | Target::Preview => vec![Reader::Service],
+            Target::Local => vec![Reader::Service, Reader::Build, Reader::Deploy],
+        }
+    }
+}
+
+fn reader_name(reader: Reader) -> &'static str {
+    match reader {
+        Reader::Service => "service",
+        Reader::Build => "build",
+        Reader::Deploy => "deploy",
     }
 }
 

@@ -49,6 +49,9 @@ pub enum Command {
     /// The local Supabase-compatible database.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Schema migrations in supabase/migrations/ (Supabase CLI layout).
+    #[command(subcommand)]
+    Migration(MigrationCommand),
     /// Start the local stack and wait until it is healthy; prints the API's URL.
     Up(Up),
     /// Remove the local stack's containers, network and volume.
@@ -194,6 +197,10 @@ pub struct EnvCheck {
     /// The deployment target; derived as the service derives it when not given.
     #[arg(long, value_enum)]
     pub target: Option<EnvTarget>,
+    /// Whose variables to check (repeatable). Default: the service for production and preview
+    /// (the variables set in Render's service settings), every reader for local.
+    #[arg(long = "reader", value_enum, value_name = "READER")]
+    pub readers: Vec<EnvReader>,
     /// Print JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -213,6 +220,27 @@ impl From<EnvTarget> for openeu_env::Target {
             EnvTarget::Production => openeu_env::Target::Production,
             EnvTarget::Preview => openeu_env::Target::Preview,
             EnvTarget::Local => openeu_env::Target::Local,
+        }
+    }
+}
+
+/// Who reads a variable of the env spec.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum EnvReader {
+    /// The service at runtime (Render's service settings in production).
+    Service,
+    /// The image build.
+    Build,
+    /// The deploy tool (registry credentials, Render and Supabase API keys).
+    Deploy,
+}
+
+impl From<EnvReader> for openeu_env::Reader {
+    fn from(reader: EnvReader) -> Self {
+        match reader {
+            EnvReader::Service => openeu_env::Reader::Service,
+            EnvReader::Build => openeu_env::Reader::Build,
+            EnvReader::Deploy => openeu_env::Reader::Deploy,
         }
     }
 }
@@ -267,6 +295,19 @@ pub struct DbReset {
     /// Confirm resetting a database that is not on this machine.
     #[arg(long)]
     pub yes: bool,
+}
+
+#[derive(Subcommand)]
+pub enum MigrationCommand {
+    /// Create supabase/migrations/<YYYYMMDDHHMMSS>_<NAME>.sql (UTC, after the newest one) and
+    /// print its path.
+    New(MigrationNew),
+}
+
+#[derive(Args)]
+pub struct MigrationNew {
+    /// What the migration does, in lower-case letters, digits and `_` (e.g. add_room_to_meetings).
+    pub name: String,
 }
 
 #[derive(Args)]

@@ -6,6 +6,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 
+mod context;
+
 use crate::{
     base,
     docker::{Build, Docker, ImageOwner, Run},
@@ -44,7 +46,11 @@ pub struct Built {
     pub base: String,
 }
 
-/// Ensures the base, then builds the app image on it.
+/// The label that carries the hash of the app image's build context.
+pub const INPUTS_LABEL: &str = "org.openeu.app-inputs";
+
+/// Ensures the base, then builds the app image on it, only when no image was built from the
+/// same context on the same base: a change to the seed, the README or xtask reuses the image.
 pub fn build(ws: &Workspace, docker: &Docker<'_>) -> Result<Built> {
     let step = progress::step("hashing base inputs");
     let inputs = base::compute(ws)?;
@@ -52,24 +58,50 @@ pub fn build(ws: &Workspace, docker: &Docker<'_>) -> Result<Built> {
     base::ensure(ws, docker, &inputs, false, false)?;
     let base_ref = base::reference(ws, &inputs);
 
+    let step = progress::step("collecting the app's build context");
+    let context = context::collect(ws, &inputs)?;
+    let hash = context.hash(&base_ref);
+    step.done_with(&format!("{} files, hash {hash}", context.files.len()));
+
     let revision = git_revision(ws);
-    let image = format!("{}:{}", ws.config.app_repository(), revision);
+    let repository = ws.config.app_repository();
+    let image = format!("{repository}:{revision}");
+    // The image's identity is its inputs; the revision and `latest` tags follow it.
+    let identity = format!("{repository}:inputs-{hash}");
+    let tags = [image.clone(), format!("{repository}:latest")];
+    if docker.image_exists(&identity)? {
+        let step = progress::step(format!("tagging {image}"));
+        for tag in &tags {
+            docker.tag(&identity, tag)?;
+        }
+        step.done_with(&format!(
+            "no build: {identity} has the same build context (what changed is data, docs or xtask)"
+        ));
+        return Ok(Built {
+            image,
+            base: base_ref,
+        });
+    }
+    // One directory per run: concurrent builds (tests, worktrees sharing a target directory)
+    // must not write into each other's context.
+    let dir = ws
+        .scratch("app-context")?
+        .join(format!("{hash}-{}", std::process::id()));
+    context.write(&dir)?;
     let log = ws.scratch("logs")?.join("image-build.log");
     let step = progress::step(format!("building {image}"));
     docker
         .build(&Build {
-            dockerfile: &ws.path(workspace::APP_DOCKERFILE),
-            context: &ws.root,
-            tags: vec![
-                image.clone(),
-                format!("{}:latest", ws.config.app_repository()),
-            ],
+            dockerfile: &dir.join(workspace::APP_DOCKERFILE),
+            context: &dir,
+            tags: tags.iter().cloned().chain([identity]).collect(),
             build_args: vec![
                 ("BASE_IMAGE".into(), base_ref.clone()),
                 ("GIT_SHA".into(), revision.clone()),
             ],
             labels: vec![
                 (base::HASH_LABEL.to_owned(), inputs.hash.clone()),
+                (INPUTS_LABEL.to_owned(), hash),
                 ("org.opencontainers.image.revision".to_owned(), revision),
                 (
                     "org.opencontainers.image.title".to_owned(),
@@ -81,6 +113,7 @@ pub fn build(ws: &Workspace, docker: &Docker<'_>) -> Result<Built> {
             log,
         })
         .context("building the app image")?;
+    let _ = std::fs::remove_dir_all(&dir);
     step.done();
     Ok(Built {
         image,
@@ -121,11 +154,25 @@ pub fn run_healthy(
     env: Vec<(String, String)>,
     labels: Vec<(String, String)>,
 ) -> Result<Running> {
+    run_healthy_on(docker, image, name, network, env, labels, None)
+}
+
+/// As [`run_healthy`], published on `host_port` of 127.0.0.1 when given (a random one if not).
+pub fn run_healthy_on(
+    docker: &Docker<'_>,
+    image: &str,
+    name: Option<&str>,
+    network: Option<(&str, &str)>,
+    env: Vec<(String, String)>,
+    labels: Vec<(String, String)>,
+    host_port: Option<u16>,
+) -> Result<Running> {
     let step = progress::step(format!("starting {image}"));
+    let host_port = host_port.map(|p| p.to_string()).unwrap_or_default();
     let id = docker.run_detached(&Run {
         image,
         name,
-        publish: vec![format!("127.0.0.1::{CONTAINER_PORT}")],
+        publish: vec![format!("127.0.0.1:{host_port}:{CONTAINER_PORT}")],
         env: [("PORT".to_owned(), CONTAINER_PORT.to_string())]
             .into_iter()
             .chain(env)

@@ -28,6 +28,7 @@ pub mod deploy;
 pub mod doctor;
 pub mod env;
 pub mod image;
+pub mod migration;
 pub mod seed;
 pub mod setup;
 pub mod stack;
@@ -58,6 +59,7 @@ pub fn run(cli: Xtask) -> Result<()> {
         Command::Env(cmd) => cmd.run(&ws),
         Command::Seed(cmd) => cmd.run(&ws),
         Command::Db(cmd) => cmd.run(&ws),
+        Command::Migration(cmd) => cmd.run(&ws),
         Command::Up(cmd) => cmd.run(&ws),
         Command::Down(cmd) => cmd.run(&ws),
         Command::Deploy(cmd) => cmd.run(&ws),

@@ -9,12 +9,7 @@
 //! Supabase CLI's seeder (no COPY, no psql meta-commands, no transaction control), safe to
 //! re-apply to a persistent preview database, and byte-identical across runs and machines.
 
-use std::{
-    collections::BTreeMap,
-    fmt::Write as _,
-    path::{Path, PathBuf},
-    sync::Arc,
-};
+use std::{collections::BTreeMap, fmt::Write as _, path::Path, sync::Arc};
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
@@ -34,7 +29,7 @@ use schema::Type;
 
 use crate::{
     files::{Mode, ensure_file_contents},
-    flags,
+    flags, progress,
     workspace::{self, Workspace},
 };
 
@@ -43,7 +38,7 @@ const DEFAULT_BATCH_ROWS: usize = 500;
 
 impl flags::Seed {
     pub fn run(self, ws: &Workspace) -> Result<()> {
-        let sql = render_workspace(&ws.root)?;
+        let sql = render_workspace(ws)?;
         ensure_file_contents(
             &ws.root,
             workspace::SEED_SQL,
@@ -54,12 +49,45 @@ impl flags::Seed {
     }
 }
 
-/// Renders the seed of the workspace at `root`.
-pub fn render_workspace(root: &Path) -> Result<String> {
-    let files = workspace::schema_files(root)?;
-    let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
-    let tables = schema::load(&refs)?;
-    render(&root.join(workspace::SEED_DIR), &tables)
+/// Renders the seed of the workspace `ws`.
+pub fn render_workspace(ws: &Workspace) -> Result<String> {
+    render(&ws.path(workspace::SEED_DIR), &load_schema(ws)?)
+}
+
+/// The schema the seed will meet: what the compatibility bootstrap and the migrations produce,
+/// read from a throwaway PostgreSQL's catalog, cached under the target directory by their hash.
+pub fn load_schema(ws: &Workspace) -> Result<BTreeMap<String, schema::Table>> {
+    let files = workspace::schema_files(&ws.root)?;
+    // A fixture workspace that is not a whole Cargo workspace has no target directory that
+    // cargo can name; its own target/ serves.
+    let cache = ws
+        .scratch("seed-schema")
+        .or_else(|_| {
+            let dir = ws.path("target/xtask/seed-schema");
+            std::fs::create_dir_all(&dir).map(|()| dir)
+        })
+        .ok();
+    schema::load(&files, cache.as_deref())
+}
+
+/// Makes supabase/seed.sql current before it is loaded (`up`, `db reset`): a stale file is
+/// rendered again, saying so, because serving yesterday's seed without a word is worse than
+/// writing a generated file the developer will commit anyway.
+pub fn ensure_current(ws: &Workspace) -> Result<()> {
+    let step =
+        progress::step("checking supabase/seed.sql against supabase/seed/ and the migrations");
+    let sql = render_workspace(ws)?;
+    let path = ws.path(workspace::SEED_SQL);
+    if std::fs::read_to_string(&path).is_ok_and(|committed| committed == sql) {
+        step.done_with("current");
+        return Ok(());
+    }
+    std::fs::write(&path, &sql).with_context(|| format!("writing {}", path.display()))?;
+    step.done_with(&format!(
+        "it was stale: rendered it again ({}); commit it with the fixtures",
+        workspace::SEED_SQL
+    ));
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -138,8 +166,16 @@ pub fn render_with_threads(
     for (entry, text) in manifest.table.iter().zip(&texts) {
         let name = schema::qualify(&entry.name);
         let table = tables.get(&name).with_context(|| {
+            let guess = openeu_env::closest_match(&name, tables.keys().map(String::as_str))
+                .map(|t| {
+                    format!(
+                        "; did you mean `{}`?",
+                        t.strip_prefix("public.").unwrap_or(t)
+                    )
+                })
+                .unwrap_or_default();
             format!(
-                "{}: table `{}` is not created by the migrations (nor by Supabase)",
+                "{}: table `{}` does not exist after the migrations (nor in Supabase){guess}",
                 manifest_path.display(),
                 entry.name
             )

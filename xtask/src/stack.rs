@@ -6,7 +6,8 @@
 use anyhow::{Result, bail};
 
 use crate::{
-    db, docker::Docker, failpoint, flags, http, image, lock, progress, setup, workspace::Workspace,
+    db, docker::Docker, failpoint, flags, http, image, lock, progress, seed, setup,
+    workspace::Workspace,
 };
 
 /// The local stack's JWT secret: a well-known development value, like the Supabase CLI's.
@@ -23,6 +24,9 @@ impl flags::Up {
         let step = progress::step("setup");
         setup::ensure(ws)?;
         step.done();
+        // Before any image is built: a migration that does not apply, or a fixture that does
+        // not fit the schema, fails here in seconds. A stale seed.sql is rendered again.
+        seed::ensure_current(ws)?;
         let docker = Docker::new(ws);
         let built = image::build(ws, &docker)?;
         let network = ws.config.stack_name("");
@@ -44,6 +48,7 @@ impl flags::Up {
         step.done();
         failpoint::hit("up:after-database");
         docker.remove_container(&app_container)?;
+        let port = api_port(ws);
         let env = vec![
             ("ENVIRONMENT".to_owned(), "local".to_owned()),
             (
@@ -52,13 +57,14 @@ impl flags::Up {
             ),
             ("DATABASE_URL".to_owned(), db::network_url()),
         ];
-        let running = image::run_healthy(
+        let running = image::run_healthy_on(
             &docker,
             &built.image,
             Some(&app_container),
             Some((&network, "api")),
             env,
             labels(ws),
+            port,
         )?;
         let step = progress::step("checking /ready");
         let address = running.url.trim_start_matches("http://");
@@ -79,18 +85,66 @@ impl flags::Up {
             db::meeting_count(ws)?,
             started.elapsed().as_secs_f64()
         );
-        eprintln!("    try: curl {}/meetings?limit=3", running.url);
-        eprintln!(
-            "         curl '{}/meetings?country=DE&q=energy'",
-            running.url
-        );
-        eprintln!(
-            "         curl {}/legislative-files/2021/0106(COD)",
-            running.url
-        );
+        // Each sample is asked before it is shown, with what it returned: none comes back empty
+        // without saying so.
+        for (i, path) in SAMPLES.iter().enumerate() {
+            let answer = sample(address, path);
+            eprintln!(
+                "    {} curl '{}{path}'   # {answer}",
+                if i == 0 { "try:" } else { "    " },
+                running.url
+            );
+        }
         eprintln!("    database: {} (cargo xtask db url)", db::local_url(ws));
         eprintln!("    stop: cargo xtask down");
         Ok(())
+    }
+}
+
+/// The requests `up` suggests: the first questions people ask ("German meetings about energy").
+const SAMPLES: [&str; 4] = [
+    "/meetings?limit=3",
+    "/meetings?country=DE&topic=energy",
+    "/legislative-files/2021/0106(COD)",
+    "/topics",
+];
+
+/// What a sample request returned, in a few words: "3 items", "one item", "HTTP 404".
+fn sample(address: &str, path: &str) -> String {
+    let response = match http::Request::new("GET", address, path)
+        .timeout(std::time::Duration::from_secs(10))
+        .send()
+    {
+        Ok(response) => response,
+        Err(err) => return format!("failed: {err:#}"),
+    };
+    if response.status != 200 {
+        return format!("HTTP {}", response.status);
+    }
+    match serde_json::from_str::<serde_json::Value>(&response.text()) {
+        Ok(serde_json::Value::Array(items)) => format!("{} items", items.len()),
+        Ok(value) => match value.get("items").and_then(|i| i.as_array()) {
+            Some(items) if items.is_empty() => "no items (the seed has none)".to_owned(),
+            Some(items) => format!("{} items", items.len()),
+            None => "one item".to_owned(),
+        },
+        Err(_) => "not JSON".to_owned(),
+    }
+}
+
+/// The configured API port (`api-port`), the same every run, unless something else holds it:
+/// then a random one, saying so.
+fn api_port(ws: &Workspace) -> Option<u16> {
+    let port = ws.config.api_port;
+    match std::net::TcpListener::bind(("127.0.0.1", port)) {
+        Ok(_) => Some(port),
+        Err(err) => {
+            progress::note(format!(
+                "127.0.0.1:{port} (api-port) is taken ({err}); using a random port this time. \
+                 Free it, or set api-port in [workspace.metadata.xtask] of Cargo.toml"
+            ));
+            None
+        }
     }
 }
 

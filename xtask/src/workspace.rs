@@ -196,6 +196,13 @@ pub struct Config {
     pub app_packages: Vec<String>,
     #[serde(default)]
     pub base_inputs: Vec<String>,
+    /// Files and directories beyond the crates that the app's build scripts read; they go into
+    /// the app image's build context (and its hash), nothing else of the repository does.
+    #[serde(default)]
+    pub app_inputs: Vec<String>,
+    /// The loopback port `cargo xtask up` publishes the API on, the same every run.
+    #[serde(default = "default_api_port")]
+    pub api_port: u16,
     /// The loopback port of the local database (the Supabase CLI's default).
     #[serde(default = "default_db_port")]
     pub db_port: u16,
@@ -207,6 +214,10 @@ pub struct Config {
 
 fn default_stack() -> String {
     "local".to_owned()
+}
+
+fn default_api_port() -> u16 {
+    54380
 }
 
 fn default_db_port() -> u16 {

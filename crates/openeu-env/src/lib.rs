@@ -536,14 +536,25 @@ pub fn unknown<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<Problem> {
 }
 
 fn closest(name: &str) -> Option<&'static str> {
-    SPEC.iter()
-        .map(|v| (edit_distance(name, v.name), v.name))
-        .filter(|(d, _)| *d <= 3)
-        .min()
-        .map(|(_, n)| n)
+    closest_match(name, SPEC.iter().map(|v| v.name))
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
+/// The candidate closest to `name` by edit distance, if one is close enough (at most 3 edits)
+/// to be a likely typo: the "did you mean" of env variables, and of seed tables and columns.
+pub fn closest_match<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(name, c), c))
+        .filter(|(d, _)| *d <= 3)
+        .min()
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance between `a` and `b`, in characters.
+pub fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {

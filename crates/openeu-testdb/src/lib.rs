@@ -99,17 +99,26 @@ pub fn psql(port: u16, sql: &str) -> String {
 
 /// Runs a SQL file with psql in one transaction, stopping at the first error.
 pub fn psql_file(port: u16, file: &Path) {
+    try_psql_file(port, file).unwrap_or_else(|why| panic!("{why}"));
+}
+
+/// Runs a SQL file with psql in one transaction, stopping at the first error; the error is
+/// psql's, which names the file and the line.
+pub fn try_psql_file(port: u16, file: &Path) -> Result<(), String> {
     let out = psql_command(port)
         .args(["-q", "--single-transaction", "-f"])
         .arg(file)
         .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}: {}",
-        file.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .map_err(|e| format!("running psql (install postgresql-15): {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}: {}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
 }
 
 /// What a migrated Supabase database is made of, in order: the compatibility bootstrap of
@@ -132,12 +141,13 @@ fn base_dir() -> PathBuf {
 }
 
 /// A data directory with `files` and then `extra_sql` applied, each file in one transaction;
-/// cached by their content.
-fn template(files: &[PathBuf], extra_sql: &str) -> PathBuf {
+/// cached by their content. A file that fails is an error (psql's, with the file and line);
+/// the half-built directory is removed.
+fn template(files: &[PathBuf], extra_sql: &str) -> Result<PathBuf, String> {
     let mut hasher = DefaultHasher::new();
     for file in files {
         std::fs::read(file)
-            .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+            .map_err(|e| format!("{}: {e}", file.display()))?
             .hash(&mut hasher);
     }
     extra_sql.hash(&mut hasher);
@@ -145,7 +155,7 @@ fn template(files: &[PathBuf], extra_sql: &str) -> PathBuf {
     std::fs::create_dir_all(&base).unwrap();
     let dir = base.join(format!("template-{:016x}", hasher.finish()));
     if dir.join("PG_VERSION").exists() {
-        return dir;
+        return Ok(dir);
     }
     let building = base.join(format!("building-{}-{}", std::process::id(), free_port()));
     let _ = std::fs::remove_dir_all(&building);
@@ -167,26 +177,35 @@ fn template(files: &[PathBuf], extra_sql: &str) -> PathBuf {
             "--no-sync",
         ])
         .output()
-        .expect("initdb runs (install postgresql-15)");
-    assert!(
-        out.status.success(),
-        "initdb: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    {
+        .map_err(|e| {
+            format!(
+                "{PG_BIN}/initdb does not run (install postgresql-15: `cargo xtask setup`): {e}"
+            )
+        })?;
+    if !out.status.success() {
+        let _ = std::fs::remove_dir_all(&building);
+        return Err(format!("initdb: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    let applied = {
         let server = Server::start_in(&building, false);
-        for file in files {
-            psql_file(server.port, file);
-        }
-        if !extra_sql.is_empty() {
-            psql(server.port, extra_sql);
-        }
+        files
+            .iter()
+            .try_for_each(|file| try_psql_file(server.port, file))
+            .map(|()| {
+                if !extra_sql.is_empty() {
+                    psql(server.port, extra_sql);
+                }
+            })
+    };
+    if let Err(why) = applied {
+        let _ = std::fs::remove_dir_all(&building);
+        return Err(why);
     }
     // Another process may have finished the same template meanwhile: either copy is fine.
     if std::fs::rename(&building, &dir).is_err() {
         let _ = std::fs::remove_dir_all(&building);
     }
-    dir
+    Ok(dir)
 }
 
 /// A running `PostgreSQL`, stopped and (when it is a copy) deleted on drop.
@@ -201,7 +220,13 @@ impl Server {
     /// A server with `files` and then `extra_sql` applied, on a free loopback port, in a fresh
     /// copy of the cached template.
     pub fn start(files: &[PathBuf], extra_sql: &str) -> Server {
-        let template = template(files, extra_sql);
+        Server::try_start(files, extra_sql).unwrap_or_else(|why| panic!("{why}"))
+    }
+
+    /// As [`Server::start`], but a file that fails to apply is an error (psql's message, which
+    /// names the file and the line) instead of a panic: for tools, not tests.
+    pub fn try_start(files: &[PathBuf], extra_sql: &str) -> Result<Server, String> {
+        let template = template(files, extra_sql)?;
         let dir = base_dir().join(format!("pg-{}-{}", std::process::id(), free_port()));
         let status = Command::new("cp")
             .arg("-a")
@@ -211,7 +236,7 @@ impl Server {
             .unwrap();
         assert!(status.success());
         let _ = std::fs::remove_file(dir.join("postmaster.pid"));
-        Server::start_in(&dir, true)
+        Ok(Server::start_in(&dir, true))
     }
 
     fn start_in(dir: &Path, delete: bool) -> Server {

@@ -12,8 +12,7 @@ use anyhow::{Context, Result, bail};
 
 use super::{Figure, fmt_secs, report};
 use crate::{
-    flags, process, progress,
-    seed::{self, schema},
+    flags, process, progress, seed,
     workspace::{self, Workspace},
 };
 
@@ -53,11 +52,7 @@ impl flags::BenchSeed {
         step.done_with(&format!("{:.1} MB of CSV", file_mb(&csv)?));
 
         let schema_files = workspace::schema_files(&ws.root)?;
-        let refs: Vec<&Path> = schema_files
-            .iter()
-            .map(std::path::PathBuf::as_path)
-            .collect();
-        let tables = schema::load(&refs)?;
+        let tables = seed::load_schema(ws)?;
         let step = progress::step("rendering the seed (3 times; the median counts)");
         let mut times = Vec::new();
         let mut sql = String::new();

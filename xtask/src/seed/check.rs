@@ -218,11 +218,13 @@ pub(super) fn check_chunk(
                         .filter(|c| !c.generated)
                         .map(|c| c.name.as_str())
                         .collect();
+                    let guess = openeu_env::closest_match(column, known.iter().copied())
+                        .map(|c| format!("did you mean `{c}`? "))
+                        .unwrap_or_default();
                     bail!(
-                        "{}: unknown column `{column}`; {} (created in {}) has: {}",
+                        "{}: unknown column `{column}`; {guess}{} (as the migrations leave it) has: {}; a new column needs a migration first (cargo xtask migration new NAME)",
                         row.at,
                         table.name,
-                        table.defined_in,
                         known.join(", ")
                     );
                 };

@@ -40,25 +40,23 @@ pub(super) struct Loc {
     pub(super) n: usize,
 }
 
-/// What `Loc::n` counts: TOML rows (`[[row]]` tables) or CSV lines.
+/// What `Loc::n` counts: TOML rows (`[[row]]` tables, with the line of their header when it is
+/// known) or CSV lines.
 #[derive(Clone, Copy)]
 pub(super) enum Unit {
-    Row,
+    Row { line: Option<usize> },
     Line,
 }
 
 impl std::fmt::Display for Loc {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} {} {}",
-            self.file,
-            match self.unit {
-                Unit::Row => "row",
-                Unit::Line => "line",
-            },
-            self.n
-        )
+        match self.unit {
+            Unit::Row { line: Some(line) } => {
+                write!(f, "{} row {} (line {line})", self.file, self.n)
+            }
+            Unit::Row { line: None } => write!(f, "{} row {}", self.file, self.n),
+            Unit::Line => write!(f, "{} line {}", self.file, self.n),
+        }
     }
 }
 
@@ -101,11 +99,17 @@ pub(super) fn load_toml(file: &Path) -> Result<Option<Vec<Row<'static>>>> {
         return Ok(None);
     };
     let name = file_name(file);
+    let headers = row_header_lines(&text);
+    // Only trusted when every row was found (a `[[row]]` inside a multi-line string would
+    // shift them).
+    let headers = (headers.len() == fixture.row.len()).then_some(headers);
     let mut rows = Vec::new();
     for (i, table) in tables.into_iter().enumerate() {
         let at = Loc {
             file: Arc::clone(&name),
-            unit: Unit::Row,
+            unit: Unit::Row {
+                line: headers.as_ref().map(|h| h[i]),
+            },
             n: i + 1,
         };
         let mut names = Vec::with_capacity(table.len());
@@ -182,6 +186,24 @@ pub(super) fn contained(dir: &Path, file: &str, entry: &str, manifest: &Path) ->
         return Err(refuse("is not a regular file"));
     }
     Ok(path)
+}
+
+/// The 1-based line of each `[[row]]` header, in order, so errors can point an editor at the
+/// row and not only count rows.
+fn row_header_lines(text: &str) -> Vec<usize> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| {
+            let compact: String = line
+                .split('#')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .collect();
+            compact == "[[row]]"
+        })
+        .map(|(i, _)| i + 1)
+        .collect()
 }
 
 pub(super) fn file_name(file: &Path) -> Arc<str> {

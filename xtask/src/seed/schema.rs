@@ -1,13 +1,27 @@
-//! The schema the seed will meet, read from the SQL that creates it: `CREATE TABLE` statements
-//! of supabase/local/supabase-compat.sql (what Supabase provides, such as auth.users) and of the
-//! migrations, in order. Enough of SQL to know each table's columns, their types, which are
-//! required, generated, the primary key and the references; not a SQL parser.
+//! The schema the seed will meet: whatever supabase/local/supabase-compat.sql (what Supabase
+//! provides, such as auth.users) and the migrations produce, in order. It is not guessed from
+//! the SQL text: the files are applied to a throwaway PostgreSQL 15 (openeu-testdb) and the
+//! catalog is read back, so every DDL statement counts (ADD, DROP and RENAME COLUMN, type and
+//! nullability changes, DROP and RENAME TABLE, defaults, generated columns, constraints added
+//! later), exactly as the database will have it.
+//!
+//! Starting PostgreSQL costs about a second, so the result is cached under the target
+//! directory by a hash of the files' names and contents: when nothing changed, `seed --check`
+//! reads one small JSON file.
 
-use std::{collections::BTreeMap, path::Path};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+use crate::{files::hex, process, progress};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Type {
     Text,
     Integer,
@@ -18,29 +32,49 @@ pub enum Type {
     Uuid,
     Json,
     TextArray,
-    /// A type the seed cannot write (tsvector, bytea, …).
+    /// A type the seed cannot write (tsvector, bytea, …), as PostgreSQL spells it.
     Other(String),
 }
 
-#[derive(Debug, Clone)]
+impl Type {
+    /// The seed's type of a PostgreSQL type, by its catalog name (`pg_type.typname`, the base
+    /// type of a domain); `display` is `format_type()`, kept for the types the seed cannot write.
+    pub fn from_catalog(typname: &str, display: &str) -> Type {
+        match typname {
+            "text" | "varchar" | "bpchar" | "citext" | "name" => Type::Text,
+            "_text" | "_varchar" | "_bpchar" => Type::TextArray,
+            "int2" | "int4" | "int8" => Type::Integer,
+            "numeric" | "float4" | "float8" => Type::Numeric,
+            "bool" => Type::Boolean,
+            "date" => Type::Date,
+            "timestamptz" => Type::Timestamptz,
+            "uuid" => Type::Uuid,
+            "json" | "jsonb" => Type::Json,
+            _ => Type::Other(display.to_owned()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Column {
     pub name: String,
     pub ty: Type,
     pub not_null: bool,
     pub has_default: bool,
+    /// Generated (`GENERATED ALWAYS AS … STORED`, or an identity `GENERATED ALWAYS`): the seed
+    /// must not write it.
     pub generated: bool,
-    /// `(table, column)` this column references.
+    /// `(table, column)` this column references (single-column foreign keys).
     pub references: Option<(String, String)>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Table {
     /// Schema-qualified: `public.meetings`.
     pub name: String,
+    /// In the table's column order (`attnum`): what `INSERT` lists follow.
     pub columns: Vec<Column>,
     pub primary_key: Vec<String>,
-    /// Where the table was created, for messages.
-    pub defined_in: String,
 }
 
 impl Table {
@@ -58,219 +92,152 @@ pub fn qualify(name: &str) -> String {
     }
 }
 
-/// Every table created by `files`, in order; a later definition of the same table replaces an
-/// earlier one only if the earlier used IF NOT EXISTS semantics do not apply (we keep the first,
-/// as Postgres would with IF NOT EXISTS).
-pub fn load(files: &[&Path]) -> Result<BTreeMap<String, Table>> {
-    let mut tables = BTreeMap::new();
+/// Bumped whenever the catalog query or the cached shape changes, so old caches are not read.
+const CACHE_VERSION: &str = "seed-schema-v1";
+
+/// The cache key of `files`: their names and contents, in order.
+pub fn hash(files: &[PathBuf]) -> Result<String> {
+    let mut hasher = Sha256::new();
+    hasher.update(CACHE_VERSION.as_bytes());
     for file in files {
-        let text =
-            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-        for table in parse(&text, &file.display().to_string())? {
-            tables.entry(table.name.clone()).or_insert(table);
-        }
+        let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
+        hasher.update(name.unwrap_or_default().as_bytes());
+        hasher.update(b"\0");
+        hasher.update(Sha256::digest(&bytes));
     }
-    Ok(tables)
+    Ok(hex(&hasher.finalize())[..32].to_owned())
 }
 
-/// The tables of one SQL text.
-pub fn parse(sql: &str, origin: &str) -> Result<Vec<Table>> {
-    let clean = strip_comments(sql);
-    let lower = clean.to_ascii_lowercase();
-    let mut tables = Vec::new();
-    let mut from = 0;
-    while let Some(found) = lower[from..].find("create table") {
-        let start = from + found + "create table".len();
-        let open = lower[start..]
-            .find('(')
-            .map(|i| start + i)
-            .context("CREATE TABLE without a column list")?;
-        let mut name = clean[start..open].trim();
-        if name.to_ascii_lowercase().starts_with("if not exists") {
-            name = name["if not exists".len()..].trim();
-        }
-        let name = qualify(&name.replace('"', ""));
-        let close = matching_paren(&clean, open)
-            .with_context(|| format!("{origin}: unbalanced parentheses in CREATE TABLE {name}"))?;
-        let body = &clean[open + 1..close];
-        tables.push(parse_body(&name, body, origin)?);
-        from = close;
+/// Every table that `files` leave behind, by qualified name, from the cache in `cache_dir`
+/// when the files have not changed, else from a throwaway PostgreSQL (and then cached).
+pub fn load(files: &[PathBuf], cache_dir: Option<&Path>) -> Result<BTreeMap<String, Table>> {
+    let key = hash(files)?;
+    let cached = cache_dir.map(|dir| dir.join(format!("{key}.json")));
+    if let Some(path) = &cached
+        && let Ok(text) = std::fs::read_to_string(path)
+        && let Ok(tables) = serde_json::from_str::<Vec<Table>>(&text)
+    {
+        return Ok(by_name(tables));
     }
-    Ok(tables)
+    let step = progress::step(format!(
+        "reading the schema the {} migration(s) produce (a throwaway PostgreSQL; cached until they change)",
+        files.len().saturating_sub(1)
+    ));
+    let tables = from_postgres(files)?;
+    if let Some(path) = &cached {
+        // Written beside and renamed, so a concurrent reader never sees half a file.
+        let partial = path.with_extension(format!("{}.partial", std::process::id()));
+        std::fs::write(&partial, serde_json::to_string(&tables)?)
+            .with_context(|| format!("writing {}", partial.display()))?;
+        std::fs::rename(&partial, path).with_context(|| format!("writing {}", path.display()))?;
+    }
+    step.done_with(&format!("{} tables", tables.len()));
+    Ok(by_name(tables))
 }
 
-fn parse_body(name: &str, body: &str, origin: &str) -> Result<Table> {
-    let mut table = Table {
-        name: name.to_owned(),
-        columns: Vec::new(),
-        primary_key: Vec::new(),
-        defined_in: origin.to_owned(),
-    };
-    for item in split_top_level(body) {
-        let item = item.trim();
-        let lower = item.to_ascii_lowercase();
-        if lower.is_empty() {
-            continue;
-        }
-        if let Some(rest) = lower.strip_prefix("primary key") {
-            table.primary_key = list_in_parens(rest);
-            continue;
-        }
-        if ["constraint", "unique", "check", "foreign key", "exclude"]
-            .iter()
-            .any(|k| lower.starts_with(k))
-        {
-            continue;
-        }
-        let mut words = item.split_whitespace();
-        let column = words
-            .next()
-            .context("empty column definition")?
-            .replace('"', "");
-        let rest = &lower[lower.find(char::is_whitespace).unwrap_or(lower.len())..].trim_start();
-        let ty = column_type(rest);
-        if ty.is_none() {
-            bail!("{origin}: column {name}.{column} has a type we cannot read: {item}");
-        }
-        let references = rest.find("references ").map(|i| {
-            let after = &rest[i + "references ".len()..];
-            let target = after
-                .split(|c: char| c == '(' || c.is_whitespace())
-                .next()
-                .unwrap_or("")
-                .to_owned();
-            let column = list_in_parens(&after[target.len()..])
-                .into_iter()
-                .next()
-                .unwrap_or_else(|| "id".to_owned());
-            (qualify(&target), column)
-        });
-        if rest.contains("primary key") {
-            table.primary_key = vec![column.clone()];
-        }
-        table.columns.push(Column {
-            name: column,
-            ty: ty.expect("checked above"),
-            not_null: rest.contains("not null") || rest.contains("primary key"),
-            has_default: rest.contains("default ") || rest.contains("generated "),
-            generated: rest.contains("generated always"),
-            references,
-        });
-    }
-    Ok(table)
+fn by_name(tables: Vec<Table>) -> BTreeMap<String, Table> {
+    tables.into_iter().map(|t| (t.name.clone(), t)).collect()
 }
 
-fn column_type(definition: &str) -> Option<Type> {
-    let d = definition;
-    let starts = |prefixes: &[&str]| prefixes.iter().any(|p| d.starts_with(p));
-    Some(if starts(&["text[]", "varchar[]", "character varying[]"]) {
-        Type::TextArray
-    } else if starts(&["text", "varchar", "character varying", "citext"]) {
-        Type::Text
-    } else if starts(&["timestamptz", "timestamp with time zone"]) {
-        Type::Timestamptz
-    } else if starts(&["date"]) {
-        Type::Date
-    } else if starts(&["boolean", "bool"]) {
-        Type::Boolean
-    } else if starts(&["uuid"]) {
-        Type::Uuid
-    } else if starts(&["jsonb", "json"]) {
-        Type::Json
-    } else if starts(&[
-        "bigint",
-        "integer",
-        "int",
-        "smallint",
-        "serial",
-        "bigserial",
-    ]) {
-        Type::Integer
-    } else if starts(&["numeric", "decimal", "real", "double precision"]) {
-        Type::Numeric
-    } else {
-        Type::Other(
-            d.split(|c: char| c.is_whitespace() || c == '(')
-                .next()?
-                .to_owned(),
+/// Applies `files` to a fresh PostgreSQL (each in one transaction, stopping at the first error)
+/// and reads every user table from its catalog.
+fn from_postgres(files: &[PathBuf]) -> Result<Vec<Table>> {
+    let server = openeu_testdb::Server::try_start(files, "").map_err(|why| {
+        anyhow::anyhow!(
+            "the migrations do not apply to a fresh PostgreSQL 15, so the seed cannot be checked against them:\n{why}"
         )
-    })
-}
-
-fn list_in_parens(text: &str) -> Vec<String> {
-    let Some(open) = text.find('(') else {
-        return Vec::new();
-    };
-    let Some(close) = text[open..].find(')') else {
-        return Vec::new();
-    };
-    text[open + 1..open + close]
-        .split(',')
-        .map(|s| s.trim().replace('"', ""))
-        .filter(|s| !s.is_empty())
-        .collect()
-}
-
-fn matching_paren(text: &str, open: usize) -> Option<usize> {
-    let mut depth = 0;
-    let mut in_string = false;
-    for (i, c) in text[open..].char_indices() {
-        match c {
-            '\'' => in_string = !in_string,
-            '(' if !in_string => depth += 1,
-            ')' if !in_string => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(open + i);
-                }
-            }
-            _ => {}
-        }
+    })?;
+    let mut cmd = openeu_testdb::psql_command(server.port);
+    cmd.args(["-At", "-c", CATALOG_QUERY]);
+    let out = process::output_with_timeout(cmd, None, Duration::from_secs(60))?;
+    if !out.status.success() {
+        bail!(
+            "reading the schema from PostgreSQL's catalog: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
-    None
+    parse_catalog(&String::from_utf8_lossy(&out.stdout))
 }
 
-/// Splits at commas that are not inside parentheses or strings.
-fn split_top_level(body: &str) -> Vec<&str> {
-    let mut parts = Vec::new();
-    let (mut depth, mut in_string, mut start) = (0, false, 0);
-    for (i, c) in body.char_indices() {
-        match c {
-            '\'' => in_string = !in_string,
-            '(' if !in_string => depth += 1,
-            ')' if !in_string => depth -= 1,
-            ',' if !in_string && depth == 0 => {
-                parts.push(&body[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    parts.push(&body[start..]);
-    parts
-}
+/// Every ordinary or partitioned table outside PostgreSQL's own schemas, as one JSON array:
+/// columns in `attnum` order with their base type, nullability, default, generation and
+/// single-column foreign key; the primary key in key order.
+const CATALOG_QUERY: &str = r#"
+select coalesce(json_agg(t order by t.name), '[]') from (
+  select n.nspname || '.' || c.relname as name,
+    coalesce((select json_agg(json_build_object(
+        'name', a.attname,
+        'typname', bt.typname,
+        'display', format_type(a.atttypid, a.atttypmod),
+        'not_null', a.attnotnull,
+        'has_default', a.atthasdef or a.attidentity <> '',
+        'generated', a.attgenerated <> '' or a.attidentity = 'a',
+        'references', (
+          select json_build_array(fn.nspname || '.' || fc.relname, fa.attname)
+          from pg_constraint f
+          join pg_class fc on fc.oid = f.confrelid
+          join pg_namespace fn on fn.oid = fc.relnamespace
+          join pg_attribute fa on fa.attrelid = f.confrelid and fa.attnum = f.confkey[1]
+          where f.conrelid = c.oid and f.contype = 'f' and f.conkey = array[a.attnum]
+          order by f.conname limit 1)
+      ) order by a.attnum)
+      from pg_attribute a
+      join pg_type ty on ty.oid = a.atttypid
+      join pg_type bt on bt.oid = case when ty.typtype = 'd' then ty.typbasetype else ty.oid end
+      where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped), '[]') as columns,
+    coalesce((select json_agg(a.attname order by k.ord)
+      from pg_constraint p
+      cross join unnest(p.conkey) with ordinality as k(attnum, ord)
+      join pg_attribute a on a.attrelid = p.conrelid and a.attnum = k.attnum
+      where p.conrelid = c.oid and p.contype = 'p'), '[]') as primary_key
+  from pg_class c
+  join pg_namespace n on n.oid = c.relnamespace
+  where c.relkind in ('r', 'p')
+    and n.nspname not in ('pg_catalog', 'information_schema')
+    and n.nspname not like 'pg_toast%'
+) t
+"#;
 
-/// Removes `-- …` line comments (outside strings).
-fn strip_comments(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len());
-    for line in sql.lines() {
-        let mut in_string = false;
-        let mut cut = line.len();
-        let bytes = line.as_bytes();
-        for i in 0..bytes.len() {
-            match bytes[i] {
-                b'\'' => in_string = !in_string,
-                b'-' if !in_string && bytes.get(i + 1) == Some(&b'-') => {
-                    cut = i;
-                    break;
-                }
-                _ => {}
-            }
-        }
-        out.push_str(&line[..cut]);
-        out.push('\n');
+/// The JSON that [`CATALOG_QUERY`] prints, as tables.
+pub fn parse_catalog(json: &str) -> Result<Vec<Table>> {
+    #[derive(Deserialize)]
+    struct CatalogTable {
+        name: String,
+        columns: Vec<CatalogColumn>,
+        primary_key: Vec<String>,
     }
-    out
+    #[derive(Deserialize)]
+    struct CatalogColumn {
+        name: String,
+        typname: String,
+        display: String,
+        not_null: bool,
+        has_default: bool,
+        generated: bool,
+        references: Option<(String, String)>,
+    }
+    let tables: Vec<CatalogTable> =
+        serde_json::from_str(json.trim()).context("parsing the catalog's JSON")?;
+    Ok(tables
+        .into_iter()
+        .map(|t| Table {
+            name: t.name,
+            primary_key: t.primary_key,
+            columns: t
+                .columns
+                .into_iter()
+                .map(|c| Column {
+                    ty: Type::from_catalog(&c.typname, &c.display),
+                    name: c.name,
+                    not_null: c.not_null,
+                    has_default: c.has_default,
+                    generated: c.generated,
+                    references: c.references,
+                })
+                .collect(),
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -278,26 +245,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_columns_keys_and_references() {
-        let sql = "-- a comment (with a paren\ncreate table if not exists public.things (\n  id text primary key check (id ~ '^[a-z(]+$'),\n  n int not null default 0,\n  at timestamptz not null,\n  tags text[] not null default '{}',\n  v tsvector generated always as (to_tsvector('simple', id)) stored,\n  owner uuid references auth.users (id) on delete cascade\n);\ncreate table pairs (a text not null references public.things (id), b text, primary key (a, b));\n";
-        let tables = parse(sql, "t.sql").unwrap();
-        assert_eq!(tables.len(), 2);
-        let things = &tables[0];
-        assert_eq!(things.name, "public.things");
-        assert_eq!(things.primary_key, ["id"]);
-        let names: Vec<&str> = things.columns.iter().map(|c| c.name.as_str()).collect();
-        assert_eq!(names, ["id", "n", "at", "tags", "v", "owner"]);
-        assert_eq!(things.column("tags").unwrap().ty, Type::TextArray);
-        assert!(things.column("v").unwrap().generated);
-        assert!(things.column("n").unwrap().has_default);
+    fn catalog_types_map_to_what_the_seed_writes() {
         assert_eq!(
-            things.column("owner").unwrap().references,
+            Type::from_catalog("varchar", "character varying(20)"),
+            Type::Text
+        );
+        assert_eq!(Type::from_catalog("_text", "text[]"), Type::TextArray);
+        assert_eq!(Type::from_catalog("int8", "bigint"), Type::Integer);
+        assert_eq!(
+            Type::from_catalog("timestamptz", "timestamp with time zone"),
+            Type::Timestamptz
+        );
+        // Not an integer, whatever its name starts with.
+        assert_eq!(
+            Type::from_catalog("interval", "interval"),
+            Type::Other("interval".to_owned())
+        );
+    }
+
+    #[test]
+    fn catalog_json_becomes_tables() {
+        let json = r#"[{"name":"public.t","columns":[
+            {"name":"id","typname":"text","display":"text","not_null":true,"has_default":false,"generated":false,"references":null},
+            {"name":"owner","typname":"uuid","display":"uuid","not_null":false,"has_default":false,"generated":false,"references":["auth.users","id"]},
+            {"name":"v","typname":"tsvector","display":"tsvector","not_null":false,"has_default":true,"generated":true,"references":null}
+        ],"primary_key":["id"]}]"#;
+        let tables = parse_catalog(json).unwrap();
+        let t = &tables[0];
+        assert_eq!(t.primary_key, ["id"]);
+        assert_eq!(
+            t.column("owner").unwrap().references,
             Some(("auth.users".to_owned(), "id".to_owned()))
         );
-        assert_eq!(tables[1].primary_key, ["a", "b"]);
+        assert!(t.column("v").unwrap().generated);
         assert_eq!(
-            tables[1].column("a").unwrap().references,
-            Some(("public.things".to_owned(), "id".to_owned()))
+            t.column("v").unwrap().ty,
+            Type::Other("tsvector".to_owned())
         );
     }
 }

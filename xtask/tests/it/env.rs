@@ -71,6 +71,30 @@ fn env_check_lists_every_problem_and_masks_secrets() {
 }
 
 #[test]
+fn env_check_selects_by_reader_with_a_default_per_target() {
+    let dir = TempDir::new("env-reader");
+    let file = dir.path().join("render-service.env");
+    // What Render's service settings hold in production: the service's variables only.
+    std::fs::write(
+        &file,
+        "RENDER=true\nDATABASE_URL=postgres://app:pw@db.internal:5432/openeu\nSUPABASE_JWT_SECRET=x\nSUPABASE_PROJECT_URL=https://x.supabase.co\nSUPABASE_PROJECT_ID=abcdefghijklmnopqrst\nSUPABASE_REST_KEY=k\n",
+    )
+    .unwrap();
+    let root = repo_root();
+    let path = file.to_str().unwrap();
+    let (stdout, _) = Xtask::new(&root).ok(&["env", "check", "--env-file", path, "--json"]);
+    let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(value["target"], "production");
+    assert_eq!(value["readers"], serde_json::json!(["service"]));
+    let text = Xtask::new(&root).fails(&["env", "check", "--env-file", path, "--reader", "deploy"]);
+    assert!(
+        text.contains("DOCKER_REGISTRY_PASSWORD is missing") && text.contains("reader deploy"),
+        "{text}"
+    );
+    assert!(!text.contains("DATABASE_URL is missing"), "{text}");
+}
+
+#[test]
 fn env_example_check_fails_when_stale_and_names_the_command() {
     let ws = fixture_workspace();
     Xtask::new(ws.path()).ok(&["env", "example"]);

@@ -9,6 +9,7 @@ mod deploy;
 mod docker_base;
 mod docker_failures;
 mod env;
+mod everyday;
 mod reliability;
 mod seed;
 mod stack;

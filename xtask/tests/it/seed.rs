@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::support::{TempDir, Xtask, copy_tree, repo_root};
+use crate::support::{TempDir, Xtask, copy_tree, fixture_rows, repo_root};
 
 /// The compat SQL and the migrations of `root`, in order, then `extra`.
 fn schema_and(root: &Path, extra: &[PathBuf]) -> Vec<PathBuf> {
@@ -63,16 +63,36 @@ fn the_committed_seed_loads_into_the_migrated_schema_and_reapplies() {
     let root = repo_root();
     let seed = root.join("supabase/seed.sql");
     let db = openeu_testdb::Server::start(&schema_and(&root, std::slice::from_ref(&seed)), "");
-    let counts = "select (select count(*) from meetings), (select count(distinct source) from meetings), (select count(distinct country) from meetings), (select count(*) from legislative_files), (select count(*) from meeting_topics), (select count(*) from profiles)";
-    let first = openeu_testdb::psql(db.port, counts);
-    let numbers: Vec<u32> = first.split('|').map(|n| n.parse().unwrap()).collect();
-    assert!(
-        numbers[0] >= 30 && numbers[1] >= 4 && numbers[2] >= 6,
-        "about 30 meetings, 4 sources, 6 countries: {first}"
+    let tables = [
+        "meetings",
+        "topics",
+        "meeting_topics",
+        "legislative_files",
+        "profiles",
+    ];
+    let counts = format!(
+        "select {}",
+        tables
+            .map(|t| format!("(select count(*) from {t})"))
+            .join(", ")
     );
-    assert!(
-        numbers[3] >= 10 && numbers[4] > 0 && numbers[5] == 2,
-        "{first}"
+    let counts = counts.as_str();
+    let first = openeu_testdb::psql(db.port, counts);
+    let expected = tables.map(|t| fixture_rows(&root, t).to_string()).join("|");
+    assert_eq!(
+        first,
+        expected,
+        "rows of {} in the database (left) and in supabase/seed/ (right)",
+        tables.join("|")
+    );
+    // The sample data covers what the filters need: several sources and countries.
+    let variety = openeu_testdb::psql(
+        db.port,
+        "select count(distinct source) >= 4 and count(distinct country) >= 6 from meetings",
+    );
+    assert_eq!(
+        variety, "t",
+        "at least 4 sources and 6 countries in the meetings"
     );
     // Re-applying to a persistent database changes nothing and fails on nothing.
     openeu_testdb::psql_file(db.port, &seed);

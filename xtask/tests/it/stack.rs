@@ -3,45 +3,53 @@
 //! `down` leaving nothing labelled behind. Each test runs a stack of its own (its own name and
 //! port), so it never touches a developer's, and tears it down even when it fails.
 
-use crate::support::{DockerCleanup, Registry, TempDir, Xtask, docker_ok, free_port, repo_copy};
+use crate::support::{
+    DockerCleanup, Registry, TempDir, Xtask, docker_ok, fixture_rows, free_port, repo_copy,
+};
 
-/// A copy of the repository configured with a stack of its own; `down` on drop.
-struct Stack {
-    ws: TempDir,
-    name: String,
-    port: u16,
+/// A copy of the repository configured with a stack of its own (name, database and API
+/// ports); `down` on drop.
+pub struct Stack {
+    pub ws: TempDir,
+    pub name: String,
+    pub port: u16,
+    pub api_port: u16,
     registry: Registry,
     cleanup: DockerCleanup,
 }
 
 impl Stack {
-    fn new() -> Stack {
+    pub fn new() -> Stack {
         let ws = repo_copy();
         let name = format!("t{}", free_port());
         let port = free_port();
+        let api_port = free_port();
         let manifest = ws.path().join("Cargo.toml");
         let text = std::fs::read_to_string(&manifest).unwrap();
         let text = text.replace(
             "[workspace.metadata.xtask]\n",
-            &format!("[workspace.metadata.xtask]\nstack = \"{name}\"\ndb-port = {port}\n"),
+            &format!(
+                "[workspace.metadata.xtask]\nstack = \"{name}\"\ndb-port = {port}\napi-port = {api_port}\n"
+            ),
         );
         std::fs::write(&manifest, text).unwrap();
         Stack {
             ws,
             name,
             port,
+            api_port,
             registry: Registry::start(None),
             cleanup: DockerCleanup::new(),
         }
     }
 
-    fn xtask(&self) -> Xtask<'_> {
+    pub fn xtask(&self) -> Xtask<'_> {
         Xtask::new(self.ws.path())
             .env("DOCKER_REGISTRY_SERVER", &self.registry.address)
             .label(&self.cleanup.label)
     }
 
-    fn psql(&self, sql: &str) -> String {
+    pub fn psql(&self, sql: &str) -> String {
         let out = openeu_testdb::psql_command(self.port)
             .env("PGPASSWORD", "postgres")
             .args(["-At", "-c", sql])
@@ -55,8 +63,22 @@ impl Stack {
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
+    /// The row counts of the seeded tables, `meetings|topics|meeting_topics|legislative_files|profiles`.
     fn counts(&self) -> String {
         self.psql("select (select count(*) from meetings), (select count(*) from topics), (select count(*) from meeting_topics), (select count(*) from legislative_files), (select count(*) from profiles)")
+    }
+
+    /// The same counts as the fixtures give them.
+    fn expected_counts(&self) -> String {
+        [
+            "meetings",
+            "topics",
+            "meeting_topics",
+            "legislative_files",
+            "profiles",
+        ]
+        .map(|table| fixture_rows(self.ws.path(), table).to_string())
+        .join("|")
     }
 
     fn labelled(&self, kind: &str) -> String {
@@ -78,7 +100,7 @@ impl Drop for Stack {
     }
 }
 
-fn get(url: &str, path: &str) -> (u16, String) {
+pub fn get(url: &str, path: &str) -> (u16, String) {
     crate::support::http_get(url.trim_start_matches("http://"), path)
 }
 
@@ -95,7 +117,11 @@ fn db_reset_is_repeatable_and_a_broken_migration_keeps_the_previous_data() {
         )
     );
     let first = stack.counts();
-    assert!(first.starts_with("30|"), "the seed was applied: {first}");
+    let expected = stack.expected_counts();
+    assert_eq!(
+        first, expected,
+        "the seed was applied: rows of meetings|topics|meeting_topics|legislative_files|profiles, from the database (left) and the fixtures (right)"
+    );
     // The history holds every migration file's version, in order.
     let files = xtask::workspace::schema_files(stack.ws.path()).unwrap();
     let versions: Vec<String> = files[1..]
@@ -155,7 +181,21 @@ fn up_serves_the_seeded_meetings_and_down_leaves_nothing() {
     let x = stack.xtask();
     let (stdout, stderr) = x.ok(&["up"]);
     let url = stdout.trim();
-    assert!(url.starts_with("http://127.0.0.1:"), "{stdout}\n{stderr}");
+    assert_eq!(
+        url,
+        format!("http://127.0.0.1:{}", stack.api_port),
+        "up publishes the API on api-port:\n{stderr}"
+    );
+    // Every sample request `up` suggests returned data.
+    let samples: Vec<&str> = stderr.lines().filter(|l| l.contains("curl '")).collect();
+    assert!(samples.len() >= 3, "{stderr}");
+    for line in samples {
+        let answer = line.split('#').nth(1).unwrap_or("").trim();
+        assert!(
+            answer.ends_with("items") && !answer.starts_with("no ") || answer == "one item",
+            "a sample request returned no data: {line}"
+        );
+    }
     let (status, body) = get(url, "/meetings?limit=500");
     assert_eq!(status, 200, "{body}");
     let page: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -173,8 +213,14 @@ fn up_serves_the_seeded_meetings_and_down_leaves_nothing() {
     assert_eq!(get(url, "/ready").0, 200);
     assert!(!stack.labelled("volume").is_empty() && !stack.labelled("network").is_empty());
 
-    // A second `up` with nothing changed is idempotent (and fast: see the README's figure).
-    let (again, _) = x.ok(&["up"]);
+    // A second `up` with nothing changed is idempotent (and fast: see the README's figure),
+    // on the same port, without building the app image again.
+    let (again, stderr) = x.ok(&["up"]);
+    assert_eq!(again.trim(), url, "the same URL across runs");
+    assert!(
+        stderr.contains("no build:"),
+        "the app image was reused:\n{stderr}"
+    );
     assert_eq!(get(again.trim(), "/health").0, 200);
 
     x.ok(&["down"]);

@@ -272,3 +272,16 @@ pub fn http_get(address: &str, path: &str) -> (u16, String) {
     let response = xtask::http::get(address, path).unwrap();
     (response.status, response.text())
 }
+
+/// How many rows the seed fixture of `table` (supabase/seed/<table>.toml under `root`) defines:
+/// counts in tests come from the fixtures, so adding a row breaks no test.
+pub fn fixture_rows(root: &Path, table: &str) -> usize {
+    let path = root.join(format!("supabase/seed/{table}.toml"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let parsed: toml::Table =
+        toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    parsed
+        .get("row")
+        .and_then(toml::Value::as_array)
+        .map_or(0, Vec::len)
+}
