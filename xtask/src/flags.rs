@@ -49,6 +49,8 @@ pub enum Command {
     Up(Up),
     /// Remove the local stack's containers, network and volume.
     Down(Down),
+    /// Run the declared checks of smoke.toml against a fresh isolated stack (or --url).
+    Smoke(Smoke),
     /// Benchmarks that print figures measured side by side.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -252,6 +254,22 @@ pub struct Up {}
 
 #[derive(Args)]
 pub struct Down {}
+
+#[derive(Args)]
+pub struct Smoke {
+    /// Test this image instead of building the current one.
+    #[arg(long, value_name = "REF", conflicts_with = "url")]
+    pub image: Option<String>,
+    /// Run the read-only checks against a running deployment instead of a local stack.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the report as JUnit XML to this file.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+}
 
 #[derive(Subcommand)]
 pub enum BenchCommand {

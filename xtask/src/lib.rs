@@ -4,7 +4,7 @@
 //! The top level mirrors the command table: each command has its module (and a folder beside
 //! it when it has parts). The rest is named infrastructure: `flags` (the CLI surface),
 //! `workspace` (paths and configuration, found at run time), `process`, `progress`, `files`,
-//! `http`, and `docker` (the only module that spells docker's command line).
+//! `http`, `owner` (runs, their labels and the sweep of dead ones), and `docker` (the only module that spells docker's command line).
 
 pub mod flags;
 
@@ -12,6 +12,7 @@ pub mod flags;
 pub mod docker;
 pub mod files;
 pub mod http;
+pub mod owner;
 pub mod process;
 pub mod progress;
 pub mod workspace;
@@ -25,6 +26,7 @@ pub mod env;
 pub mod image;
 pub mod seed;
 pub mod setup;
+pub mod smoke;
 pub mod stack;
 pub mod test;
 
@@ -51,6 +53,7 @@ pub fn run(cli: Xtask) -> Result<()> {
         Command::Db(cmd) => cmd.run(&ws),
         Command::Up(cmd) => cmd.run(&ws),
         Command::Down(cmd) => cmd.run(&ws),
+        Command::Smoke(cmd) => cmd.run(&ws),
         Command::Bench(cmd) => cmd.run(&ws),
         Command::Test(cmd) => cmd.run(&ws),
     }

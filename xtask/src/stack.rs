@@ -21,6 +21,7 @@ impl flags::Up {
         setup::ensure(ws)?;
         step.done();
         let docker = Docker::new(ws);
+        crate::owner::sweep_quietly(&docker);
         let built = image::build(ws, &docker)?;
         let network = ws.config.stack_name("");
         let app_container = ws.config.stack_name("api");
