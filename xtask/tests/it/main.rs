@@ -6,6 +6,7 @@ mod docker_base;
 mod docker_failures;
 mod env;
 mod seed;
+mod smoke;
 mod stack;
 mod support;
 mod worktree;

@@ -89,6 +89,8 @@ pub fn repo_copy() -> TempDir {
         "Dockerfile",
         ".dockerignore",
         "rust-toolchain.toml",
+        "openapi.json",
+        "smoke.toml",
     ] {
         std::fs::copy(root.join(entry), dir.path().join(entry)).unwrap();
     }
