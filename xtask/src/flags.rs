@@ -279,6 +279,8 @@ pub enum BenchCommand {
     Api(BenchApi),
     /// Seed rendering throughput, INSERT vs COPY, and the local stack's times.
     Seed(BenchSeed),
+    /// Smoke: time to verdict, per-check latency, four runs at once vs one, sweep latency.
+    Smoke(BenchSmoke),
 }
 
 #[derive(Args)]
@@ -312,6 +314,13 @@ pub struct BenchSeed {
     /// Skip the local stack figures (db reset, warm up).
     #[arg(long)]
     pub no_stack: bool,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct BenchSmoke {
     /// Print JSON on stdout.
     #[arg(long)]
     pub json: bool,

@@ -332,17 +332,25 @@ impl Drop for TableLock {
 fn drains_on_sigterm(docker: &Docker<'_>, stack: &Stack) -> Result<()> {
     const DRAIN_DEADLINE: Duration = Duration::from_secs(20);
     let base = Base::new(&stack.url)?;
+    let request_id = format!("smoke-drain-{}", stack.ws.config.stack);
     let mut lock = TableLock::take(docker, &stack.db)?;
     let request = {
         let base = base.clone();
+        let headers = vec![("X-Request-Id".to_owned(), request_id.clone())];
         std::thread::spawn(move || {
-            base.send("GET", "/meetings?limit=1", &[], Duration::from_secs(15))
-                .map(|r| r.status)
+            base.send(
+                "GET",
+                "/meetings?limit=1",
+                &headers,
+                Duration::from_secs(15),
+            )
+            .map(|r| r.status)
         })
     };
-    // In flight: the service's statement waits on our lock.
+    // In flight: the service's statement waits on our lock. It must be released within the
+    // service's 5 s statement timeout, so nothing slow happens between here and the release.
     let waiting = "select count(*) from pg_locks where not granted and relation = 'public.meetings'::regclass";
-    process::wait_until(
+    let in_flight = process::wait_until(
         "the request to wait on the lock",
         Duration::from_secs(4),
         || {
@@ -358,19 +366,12 @@ fn drains_on_sigterm(docker: &Docker<'_>, stack: &Stack) -> Result<()> {
             )?;
             Ok(String::from_utf8_lossy(&out.stdout).trim() != "0")
         },
-    )?;
+    );
     let signalled = Instant::now();
-    docker.signal_container(&stack.app, "TERM")?;
-    process::wait_until(
-        "the service to start draining",
-        Duration::from_secs(3),
-        || {
-            Ok(docker
-                .logs(&stack.app)?
-                .contains("shutdown signal received"))
-        },
-    )?;
+    let sent = in_flight.and_then(|()| docker.signal_container(&stack.app, "TERM"));
+    // `docker kill` returns once the signal is delivered: the service is draining now.
     lock.release();
+    sent?;
     let status = request
         .join()
         .map_err(|_| anyhow::anyhow!("the request thread panicked"))?
@@ -393,7 +394,16 @@ fn drains_on_sigterm(docker: &Docker<'_>, stack: &Stack) -> Result<()> {
             took.as_secs_f64()
         );
     }
-    Ok(())
+    // The service's own log proves the order: draining began before the request finished.
+    let logs = docker.logs(&stack.app)?;
+    let draining = logs.find("shutdown signal received");
+    let finished = logs.find(&format!("\"request_id\":\"{request_id}\""));
+    match (draining, finished) {
+        (Some(d), Some(f)) if d < f => Ok(()),
+        _ => bail!(
+            "the service's log does not show request {request_id} finishing after \"shutdown signal received\""
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -23,8 +23,9 @@ use super::{
 
 /// How long one request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// Concurrent requests: enough to overlap the waits, few enough not to crowd a small service.
-const WORKERS: usize = 8;
+/// Concurrent requests: enough to overlap the waits, few enough that a cold pool's connects
+/// (3 s deadline in the service) keep up on a loaded two-core machine with four runs at once.
+const WORKERS: usize = 4;
 /// A walk longer than this is a loop.
 const MAX_PAGES: usize = 200;
 
