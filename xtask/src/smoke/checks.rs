@@ -248,7 +248,8 @@ pub fn judge(check: &Check, contract: &Contract, answer: &Answer<'_>) -> Vec<Str
                 .as_ref()
                 .map(|b| select(b, pointer))
                 .unwrap_or_default();
-            failures.extend(assess(a, pointer, found));
+            let at = if pointer.is_empty() { "body" } else { pointer };
+            failures.extend(assess(a, at, found));
         }
     }
     failures
@@ -274,11 +275,28 @@ fn conformance(check: &Check, contract: &Contract, status: u16, body: &Value) ->
             Err(err) => return vec![format!("schema: {err:#}")],
         },
     };
-    contract
-        .validate(schema, body)
+    // The same departure in every element of a list is one line: `/*/field … (in 7 places)`.
+    let mut grouped: Vec<(String, usize)> = Vec::new();
+    for error in contract.validate(schema, body) {
+        let (at, what) = error.split_once(": ").unwrap_or((&error, ""));
+        let at = at
+            .split('/')
+            .map(|s| if s.parse::<usize>().is_ok() { "*" } else { s })
+            .collect::<Vec<_>>()
+            .join("/");
+        let general = format!("{at}: {what}");
+        match grouped.iter_mut().find(|(e, _)| *e == general) {
+            Some((_, n)) => *n += 1,
+            None => grouped.push((general, 1)),
+        }
+    }
+    grouped
         .into_iter()
         .take(5)
-        .map(|e| format!("schema: {e}"))
+        .map(|(e, n)| match n {
+            1 => format!("schema: {e}"),
+            n => format!("schema: {e} (in {n} places)"),
+        })
         .collect()
 }
 

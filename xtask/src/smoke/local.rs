@@ -71,9 +71,6 @@ pub fn start(ws: Workspace, run: &Run, image: &str) -> Result<Stack> {
     step.done();
     db::start(&ws, &docker, Some(&network))?;
     let files = db::files_to_apply(&ws)?;
-    let step = progress::step("seeding the run's database (migrations, seed)");
-    db::reset_local_files(&ws, &files)?;
-    step.done();
     let secret = run_secret(run);
     let app = ws.config.stack_name("api");
     let env = vec![
@@ -81,14 +78,33 @@ pub fn start(ws: Workspace, run: &Run, image: &str) -> Result<Stack> {
         ("SUPABASE_JWT_SECRET".to_owned(), secret.clone()),
         ("DATABASE_URL".to_owned(), db::network_url()),
     ];
-    let running = image::run_healthy(
-        &docker,
-        image,
-        Some(&app),
-        Some((&network, "api")),
-        env,
-        labels,
-    )?;
+    // The app turns healthy without the database (its HEALTHCHECK is /health), so it starts
+    // while the database is seeded; its pool connects on the first request that needs it. A
+    // workspace holds a shell, which stays on its thread, so the app's thread has its own.
+    let mut app_ws = Workspace::open(Some(ws.root.clone()), ws.labels.clone())?;
+    app_ws.config = ws.config.clone();
+    let running = std::thread::scope(|scope| {
+        let (app, network) = (&app, &network);
+        let app_thread = scope.spawn(move || {
+            image::run_healthy(
+                &Docker::new(&app_ws),
+                image,
+                Some(app),
+                Some((network, "api")),
+                env,
+                labels,
+            )
+        });
+        let step = progress::step("seeding the run's database (migrations, seed)");
+        let seeded = db::reset_local_files(&ws, &files);
+        if seeded.is_ok() {
+            step.done();
+        }
+        let running = app_thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("starting the app panicked"))?;
+        seeded.and(running)
+    })?;
     let db = db::container(&ws);
     Ok(Stack {
         url: running.url,
