@@ -145,6 +145,21 @@ unsafe extern "C" {
     fn signal(signum: i32, handler: extern "C" fn(i32)) -> usize;
 }
 
+/// Whether SIGINT or SIGTERM has arrived (the watcher of [`on_termination`] is then tearing
+/// down and will exit the process).
+pub fn signalled() -> bool {
+    SIGNALLED.load(Ordering::SeqCst) != 0
+}
+
+/// Blocks for good once a signal has arrived: the watcher exits the process when its teardown
+/// is done. A caller whose work the teardown has cut short calls this instead of returning an
+/// error (and exiting 1) while the teardown still runs.
+pub fn await_signal_exit() {
+    while signalled() {
+        std::thread::park_timeout(Duration::from_secs(1));
+    }
+}
+
 const SIGINT: i32 = 2;
 const SIGTERM: i32 = 15;
 

@@ -124,7 +124,12 @@ fn against_local(
         let run = run.clone();
         owner::on_termination(move || {
             if let Ok(ws) = Workspace::open(Some(root.clone()), Vec::new()) {
-                let _ = run.teardown(&Docker::new(&ws));
+                // A docker command in flight when the signal came may create its container
+                // after the first pass; once the network is gone no new one can join, so a
+                // few passes catch it (and the next run's sweep whatever still slips by).
+                for _ in 0..3 {
+                    let _ = run.teardown(&Docker::new(&ws));
+                }
             }
         });
     }
@@ -163,6 +168,8 @@ struct Teardown<'a> {
 
 impl Drop for Teardown<'_> {
     fn drop(&mut self) {
+        // On Ctrl-C or SIGTERM the signal watcher tears down and exits 128 + the signal.
+        owner::await_signal_exit();
         let step = progress::step(format!("tearing down {}", self.run.id));
         match self.run.teardown(&Docker::new(self.ws)) {
             Ok(()) => step.done(),
