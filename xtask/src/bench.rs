@@ -14,6 +14,7 @@ pub mod api;
 pub mod base;
 pub mod deploy;
 pub mod seed;
+pub mod smoke;
 
 use crate::{flags, workspace::Workspace};
 
@@ -24,6 +25,7 @@ impl flags::BenchCommand {
             flags::BenchCommand::Api(bench) => bench.run(ws),
             flags::BenchCommand::Seed(bench) => bench.run(ws),
             flags::BenchCommand::Deploy(bench) => bench.run(ws),
+            flags::BenchCommand::Smoke(bench) => bench.run(ws),
         }
     }
 }

@@ -710,7 +710,7 @@ fn generated_files_problems(ws: &Workspace) -> Vec<String> {
     };
     problems.extend(current(
         workspace::SEED_SQL,
-        crate::seed::render_workspace(&ws.root),
+        crate::seed::render_workspace(ws),
         "cargo xtask seed",
     ));
     problems.extend(current(

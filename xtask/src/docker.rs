@@ -575,6 +575,93 @@ impl<'a> Docker<'a> {
         Ok(())
     }
 
+    /// For every container, network and volume that carries the label `keys[0]`, the values of
+    /// its labels `keys` (empty when absent): what the sweep of dead runs reads (owner.rs).
+    pub fn labelled_owners(&self, keys: &[&str]) -> Result<Vec<Vec<String>>> {
+        let filter = format!("label={}", keys[0]);
+        let format = keys
+            .iter()
+            .map(|k| format!("{{{{.Label \"{k}\"}}}}"))
+            .collect::<Vec<_>>()
+            .join("\t");
+        let mut owners = Vec::new();
+        for kind in [&["ps", "--all"][..], &["network", "ls"], &["volume", "ls"]] {
+            let text = self
+                .docker()
+                .args(kind)
+                .args(["--filter", &filter, "--format", &format])
+                .quiet()
+                .read()?;
+            owners.extend(
+                text.lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(|l| l.split('\t').map(|v| v.trim().to_owned()).collect()),
+            );
+        }
+        Ok(owners)
+    }
+
+    /// `docker <kind> inspect --format <format> <id>` (kind: container, image).
+    pub fn inspect(&self, kind: &str, id: &str, format: &str) -> Result<String> {
+        self.docker()
+            .args([kind, "inspect", "--format", format, id])
+            .quiet()
+            .read()
+            .with_context(|| format!("inspecting {kind} {id}"))
+    }
+
+    /// The commands that made each layer of an image (`docker history --no-trunc`).
+    pub fn history(&self, reference: &str) -> Result<String> {
+        self.docker()
+            .args([
+                "history",
+                "--no-trunc",
+                "--format",
+                "{{.CreatedBy}}",
+                reference,
+            ])
+            .quiet()
+            .read()
+            .with_context(|| format!("reading the history of {reference}"))
+    }
+
+    /// `docker stop` (SIGTERM, then SIGKILL after `grace`).
+    pub fn stop_container(&self, id: &str, grace: Duration) -> Result<()> {
+        let secs = grace.as_secs().to_string();
+        self.docker()
+            .args(["stop", "--time", &secs, id])
+            .quiet()
+            .ignore_stdout()
+            .run()
+            .with_context(|| format!("stopping {id}"))
+    }
+
+    pub fn start_container(&self, id: &str) -> Result<()> {
+        self.docker()
+            .args(["start", id])
+            .quiet()
+            .ignore_stdout()
+            .run()
+            .with_context(|| format!("starting {id}"))
+    }
+
+    /// Sends `signal` (e.g. TERM) to the container's main process.
+    pub fn signal_container(&self, id: &str, signal: &str) -> Result<()> {
+        self.docker()
+            .args(["kill", "--signal", signal, id])
+            .quiet()
+            .ignore_stdout()
+            .run()
+            .with_context(|| format!("sending SIG{signal} to {id}"))
+    }
+
+    /// `docker exec --interactive <container> <args…>` as a process to spawn (stdin open).
+    pub fn exec_command(&self, container: &str, args: &[&str]) -> Command {
+        let mut cmd = process::command("docker");
+        cmd.args(["exec", "--interactive", container]).args(args);
+        cmd
+    }
+
     /// Removes every container and image that carries `label` (KEY=VALUE), ignoring absences.
     pub fn remove_labelled(&self, label: &str) -> Result<()> {
         self.remove_labelled_containers(label)?;

@@ -59,6 +59,8 @@ pub enum Command {
     /// Ship the tested image to Render, wait until it is live, verify it; and its status, list,
     /// logs and rollback.
     Deploy(Deploy),
+    /// Run the declared checks of smoke.toml against a fresh isolated stack (or --url).
+    Smoke(Smoke),
     /// Benchmarks that print figures measured side by side.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -413,6 +415,22 @@ pub struct DeployRollback {
     pub json: bool,
 }
 
+#[derive(Args)]
+pub struct Smoke {
+    /// Test this image instead of building the current one.
+    #[arg(long, value_name = "REF", conflicts_with = "url")]
+    pub image: Option<String>,
+    /// Run the read-only checks against a running deployment instead of a local stack.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the report as JUnit XML to this file.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 pub enum BenchCommand {
     /// The base image: cache hits vs docker builds, false rebuilds, hashing at scale.
@@ -423,6 +441,8 @@ pub enum BenchCommand {
     Seed(BenchSeed),
     /// `deploy` against the Render stub: xtask's own time and how fast it notices `live`.
     Deploy(BenchDeploy),
+    /// Smoke: time to verdict, per-check latency, four runs at once vs one, sweep latency.
+    Smoke(BenchSmoke),
 }
 
 #[derive(Args)]
@@ -466,6 +486,13 @@ pub struct BenchSeed {
     /// Skip the local stack figures (db reset, warm up).
     #[arg(long)]
     pub no_stack: bool,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct BenchSmoke {
     /// Print JSON on stdout.
     #[arg(long)]
     pub json: bool,

@@ -5,7 +5,8 @@
 //! it when it has parts). The rest is named infrastructure: `flags` (the CLI surface),
 //! `workspace` (paths and configuration, found at run time), `process`, `progress`, `files`,
 //! `http`, `https`, `lock` (one command at a time per stack), `failpoint` (deterministic kills
-//! for tests), and `docker` (the only module that spells docker's command line).
+//! for tests), `owner` (runs, their labels and the sweep of dead ones), and `docker` (the only
+//! module that spells docker's command line).
 
 pub mod flags;
 
@@ -16,6 +17,7 @@ pub mod files;
 pub mod http;
 pub mod https;
 pub mod lock;
+pub mod owner;
 pub mod process;
 pub mod progress;
 pub mod workspace;
@@ -31,6 +33,7 @@ pub mod image;
 pub mod migration;
 pub mod seed;
 pub mod setup;
+pub mod smoke;
 pub mod stack;
 pub mod test;
 
@@ -63,6 +66,7 @@ pub fn run(cli: Xtask) -> Result<()> {
         Command::Up(cmd) => cmd.run(&ws),
         Command::Down(cmd) => cmd.run(&ws),
         Command::Deploy(cmd) => cmd.run(&ws),
+        Command::Smoke(cmd) => cmd.run(&ws),
         Command::Bench(cmd) => cmd.run(&ws),
         Command::Test(cmd) => cmd.run(&ws),
     }

@@ -28,6 +28,7 @@ impl flags::Up {
         // not fit the schema, fails here in seconds. A stale seed.sql is rendered again.
         seed::ensure_current(ws)?;
         let docker = Docker::new(ws);
+        crate::owner::sweep_quietly(&docker);
         let built = image::build(ws, &docker)?;
         let network = ws.config.stack_name("");
         let app_container = ws.config.stack_name("api");

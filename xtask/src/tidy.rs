@@ -141,7 +141,7 @@ fn readme_command_table_names_exactly_the_cli_commands() {
 }
 
 /// Top-level entries a README path may start with.
-const REPO_ENTRIES: [&str; 16] = [
+const REPO_ENTRIES: [&str; 17] = [
     "xtask",
     "crates",
     "supabase",
@@ -158,6 +158,7 @@ const REPO_ENTRIES: [&str; 16] = [
     "clippy.toml",
     "render.yaml",
     "openapi.json",
+    "smoke.toml",
 ];
 
 /// Repository paths the README names: in backticks, and in the layout block.

@@ -16,7 +16,7 @@ use axum::{
     http::{HeaderMap, HeaderValue, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{MethodRouter, get},
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -76,19 +76,40 @@ impl AppState {
     }
 }
 
+/// The API's contract, served at `GET /openapi.json`: openapi.json at the repository root,
+/// hand-written and compiled in. tests/openapi.rs proves that it names every route and every
+/// query parameter of this router, and nothing else.
+pub const OPENAPI: &str = include_str!("../../../openapi.json");
+
+/// Every route of the API (axum's path syntax) with its handler.
+fn routes() -> Vec<(&'static str, MethodRouter<Arc<AppState>>)> {
+    vec![
+        ("/health", get(health)),
+        ("/ready", get(ready)),
+        ("/", get(root)),
+        ("/openapi.json", get(openapi)),
+        ("/meetings", get(meetings)),
+        ("/meetings/{id}", get(meeting)),
+        ("/legislative-files", get(legislative_files)),
+        ("/legislative-files/{*id}", get(legislative_file)),
+        ("/countries", get(countries)),
+        ("/topics", get(topics)),
+        ("/profile", get(profile)),
+    ]
+}
+
+/// The paths of every route, in axum's syntax (`/meetings/{id}`, `/legislative-files/{*id}`).
+pub fn route_paths() -> Vec<&'static str> {
+    routes().into_iter().map(|(path, _)| path).collect()
+}
+
 /// Every route of the API, with the request deadline, the body limit and the request log.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/health", get(health))
-        .route("/ready", get(ready))
-        .route("/", get(root))
-        .route("/meetings", get(meetings))
-        .route("/meetings/{id}", get(meeting))
-        .route("/legislative-files", get(legislative_files))
-        .route("/legislative-files/{*id}", get(legislative_file))
-        .route("/countries", get(countries))
-        .route("/topics", get(topics))
-        .route("/profile", get(profile))
+    routes()
+        .into_iter()
+        .fold(Router::new(), |router, (path, route)| {
+            router.route(path, route)
+        })
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -148,6 +169,10 @@ async fn observe(request: Request, next: Next) -> Response {
         }),
     );
     response
+}
+
+async fn openapi() -> Response {
+    json_text(OPENAPI.to_owned())
 }
 
 async fn health() -> Response {

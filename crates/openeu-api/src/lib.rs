@@ -20,7 +20,7 @@ pub mod log;
 mod params;
 mod preview;
 
-pub use api::{AppState, router};
+pub use api::{AppState, OPENAPI, route_paths, router};
 pub use config::{Config, Database, Invalid};
 pub use db::{Db, Migration};
 pub use error::ApiError;

@@ -102,7 +102,7 @@ pub(super) fn load_toml(file: &Path) -> Result<Option<Vec<Row<'static>>>> {
     let headers = row_header_lines(&text);
     // Only trusted when every row was found (a `[[row]]` inside a multi-line string would
     // shift them).
-    let headers = (headers.len() == fixture.row.len()).then_some(headers);
+    let headers = (headers.len() == tables.len()).then_some(headers);
     let mut rows = Vec::new();
     for (i, table) in tables.into_iter().enumerate() {
         let at = Loc {

@@ -12,6 +12,7 @@ mod env;
 mod everyday;
 mod reliability;
 mod seed;
+mod smoke;
 mod stack;
 mod support;
 mod worktree;

@@ -89,6 +89,8 @@ pub fn repo_copy() -> TempDir {
         "Dockerfile",
         ".dockerignore",
         "rust-toolchain.toml",
+        "openapi.json",
+        "smoke.toml",
     ] {
         std::fs::copy(root.join(entry), dir.path().join(entry)).unwrap();
     }
@@ -141,6 +143,24 @@ impl<'a> Xtask<'a> {
         cmd.arg("--workspace").arg(self.workspace);
         for label in &self.labels {
             cmd.arg("--label").arg(label);
+        }
+        // What a test creates under its cleanup label is also owned by this test process
+        // (owner.rs): if the process is killed before its cleanup runs, the next `smoke`, `up`
+        // or `doctor` sweeps it, by the same mechanism as a killed smoke run's.
+        if let Some(run) = self
+            .labels
+            .iter()
+            .find_map(|l| l.strip_prefix("org.openeu.test-run="))
+        {
+            let pid = std::process::id();
+            let start = xtask::owner::start_time(pid).expect("/proc/self/stat");
+            for label in [
+                format!("{}={run}", xtask::owner::RUN_ID_LABEL),
+                format!("{}={pid}", xtask::owner::OWNER_PID_LABEL),
+                format!("{}={start}", xtask::owner::OWNER_START_LABEL),
+            ] {
+                cmd.arg("--label").arg(label);
+            }
         }
         cmd.args(args);
         // The pinned toolchain, whatever the (possibly edited) rust-toolchain.toml says.

@@ -1,0 +1,173 @@
+//! Sending a check's request to the service under test. `http://` goes through xtask's own
+//! HTTP/1.1 client (http.rs); `https://` (a deployment) through `curl`, with the headers on its
+//! stdin so a token never reaches an argument list: xtask carries no TLS stack of its own.
+//! Also the request as a `curl` command a person can paste, with secrets masked.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use crate::{http, process};
+
+/// Where the service under test answers: `http://host:port` or `https://host[/prefix]`.
+#[derive(Clone, Debug)]
+pub struct Base {
+    pub url: String,
+}
+
+impl Base {
+    pub fn new(url: &str) -> Result<Base> {
+        let url = url.trim_end_matches('/').to_owned();
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            bail!("--url {url}: expected http://… or https://…");
+        }
+        Ok(Base { url })
+    }
+
+    /// Sends one request; `target` is the path with its query string.
+    pub fn send(
+        &self,
+        method: &str,
+        target: &str,
+        headers: &[(String, String)],
+        timeout: Duration,
+    ) -> Result<http::Response> {
+        if let Some(rest) = self.url.strip_prefix("http://") {
+            let (address, prefix) = match rest.find('/') {
+                Some(i) => (&rest[..i], &rest[i..]),
+                None => (rest, ""),
+            };
+            let path = format!("{prefix}{target}");
+            let mut request = http::Request::new(method, address, &path).timeout(timeout);
+            for (name, value) in headers {
+                request = request.header(name, value);
+            }
+            return request.send();
+        }
+        self.send_with_curl(method, target, headers, timeout)
+    }
+
+    fn send_with_curl(
+        &self,
+        method: &str,
+        target: &str,
+        headers: &[(String, String)],
+        timeout: Duration,
+    ) -> Result<http::Response> {
+        if process::which("curl").is_none() {
+            bail!("an https:// URL needs curl on PATH (apt-get install curl)");
+        }
+        let mut cmd = process::command("curl");
+        cmd.args(["--silent", "--show-error", "--include", "--http1.1"])
+            .args(["--max-time", &timeout.as_secs().max(1).to_string()])
+            .args(["--request", method, "--header", "@-"])
+            .arg(format!("{}{target}", self.url));
+        let stdin: String = headers.iter().map(|(k, v)| format!("{k}: {v}\n")).collect();
+        let out = process::output_with_timeout(cmd, Some(stdin.as_bytes()), timeout * 2)?;
+        if !out.status.success() {
+            bail!(
+                "curl {method} {}{target}: {}",
+                self.url,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        parse_curl(&out.stdout)
+    }
+
+    /// The request as a curl command, secrets masked.
+    pub fn curl(&self, method: &str, target: &str, headers: &[(String, String)]) -> String {
+        let mut words = vec!["curl".to_owned(), "-i".to_owned()];
+        if method != "GET" {
+            words.extend(["-X".to_owned(), method.to_owned()]);
+        }
+        for (name, value) in headers {
+            let value = if name.eq_ignore_ascii_case("authorization") {
+                mask_authorization(value)
+            } else {
+                value.clone()
+            };
+            words.push("-H".to_owned());
+            words.push(quote(&format!("{name}: {value}")));
+        }
+        words.push(quote(&format!("{}{target}", self.url)));
+        words.join(" ")
+    }
+}
+
+/// `Bearer <token>` with the token's signature masked: the header and claims stay readable
+/// (they say which auth mode failed), the part that proves possession of the secret does not.
+pub fn mask_authorization(value: &str) -> String {
+    match value.strip_prefix("Bearer ") {
+        Some(token) => match token.rsplit_once('.') {
+            Some((signed, signature)) if !signature.is_empty() => format!("Bearer {signed}.***"),
+            _ => format!("Bearer {token}"),
+        },
+        None => "***".to_owned(),
+    }
+}
+
+/// POSIX shell single quoting, for the printed curl command only (never executed).
+fn quote(word: &str) -> String {
+    if word
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@".contains(&b))
+    {
+        return word.to_owned();
+    }
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+/// curl's `--include` output: maybe a proxy's `Connection established` block, then the head
+/// and the body, which curl has already de-chunked.
+fn parse_curl(raw: &[u8]) -> Result<http::Response> {
+    let mut raw = raw;
+    loop {
+        let end = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .context("curl printed no HTTP head")?;
+        let head = &raw[..end];
+        let first = head.split(|&b| b == b'\n').next().unwrap_or_default();
+        let informational = first.windows(4).any(|w| w == b" 100")
+            || first
+                .windows(22)
+                .any(|w| w.eq_ignore_ascii_case(b"connection established"));
+        if informational {
+            raw = &raw[end + 4..];
+            continue;
+        }
+        let mut response = http::parse(&raw[..end + 4], true)?;
+        response.body = raw[end + 4..].to_vec();
+        return Ok(response);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn curl_commands_mask_the_signature_and_quote_words() {
+        let base = Base::new("http://127.0.0.1:8080/").unwrap();
+        let line = base.curl(
+            "POST",
+            "/meetings?q=it's",
+            &[("Authorization".into(), "Bearer aaa.bbb.secretsig".into())],
+        );
+        assert_eq!(
+            line,
+            r"curl -i -X POST -H 'Authorization: Bearer aaa.bbb.***' 'http://127.0.0.1:8080/meetings?q=it'\''s'"
+        );
+        assert!(!line.contains("secretsig"));
+        assert_eq!(mask_authorization("Basic abc"), "***");
+    }
+
+    #[test]
+    fn curl_output_with_a_proxy_block_parses() {
+        let r = parse_curl(
+            b"HTTP/1.1 200 Connection established\r\n\r\nHTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n{}",
+        )
+        .unwrap();
+        assert_eq!((r.status, r.text().as_str()), (404, "{}"));
+    }
+}
