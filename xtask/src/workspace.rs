@@ -24,6 +24,8 @@ pub const MIGRATIONS_DIR: &str = "supabase/migrations";
 pub const SUPABASE_COMPAT_SQL: &str = "supabase/local/supabase-compat.sql";
 pub const SUPABASE_CONFIG: &str = "supabase/config.toml";
 pub const LOCAL_DB_DIR: &str = "supabase/local";
+/// What container-structure-test asserts about the app image.
+pub const STRUCTURE_TEST_CONFIG: &str = "xtask/test_data/container-structure-test.yaml";
 
 /// The label every image and container made by xtask carries, so cleanup can find them.
 pub const MANAGED_LABEL: &str = "org.openeu.managed";

@@ -5,6 +5,7 @@ mod base_hash;
 mod docker_base;
 mod docker_failures;
 mod env;
+mod runtime_image;
 mod seed;
 mod stack;
 mod support;
