@@ -12,6 +12,7 @@ use serde_json::json;
 
 pub mod api;
 pub mod base;
+pub mod image;
 pub mod seed;
 
 use crate::{flags, workspace::Workspace};
@@ -22,6 +23,7 @@ impl flags::BenchCommand {
             flags::BenchCommand::Base(bench) => bench.run(ws),
             flags::BenchCommand::Api(bench) => bench.run(ws),
             flags::BenchCommand::Seed(bench) => bench.run(ws),
+            flags::BenchCommand::Image(bench) => bench.run(ws),
         }
     }
 }

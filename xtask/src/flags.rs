@@ -261,6 +261,8 @@ pub enum BenchCommand {
     Api(BenchApi),
     /// Seed rendering throughput, INSERT vs COPY, and the local stack's times.
     Seed(BenchSeed),
+    /// The runtime image vs the debian-slim runtime it replaced: size, pull, start to healthy.
+    Image(BenchImage),
 }
 
 #[derive(Args)]
@@ -294,6 +296,16 @@ pub struct BenchSeed {
     /// Skip the local stack figures (db reset, warm up).
     #[arg(long)]
     pub no_stack: bool,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct BenchImage {
+    /// Timed repetitions of the pulls and starts (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
     /// Print JSON on stdout.
     #[arg(long)]
     pub json: bool,
