@@ -17,13 +17,15 @@ use crate::{
 };
 
 /// Debian packages that provide the parts we run, by the program we look for.
-const PACKAGES: [(&str, &str); 5] = [
+const PACKAGES: [(&str, &str); 6] = [
     ("dockerd", "docker.io"),
     ("docker-registry", "docker-registry"),
     ("debootstrap", "debootstrap"),
     // The server the service's tests and `bench api` start, and the client every reset uses.
     ("/usr/lib/postgresql/15/bin/postgres", "postgresql-15"),
     ("psql", "postgresql-client-15"),
+    // The container checkers' virtual environment (setup/venv.rs).
+    ("python3", "python3"),
 ];
 
 impl flags::Setup {
