@@ -13,6 +13,7 @@ use serde_json::json;
 pub mod api;
 pub mod base;
 pub mod deploy;
+pub mod image;
 pub mod seed;
 pub mod smoke;
 
@@ -26,6 +27,7 @@ impl flags::BenchCommand {
             flags::BenchCommand::Seed(bench) => bench.run(ws),
             flags::BenchCommand::Deploy(bench) => bench.run(ws),
             flags::BenchCommand::Smoke(bench) => bench.run(ws),
+            flags::BenchCommand::Image(bench) => bench.run(ws),
         }
     }
 }

@@ -411,6 +411,45 @@ impl<'a> Docker<'a> {
             .with_context(|| format!("image {reference} is not present locally"))
     }
 
+    /// The uncompressed size of a local image, in bytes, as `docker image ls` shows it.
+    pub fn image_size(&self, reference: &str) -> Result<u64> {
+        let text = self
+            .docker()
+            .args(["image", "inspect", "--format", "{{.Size}}", reference])
+            .quiet()
+            .read()
+            .with_context(|| format!("image {reference} is not present locally"))?;
+        text.trim()
+            .parse()
+            .with_context(|| format!("docker printed no size for {reference}: {text}"))
+    }
+
+    /// `docker stop` with a grace period: the container gets SIGTERM (its STOPSIGNAL), then
+    /// SIGKILL when `grace` passes. Returns its exit code.
+    pub fn stop(&self, name: &str, grace: Duration) -> Result<i64> {
+        let seconds = grace.as_secs().to_string();
+        self.docker()
+            .args(["stop", "--time", &seconds, name])
+            .quiet()
+            .ignore_stdout()
+            .run()
+            .with_context(|| format!("stopping {name}"))?;
+        let code = self
+            .docker()
+            .args([
+                "container",
+                "inspect",
+                "--format",
+                "{{.State.ExitCode}}",
+                name,
+            ])
+            .quiet()
+            .read()?;
+        code.trim()
+            .parse()
+            .with_context(|| format!("docker printed no exit code for {name}: {code}"))
+    }
+
     pub fn remove_container(&self, name: &str) -> Result<()> {
         self.docker()
             .args(["rm", "--force", name])

@@ -130,5 +130,19 @@ fn checks(ws: &Workspace) -> Vec<Check> {
             fix: Some(format!("apt-get install {package} (cargo xtask setup installs debootstrap and docker-registry)")),
         });
     }
+    for (tool, state) in setup::venv::status() {
+        checks.push(Check {
+            name: tool.program.into(),
+            ok: state.is_ok(),
+            detail: match state {
+                Ok(detail) => detail,
+                Err(err) => format!("{err:#}"),
+            },
+            fix: Some(format!(
+                "cargo xtask setup (pip install {}=={} into its virtual environment)",
+                tool.package, tool.version
+            )),
+        });
+    }
     checks
 }

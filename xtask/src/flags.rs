@@ -443,6 +443,8 @@ pub enum BenchCommand {
     Deploy(BenchDeploy),
     /// Smoke: time to verdict, per-check latency, four runs at once vs one, sweep latency.
     Smoke(BenchSmoke),
+    /// The runtime image vs the debian-slim runtime it replaced: size, pull, start to healthy.
+    Image(BenchImage),
 }
 
 #[derive(Args)]
@@ -486,6 +488,16 @@ pub struct BenchSeed {
     /// Skip the local stack figures (db reset, warm up).
     #[arg(long)]
     pub no_stack: bool,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct BenchImage {
+    /// Timed repetitions of the pulls and starts (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
     /// Print JSON on stdout.
     #[arg(long)]
     pub json: bool,

@@ -1,11 +1,13 @@
 //! `cargo xtask image build`: the app image, FROM the current base. The base is made present
-//! first (hash-gated), so this never rebuilds dependencies that did not change.
+//! first (hash-gated), so this never rebuilds dependencies that did not change. `checks` runs
+//! the container ecosystem's checkers on the Dockerfiles and the image.
 
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 
+pub mod checks;
 mod context;
 
 use crate::{

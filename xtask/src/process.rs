@@ -131,7 +131,7 @@ fn copy_lines(pipe: impl Read + Send + 'static, file: Arc<Mutex<File>>) -> threa
 
 /// Drops ANSI escape sequences (the classic builder colours a step's stderr), so logs can be
 /// searched as plain text.
-fn strip_ansi(line: &str) -> String {
+pub fn strip_ansi(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
     let mut chars = line.chars();
     while let Some(c) = chars.next() {

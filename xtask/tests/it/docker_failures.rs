@@ -261,6 +261,9 @@ fn setup_is_idempotent_and_doctor_reports_every_part() {
         "image debian:bookworm-slim",
         "psql",
         "debootstrap",
+        "container-structure-test",
+        "hadolint",
+        "dive",
     ] {
         assert!(
             names.iter().any(|n| n.starts_with(expected)),

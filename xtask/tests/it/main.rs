@@ -11,6 +11,7 @@ mod docker_failures;
 mod env;
 mod everyday;
 mod reliability;
+mod runtime_image;
 mod seed;
 mod smoke;
 mod stack;
