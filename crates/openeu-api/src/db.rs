@@ -434,7 +434,18 @@ fn classify(err: tokio_postgres::Error) -> Error {
             Error::Query(text)
         }
     } else {
-        Error::Unavailable(err.to_string())
+        // tokio-postgres' own text leaves out the cause ("error performing TLS handshake"),
+        // which is the part that says what to fix.
+        let mut text = err.to_string();
+        let mut source = std::error::Error::source(&err);
+        while let Some(cause) = source {
+            let cause_text = cause.to_string();
+            if !text.contains(&cause_text) {
+                text = format!("{text}: {cause_text}");
+            }
+            source = cause.source();
+        }
+        Error::Unavailable(text)
     }
 }
 
