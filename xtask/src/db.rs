@@ -64,7 +64,8 @@ pub fn local_url(ws: &Workspace) -> String {
 
 /// The local database's URL from a container on the stack's network.
 pub fn network_url() -> String {
-    format!("postgres://{USER}:{PASSWORD}@db:5432/{DATABASE}")
+    // The stack's private network: the service requires TLS for non-loopback hosts by default.
+    format!("postgres://{USER}:{PASSWORD}@db:5432/{DATABASE}?sslmode=disable")
 }
 
 /// The database container's name.
@@ -161,6 +162,8 @@ struct Target {
     user: String,
     password: String,
     database: String,
+    /// PGSSLMODE and PGSSLROOTCERT from a remote URL (xtask/src/pgtls.rs).
+    tls: Vec<(&'static str, String)>,
 }
 
 impl Target {
@@ -171,6 +174,7 @@ impl Target {
             user: USER.into(),
             password: PASSWORD.into(),
             database: database.into(),
+            tls: Vec::new(),
         }
     }
 
@@ -197,6 +201,7 @@ impl Target {
                 .filter(|d| !d.is_empty())
                 .unwrap_or("postgres")
                 .to_owned(),
+            tls: Vec::new(),
         })
     }
 
@@ -218,7 +223,8 @@ impl Target {
             &self.database,
         ]);
         cmd.env("PGPASSWORD", &self.password)
-            .env("PGCONNECT_TIMEOUT", "10");
+            .env("PGCONNECT_TIMEOUT", "10")
+            .envs(self.tls.iter().map(|(k, v)| (k, v)));
         cmd
     }
 
@@ -259,7 +265,8 @@ impl flags::DbReset {
         let files = files_to_apply(ws)?;
         match &self.db_url {
             Some(url) => {
-                let target = Target::from_url(url)?;
+                let mut target = Target::from_url(url)?;
+                target.tls = crate::pgtls::psql_env(url, self.allow_plaintext)?;
                 let loopback = ["127.0.0.1", "localhost", "::1"].contains(&target.host.as_str());
                 if !loopback && !self.yes {
                     bail!(

@@ -245,6 +245,9 @@ pub struct DbReset {
     /// Confirm resetting a database that is not on this machine.
     #[arg(long)]
     pub yes: bool,
+    /// Allow a remote --db-url without sslmode=require or stronger.
+    #[arg(long)]
+    pub allow_plaintext: bool,
 }
 
 #[derive(Args)]

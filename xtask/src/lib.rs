@@ -4,7 +4,7 @@
 //! The top level mirrors the command table: each command has its module (and a folder beside
 //! it when it has parts). The rest is named infrastructure: `flags` (the CLI surface),
 //! `workspace` (paths and configuration, found at run time), `process`, `progress`, `files`,
-//! `http`, and `docker` (the only module that spells docker's command line).
+//! `http`, `pgtls` (the TLS policy for remote databases), and `docker` (the only module that spells docker's command line).
 
 pub mod flags;
 
@@ -12,6 +12,7 @@ pub mod flags;
 pub mod docker;
 pub mod files;
 pub mod http;
+pub mod pgtls;
 pub mod process;
 pub mod progress;
 pub mod workspace;

@@ -15,13 +15,15 @@ use crate::{
 };
 
 /// Debian packages that provide the parts we run, by the program we look for.
-const PACKAGES: [(&str, &str); 5] = [
+const PACKAGES: [(&str, &str); 6] = [
     ("dockerd", "docker.io"),
     ("docker-registry", "docker-registry"),
     ("debootstrap", "debootstrap"),
     // The server the service's tests and `bench api` start, and the client every reset uses.
     ("/usr/lib/postgresql/15/bin/postgres", "postgresql-15"),
     ("psql", "postgresql-client-15"),
+    // The transaction-mode pooler the service's tests and `bench api --via-pooler` put in front.
+    ("/usr/sbin/pgbouncer", "pgbouncer"),
 ];
 
 impl flags::Setup {
