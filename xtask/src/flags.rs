@@ -54,6 +54,22 @@ pub enum Command {
     Bench(BenchCommand),
     /// Run the whole test suite with real parts (Docker engine, registry, `PostgreSQL`).
     Test(Test),
+    /// Render render.yaml (the Render Blueprint) from the env spec (--check: verify it).
+    /// Temporary name: it moves to `deploy blueprint`.
+    Blueprint(Blueprint),
+}
+
+#[derive(Args)]
+pub struct Blueprint {
+    /// Only verify that render.yaml is current.
+    #[arg(long)]
+    pub check: bool,
+}
+
+impl Blueprint {
+    pub fn run(self, ws: &crate::workspace::Workspace) -> anyhow::Result<()> {
+        crate::blueprint::run(ws, self.check)
+    }
 }
 
 impl Command {

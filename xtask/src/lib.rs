@@ -20,6 +20,7 @@ pub mod workspace;
 // Commands.
 pub mod base;
 pub mod bench;
+pub mod blueprint;
 pub mod db;
 pub mod doctor;
 pub mod env;
@@ -54,5 +55,6 @@ pub fn run(cli: Xtask) -> Result<()> {
         Command::Down(cmd) => cmd.run(&ws),
         Command::Bench(cmd) => cmd.run(&ws),
         Command::Test(cmd) => cmd.run(&ws),
+        Command::Blueprint(cmd) => cmd.run(&ws),
     }
 }
