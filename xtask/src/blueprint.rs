@@ -464,8 +464,10 @@ mod tests {
     #[test]
     fn the_default_blueprint_follows_the_specification() {
         assert_eq!(validate(&rendered()), Ok(()));
-        let mut config = RenderConfig::default();
-        config.runtime = "image".to_owned();
+        let config = RenderConfig {
+            runtime: "image".to_owned(),
+            ..RenderConfig::default()
+        };
         let (image, _) = blueprint(&config, "registry.example/openeu-backend:latest");
         assert_eq!(validate(&image), Ok(()));
     }

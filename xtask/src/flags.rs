@@ -300,6 +300,10 @@ pub struct BenchApi {
     /// Concurrent connections, the same for wrk and pgbench.
     #[arg(long, default_value_t = 8)]
     pub connections: u32,
+    /// Also measure the API through pgbouncer in transaction mode (as through Supabase's
+    /// pooler on 6543) against its direct connection.
+    #[arg(long)]
+    pub via_pooler: bool,
     /// Print JSON on stdout.
     #[arg(long)]
     pub json: bool,
