@@ -266,7 +266,6 @@ impl flags::DbReset {
         match &self.db_url {
             Some(url) => {
                 let mut target = Target::from_url(url)?;
-                target.tls = crate::pgtls::psql_env(url, self.allow_plaintext)?;
                 let loopback = ["127.0.0.1", "localhost", "::1"].contains(&target.host.as_str());
                 if !loopback && !self.yes {
                     bail!(
@@ -276,6 +275,7 @@ impl flags::DbReset {
                         target.database
                     );
                 }
+                target.tls = crate::pgtls::psql_env(url, self.allow_plaintext)?;
                 reset_in_place(&target, &files)?;
                 println!("reset {}:{}/{}", target.host, target.port, target.database);
             }

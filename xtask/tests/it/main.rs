@@ -8,6 +8,7 @@ mod base_hash;
 mod docker_base;
 mod docker_failures;
 mod env;
+mod production;
 mod seed;
 mod stack;
 mod support;
