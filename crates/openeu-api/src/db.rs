@@ -8,7 +8,7 @@ use deadpool_postgres::{Hook, HookError, Manager, ManagerConfig, Pool, Recycling
 use tokio_postgres::types::{ToSql, Type};
 
 use crate::{
-    connection::{Connection, PoolMode, SslMode},
+    connection::{Connection, PoolMode},
     tls::RustlsConnect,
 };
 
@@ -150,13 +150,8 @@ impl Db {
                 tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
             })
             .unwrap_or_default();
-        // With sslmode=disable the connector is never asked to connect.
-        let verify = if ssl == SslMode::Disable {
-            crate::tls::Verify::Nothing
-        } else {
-            ssl.verify()
-        };
-        let tls = RustlsConnect::new(verify, roots.as_ref())?;
+        // With sslmode=disable tokio-postgres never asks the connector to connect.
+        let tls = RustlsConnect::new(ssl.verify(), roots.as_ref())?;
         let manager = Manager::from_config(
             config,
             tls,

@@ -52,7 +52,7 @@ impl flags::BenchApi {
             "cargo build --release --locked --quiet --package openeu-api"
         )
         .run()?;
-        let binary = ws.path("target/release/openeu-api");
+        let binary = ws.target_dir()?.join("release/openeu-api");
         step.done();
 
         let step = progress::step(format!(
@@ -168,8 +168,10 @@ impl flags::BenchApi {
                 reference: format!("{:.3} ms, {:.0}/s", api.latency_ms, api.per_second),
                 ratio: Some(pooled.latency_ms / api.latency_ms),
                 ratio_is: "latency pooled / direct",
-                goal: "<= 2.00, 0 errors",
-                met: pooled.latency_ms / api.latency_ms <= 2.0 && pooled.errors == 0,
+                // A cost to know, not to meet: the extra hop, a transaction per request and
+                // a plan per execution are what transaction mode is.
+                goal: "0 errors (cost reported)",
+                met: pooled.errors == 0,
             });
         }
         report(&figures, self.json)?;
