@@ -471,6 +471,17 @@ mod tests {
     }
 
     #[test]
+    fn session_settings_as_statements() {
+        assert_eq!(
+            set_statements("set local", false),
+            "set local statement_timeout = '5000'; set local TimeZone = 'UTC';"
+        );
+        assert!(
+            set_statements("set", true).ends_with("set plan_cache_mode = 'force_generic_plan';")
+        );
+    }
+
+    #[test]
     fn uuids() {
         assert!(openeu_env::is_uuid("3f2c1a9e-8b7d-4c6e-9f0a-1b2c3d4e5f60"));
         assert!(!openeu_env::is_uuid("3f2c1a9e-8b7d-4c6e-9f0a"));
