@@ -77,7 +77,8 @@ pub fn local_url(ws: &Workspace) -> String {
 
 /// The local database's URL from a container on the stack's network.
 pub fn network_url() -> String {
-    format!("postgres://{USER}:{PASSWORD}@db:5432/{DATABASE}")
+    // The stack's private network: the service requires TLS for non-loopback hosts by default.
+    format!("postgres://{USER}:{PASSWORD}@db:5432/{DATABASE}?sslmode=disable")
 }
 
 /// The database container's name.
@@ -195,6 +196,8 @@ struct Target {
     user: String,
     password: String,
     database: String,
+    /// PGSSLMODE and PGSSLROOTCERT from a remote URL (xtask/src/pgtls.rs).
+    tls: Vec<(&'static str, String)>,
 }
 
 impl Target {
@@ -205,6 +208,7 @@ impl Target {
             user: USER.into(),
             password: PASSWORD.into(),
             database: database.into(),
+            tls: Vec::new(),
         }
     }
 
@@ -231,6 +235,7 @@ impl Target {
                 .filter(|d| !d.is_empty())
                 .unwrap_or("postgres")
                 .to_owned(),
+            tls: Vec::new(),
         })
     }
 
@@ -252,7 +257,8 @@ impl Target {
             &self.database,
         ]);
         cmd.env("PGPASSWORD", &self.password)
-            .env("PGCONNECT_TIMEOUT", "10");
+            .env("PGCONNECT_TIMEOUT", "10")
+            .envs(self.tls.iter().map(|(k, v)| (k, v)));
         cmd
     }
 
@@ -329,7 +335,7 @@ impl flags::DbReset {
         };
         match &self.db_url {
             Some(url) => {
-                let target = Target::from_url(url)?;
+                let mut target = Target::from_url(url)?;
                 let loopback = ["127.0.0.1", "localhost", "::1"].contains(&target.host.as_str());
                 if !loopback && !self.yes {
                     bail!(
@@ -339,6 +345,7 @@ impl flags::DbReset {
                         target.database
                     );
                 }
+                target.tls = crate::pgtls::psql_env(url, self.allow_plaintext)?;
                 reset_in_place(&target, &files)?;
                 println!("reset {}:{}/{}", target.host, target.port, target.database);
             }

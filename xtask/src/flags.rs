@@ -66,6 +66,22 @@ pub enum Command {
     Bench(BenchCommand),
     /// Run the whole test suite with real parts (Docker engine, registry, `PostgreSQL`).
     Test(Test),
+    /// Render render.yaml (the Render Blueprint) from the env spec (--check: verify it).
+    /// Temporary name: it moves to `deploy blueprint`.
+    Blueprint(Blueprint),
+}
+
+#[derive(Args)]
+pub struct Blueprint {
+    /// Only verify that render.yaml is current.
+    #[arg(long)]
+    pub check: bool,
+}
+
+impl Blueprint {
+    pub fn run(self, ws: &crate::workspace::Workspace) -> anyhow::Result<()> {
+        crate::blueprint::run(ws, self.check)
+    }
 }
 
 impl Command {
@@ -297,6 +313,9 @@ pub struct DbReset {
     /// Confirm resetting a database that is not on this machine.
     #[arg(long)]
     pub yes: bool,
+    /// Allow a remote --db-url without sslmode=require or stronger.
+    #[arg(long)]
+    pub allow_plaintext: bool,
 }
 
 #[derive(Subcommand)]
@@ -475,6 +494,10 @@ pub struct BenchApi {
     /// Concurrent connections, the same for wrk and pgbench.
     #[arg(long, default_value_t = 8)]
     pub connections: u32,
+    /// Also measure the API through pgbouncer in transaction mode (as through Supabase's
+    /// pooler on 6543) against its direct connection.
+    #[arg(long)]
+    pub via_pooler: bool,
     /// Print JSON on stdout.
     #[arg(long)]
     pub json: bool,

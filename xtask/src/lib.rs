@@ -4,9 +4,10 @@
 //! The top level mirrors the command table: each command has its module (and a folder beside
 //! it when it has parts). The rest is named infrastructure: `flags` (the CLI surface),
 //! `workspace` (paths and configuration, found at run time), `process`, `progress`, `files`,
-//! `http`, `https`, `lock` (one command at a time per stack), `failpoint` (deterministic kills
-//! for tests), `owner` (runs, their labels and the sweep of dead ones), and `docker` (the only
-//! module that spells docker's command line).
+//! `http`, `https`, `pgtls` (the TLS policy for remote databases), `lock` (one command at a
+//! time per stack), `failpoint` (deterministic kills for tests), `owner` (runs, their labels
+//! and the sweep of dead ones), and `docker` (the only module that spells docker's command
+//! line).
 
 pub mod flags;
 
@@ -18,6 +19,7 @@ pub mod http;
 pub mod https;
 pub mod lock;
 pub mod owner;
+pub mod pgtls;
 pub mod process;
 pub mod progress;
 pub mod workspace;
@@ -25,6 +27,7 @@ pub mod workspace;
 // Commands.
 pub mod base;
 pub mod bench;
+pub mod blueprint;
 pub mod db;
 pub mod deploy;
 pub mod doctor;
@@ -69,5 +72,6 @@ pub fn run(cli: Xtask) -> Result<()> {
         Command::Smoke(cmd) => cmd.run(&ws),
         Command::Bench(cmd) => cmd.run(&ws),
         Command::Test(cmd) => cmd.run(&ws),
+        Command::Blueprint(cmd) => cmd.run(&ws),
     }
 }

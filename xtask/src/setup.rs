@@ -17,7 +17,7 @@ use crate::{
 };
 
 /// Debian packages that provide the parts we run, by the program we look for.
-const PACKAGES: [(&str, &str); 6] = [
+const PACKAGES: [(&str, &str); 7] = [
     ("dockerd", "docker.io"),
     ("docker-registry", "docker-registry"),
     ("debootstrap", "debootstrap"),
@@ -26,6 +26,8 @@ const PACKAGES: [(&str, &str); 6] = [
     ("psql", "postgresql-client-15"),
     // The container checkers' virtual environment (setup/venv.rs).
     ("python3", "python3"),
+    // The transaction-mode pooler the service's tests and `bench api --via-pooler` put in front.
+    ("/usr/sbin/pgbouncer", "pgbouncer"),
 ];
 
 impl flags::Setup {

@@ -79,6 +79,11 @@ fn env_example_is_current() {
 }
 
 #[test]
+fn render_yaml_is_current() {
+    check_mode_passes(&["blueprint", "--check"]);
+}
+
+#[test]
 fn seed_sql_is_current() {
     check_mode_passes(&["seed", "--check"]);
 }

@@ -214,6 +214,51 @@ pub struct Config {
     /// test can run a stack of its own beside a developer's.
     #[serde(default = "default_stack")]
     pub stack: String,
+    /// The Render web service that `render.yaml` declares (see xtask/src/blueprint.rs).
+    #[serde(default)]
+    pub render: RenderConfig,
+}
+
+/// `[workspace.metadata.xtask.render]`: what `render.yaml` says beyond the env spec. Every key
+/// has a default, so the table may be left out.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct RenderConfig {
+    /// The service's name on Render.
+    pub service: String,
+    /// `docker` (Render builds the Dockerfile from the repository) or `image` (Render runs an
+    /// image that `cargo xtask deploy` pushed).
+    pub runtime: String,
+    /// For `runtime = "image"`: the image URL (default `<registry>/<app-image>:latest`).
+    pub image: Option<String>,
+    pub region: String,
+    pub plan: String,
+    pub instances: u32,
+    pub health_check_path: String,
+    /// `automatic`, `manual` or `off`: preview environments for pull requests.
+    pub previews: String,
+    /// Days a preview with no new commits lives before Render deletes it.
+    pub preview_expire_after_days: u32,
+    /// Fixed values of non-secret variables, written inline (e.g. `LOG_LEVEL = "info"`).
+    pub env: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for RenderConfig {
+    fn default() -> Self {
+        RenderConfig {
+            service: "openeu-api".to_owned(),
+            runtime: "docker".to_owned(),
+            image: None,
+            // The EU's data, the EU's region.
+            region: "frankfurt".to_owned(),
+            plan: "starter".to_owned(),
+            instances: 1,
+            health_check_path: "/ready".to_owned(),
+            previews: "automatic".to_owned(),
+            preview_expire_after_days: 7,
+            env: std::collections::BTreeMap::from([("LOG_LEVEL".to_owned(), "info".to_owned())]),
+        }
+    }
 }
 
 fn default_stack() -> String {

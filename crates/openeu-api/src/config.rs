@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use openeu_env::{Reader, Target};
 
+use crate::connection::{Connection, PoolMode};
+
 /// Render's default when PORT is unset.
 const DEFAULT_PORT: u16 = 10000;
 const DEFAULT_SUPABASE_API: &str = "https://api.supabase.com";
@@ -34,6 +36,8 @@ pub struct Config {
     pub log_level: crate::log::Level,
     /// How long a preview waits for its branch database to come up.
     pub preview_deadline: Duration,
+    /// `DATABASE_POOL_MODE`; guessed from the connection when unset.
+    pub pool_mode: Option<PoolMode>,
 }
 
 /// All problems, one per line, safe to print.
@@ -102,6 +106,7 @@ impl Config {
                     .and_then(|s| s.parse().ok())
                     .unwrap_or(300),
             ),
+            pool_mode: get("DATABASE_POOL_MODE").and_then(|m| PoolMode::parse(&m)),
         })
     }
 }
@@ -109,11 +114,9 @@ impl Config {
 impl Config {
     /// The database to connect to: `DATABASE_URL`, or the preview branch's, resolved now through
     /// the Management API (this blocks, up to the preview deadline).
-    pub fn resolve_database(&self) -> Result<tokio_postgres::Config, String> {
+    pub fn resolve_database(&self) -> Result<Connection, String> {
         match &self.database {
-            Database::Url(url) => url.parse().map_err(|_| {
-                "DATABASE_URL is not a connection string the driver accepts".to_owned()
-            }),
+            Database::Url(url) => Connection::parse(url, self.pool_mode),
             Database::PreviewBranch {
                 api_url,
                 project_id,
@@ -129,15 +132,26 @@ impl Config {
                 )?;
                 crate::log::info(
                     "preview database resolved",
-                    serde_json::json!({ "branch": resolved.branch, "host": resolved.host }),
+                    serde_json::json!({
+                        "branch": resolved.branch,
+                        "host": resolved.host,
+                        "port": resolved.port,
+                        "pool_mode": resolved.pool_mode.name(),
+                    }),
                 );
                 let mut pg = tokio_postgres::Config::new();
                 pg.host(&resolved.host)
                     .port(resolved.port)
                     .user(&resolved.user)
                     .password(&resolved.password)
-                    .dbname("postgres");
-                Ok(pg)
+                    .dbname(&resolved.database);
+                // libpq's defaults: TLS required for any host but loopback.
+                Ok(Connection::new(
+                    pg,
+                    None,
+                    None,
+                    Some(self.pool_mode.unwrap_or(resolved.pool_mode)),
+                ))
             }
         }
     }

@@ -4,12 +4,21 @@
 
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::{NoTls, types::ToSql};
+use deadpool_postgres::{Hook, HookError, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::types::{ToSql, Type};
+
+use crate::{
+    connection::{Connection, PoolMode},
+    tls::RustlsConnect,
+};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const POOL_WAIT: Duration = Duration::from_secs(2);
 const POOL_SIZE: usize = 16;
+/// How long a statement may take, from asking for a connection to the last row: the statement
+/// timeout plus a margin. Postgres enforces the statement timeout itself; this deadline catches
+/// what it cannot see, such as a pooler queueing the statement while its server is down.
+const QUERY_DEADLINE: Duration = Duration::from_secs(6);
 
 #[derive(Debug)]
 pub enum Error {
@@ -55,7 +64,22 @@ impl Migration {
 pub struct Db {
     pool: Pool,
     host: String,
+    mode: PoolMode,
 }
+
+/// The session settings every statement runs under. Postgres takes them as startup options;
+/// a pooler refuses those (pgbouncer: "unsupported startup parameter: options").
+const SETTINGS: [(&str, &str); 2] = [("statement_timeout", "5000"), ("TimeZone", "UTC")];
+
+/// Generic plans: each filter combination is its own statement (see meetings.sql), so a generic
+/// plan fits it, and Postgres' default would re-plan every execution of a statement with a
+/// bound LIMIT (about 15% of the query's cost, `bench api` showed). Only named statements have
+/// plans to keep, so this matters where they exist: directly and through a session pooler.
+const GENERIC_PLANS: (&str, &str) = ("plan_cache_mode", "force_generic_plan");
+
+/// A bound parameter with its type: statements are prepared with the types given, so a
+/// transaction-mode connection can send them unnamed in one round trip (`query_typed`).
+type Param<'a> = (&'a (dyn ToSql + Sync), Type);
 
 pub struct MeetingFilter<'a> {
     pub start: Option<&'a str>,
@@ -97,17 +121,27 @@ const TOPICS_SQL: &str = include_str!("sql/topics.sql");
 const PROFILE_SQL: &str = include_str!("sql/profile.sql");
 
 impl Db {
-    /// A pool for `url` (not connected yet: connections are made on demand, with deadlines).
-    pub fn connect(mut config: tokio_postgres::Config) -> Result<Db, String> {
+    /// A pool for `connection` (not connected yet: connections are made on demand, with
+    /// deadlines).
+    pub fn connect(connection: Connection) -> Result<Db, String> {
+        let Connection {
+            pg: mut config,
+            ssl,
+            roots,
+            pool: mode,
+            ..
+        } = connection;
         config
             .connect_timeout(CONNECT_TIMEOUT)
-            .application_name("openeu-api")
-            // Generic plans: each filter combination is its own statement (see meetings.sql), so
-            // a generic plan fits it, and Postgres' default would re-plan every execution of a
-            // statement with a bound LIMIT (about 15% of the query's cost, `bench api` showed).
-            .options(
-                "-c statement_timeout=5000 -c TimeZone=UTC -c plan_cache_mode=force_generic_plan",
-            );
+            .application_name("openeu-api");
+        if mode == PoolMode::Direct {
+            let options: Vec<String> = SETTINGS
+                .iter()
+                .chain([&GENERIC_PLANS])
+                .map(|(name, value)| format!("-c {name}={value}"))
+                .collect();
+            config.options(options.join(" "));
+        }
         let host = config
             .get_hosts()
             .first()
@@ -116,22 +150,42 @@ impl Db {
                 tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
             })
             .unwrap_or_default();
+        // With sslmode=disable tokio-postgres never asks the connector to connect.
+        let tls = RustlsConnect::new(ssl.verify(), roots.as_ref())?;
         let manager = Manager::from_config(
             config,
-            NoTls,
+            tls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
         );
-        let pool = Pool::builder(manager)
+        let mut builder = Pool::builder(manager)
             .max_size(POOL_SIZE)
             .runtime(Runtime::Tokio1)
             .wait_timeout(Some(POOL_WAIT))
             .create_timeout(Some(CONNECT_TIMEOUT))
-            .recycle_timeout(Some(POOL_WAIT))
+            .recycle_timeout(Some(POOL_WAIT));
+        if mode == PoolMode::Session {
+            // The pooler keeps one server connection per client connection: set once.
+            builder = builder.post_create(Hook::async_fn(|client, _| {
+                Box::pin(async move {
+                    client
+                        .simple_query(&set_statements("set", true))
+                        .await
+                        .map(drop)
+                        .map_err(HookError::Backend)
+                })
+            }));
+        }
+        let pool = builder
             .build()
             .map_err(|e| format!("building the connection pool: {e}"))?;
-        Ok(Db { pool, host })
+        Ok(Db { pool, host, mode })
+    }
+
+    /// How the pool reaches the database.
+    pub fn pool_mode(&self) -> PoolMode {
+        self.mode
     }
 
     /// The database host, for `GET /` (never credentials).
@@ -140,29 +194,48 @@ impl Db {
     }
 
     /// One row, one text column: the JSON a statement rendered; None when no row matched.
-    async fn json(
-        &self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Option<String>, Error> {
-        let client = self
-            .pool
-            .get()
-            .await
-            .map_err(|e| Error::Unavailable(e.to_string()))?;
-        let statement = client.prepare_cached(sql).await.map_err(classify)?;
-        let row = client
-            .query_opt(&statement, params)
-            .await
-            .map_err(classify)?;
+    async fn json(&self, sql: &str, params: &[Param<'_>]) -> Result<Option<String>, Error> {
+        match tokio::time::timeout(QUERY_DEADLINE, self.json_now(sql, params)).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::Unavailable(format!(
+                "no answer from the database within {}s",
+                QUERY_DEADLINE.as_secs()
+            ))),
+        }
+    }
+
+    async fn json_now(&self, sql: &str, params: &[Param<'_>]) -> Result<Option<String>, Error> {
+        let client = self.pool.get().await.map_err(unavailable)?;
+        let row = if self.mode == PoolMode::Transaction {
+            // A transaction pins the pooler's server connection: the settings, then the
+            // statement unnamed (parse, bind and execute in one message), then the end. The
+            // three are pipelined: sent together, answered in order, one round trip.
+            let begin = format!("begin; {}", set_statements("set local", false));
+            let (begun, rows, ended) = tokio::join!(
+                client.simple_query(&begin),
+                client.query_typed(sql, params),
+                client.simple_query("commit"),
+            );
+            begun.map_err(classify)?;
+            let rows = rows.map_err(classify)?;
+            ended.map_err(classify)?;
+            rows.into_iter().next()
+        } else {
+            let types: Vec<Type> = params.iter().map(|(_, t)| t.clone()).collect();
+            let values: Vec<&(dyn ToSql + Sync)> = params.iter().map(|(v, _)| *v).collect();
+            let statement = client
+                .prepare_typed_cached(sql, &types)
+                .await
+                .map_err(classify)?;
+            client
+                .query_opt(&statement, &values)
+                .await
+                .map_err(classify)?
+        };
         Ok(row.and_then(|r| r.get::<_, Option<String>>(0)))
     }
 
-    async fn json_required(
-        &self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<String, Error> {
+    async fn json_required(&self, sql: &str, params: &[Param<'_>]) -> Result<String, Error> {
         self.json(sql, params)
             .await?
             .ok_or_else(|| Error::Query("the statement returned no row".to_owned()))
@@ -185,7 +258,7 @@ impl Db {
         let text = self
             .json_required(
                 "select ($1::text::timestamptz < $2::text::timestamptz)::text",
-                &[&start, &end],
+                &[(&start, Type::TEXT), (&end, Type::TEXT)],
             )
             .await?;
         Ok(text == "true")
@@ -224,27 +297,34 @@ impl Db {
                 &[t, id],
             );
         }
-        let limit = b.param(&f.limit);
-        let offset = b.param(&f.offset);
+        let limit = b.param(&f.limit, Type::INT8);
+        let offset = b.param(&f.offset, Type::INT8);
         let Binder { conditions, params } = b;
         let sql = meetings_sql(&conditions, &limit, &offset);
         self.json_required(&sql, &params).await
     }
 
     pub async fn meeting(&self, id: &str) -> Result<Option<String>, Error> {
-        self.json(MEETING_SQL, &[&id]).await
+        self.json(MEETING_SQL, &[(&id, Type::TEXT)]).await
     }
 
     pub async fn legislative_files(&self, f: &FileFilter<'_>) -> Result<String, Error> {
         self.json_required(
             FILES_SQL,
-            &[&f.q, &f.status, &f.committee, &f.year, &f.limit, &f.offset],
+            &[
+                (&f.q, Type::TEXT),
+                (&f.status, Type::TEXT),
+                (&f.committee, Type::TEXT),
+                (&f.year, Type::INT8),
+                (&f.limit, Type::INT8),
+                (&f.offset, Type::INT8),
+            ],
         )
         .await
     }
 
     pub async fn legislative_file(&self, id: &str) -> Result<Option<String>, Error> {
-        self.json(FILE_SQL, &[&id]).await
+        self.json(FILE_SQL, &[(&id, Type::TEXT)]).await
     }
 
     pub async fn countries(&self) -> Result<String, Error> {
@@ -260,7 +340,7 @@ impl Db {
         if !openeu_env::is_uuid(user) {
             return Ok(None);
         }
-        self.json(PROFILE_SQL, &[&user]).await
+        self.json(PROFILE_SQL, &[(&user, Type::TEXT)]).await
     }
 }
 
@@ -268,24 +348,34 @@ impl Db {
 #[derive(Default)]
 struct Binder<'a> {
     conditions: Vec<String>,
-    params: Vec<&'a (dyn ToSql + Sync)>,
+    params: Vec<Param<'a>>,
 }
 
 impl<'a> Binder<'a> {
-    /// Adds `condition`, replacing each `?` with the next parameter's `$n`.
+    /// Adds `condition`, replacing each `?` with the next parameter's `$n` (text values).
     fn add(&mut self, condition: &str, values: &[&'a (dyn ToSql + Sync)]) {
         let mut text = condition.to_owned();
         for value in values {
-            text = text.replacen('?', &self.param(*value), 1);
+            text = text.replacen('?', &self.param(*value, Type::TEXT), 1);
         }
         self.conditions.push(text);
     }
 
-    /// Binds `value` and returns its placeholder.
-    fn param(&mut self, value: &'a (dyn ToSql + Sync)) -> String {
-        self.params.push(value);
+    /// Binds `value` as `ty` and returns its placeholder.
+    fn param(&mut self, value: &'a (dyn ToSql + Sync), ty: Type) -> String {
+        self.params.push((value, ty));
         format!("${}", self.params.len())
     }
+}
+
+/// `SET` statements for the session settings (with `generic`, plan caching too).
+fn set_statements(verb: &str, generic: bool) -> String {
+    SETTINGS
+        .iter()
+        .chain(generic.then_some(&GENERIC_PLANS))
+        .map(|(name, value)| format!("{verb} {name} = '{value}';"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// meetings.sql with its placeholders filled in.
@@ -301,18 +391,56 @@ pub fn meetings_sql(conditions: &[String], limit: &str, offset: &str) -> String 
         .replace("{offset}", offset)
 }
 
+/// No connection: the pool's words, with the server's when it refused us.
+fn unavailable(err: deadpool_postgres::PoolError) -> Error {
+    match err {
+        deadpool_postgres::PoolError::Backend(e) => match classify(e) {
+            Error::Query(text) | Error::Unavailable(text) => Error::Unavailable(text),
+        },
+        other => Error::Unavailable(other.to_string()),
+    }
+}
+
 /// Connection-level failures are "unavailable" (503); statement errors are bugs (500).
 fn classify(err: tokio_postgres::Error) -> Error {
     if let Some(db) = err.as_db_error() {
         // The server's own words: they name the problem, never a parameter's value.
-        Error::Query(format!(
-            "{} ({}): {}",
+        let hint = if db.message().contains("no encryption") {
+            " (the server accepts only TLS connections: use sslmode=require or stronger in DATABASE_URL)"
+        } else {
+            ""
+        };
+        let text = format!(
+            "{} ({}): {}{hint}",
             db.severity(),
             db.code().code(),
             db.message()
-        ))
+        );
+        // Not the statement's fault: the connection is broken (08: connection exception, such
+        // as pgbouncer's "cannot connect to server"), refused (28: authorization, pg_hba),
+        // short of resources (53: too many connections) or the server is going away (57P).
+        let code = db.code().code();
+        if ["08", "28", "53", "57P"]
+            .iter()
+            .any(|c| code.starts_with(c))
+        {
+            Error::Unavailable(text)
+        } else {
+            Error::Query(text)
+        }
     } else {
-        Error::Unavailable(err.to_string())
+        // tokio-postgres' own text leaves out the cause ("error performing TLS handshake"),
+        // which is the part that says what to fix.
+        let mut text = err.to_string();
+        let mut source = std::error::Error::source(&err);
+        while let Some(cause) = source {
+            let cause_text = cause.to_string();
+            if !text.contains(&cause_text) {
+                text = format!("{text}: {cause_text}");
+            }
+            source = cause.source();
+        }
+        Error::Unavailable(text)
     }
 }
 
@@ -340,6 +468,17 @@ mod tests {
         for sql in [MEETINGS_SQL, MEETING_SQL] {
             assert!(words(sql).contains(&words(shape)), "{sql}");
         }
+    }
+
+    #[test]
+    fn session_settings_as_statements() {
+        assert_eq!(
+            set_statements("set local", false),
+            "set local statement_timeout = '5000'; set local TimeZone = 'UTC';"
+        );
+        assert!(
+            set_statements("set", true).ends_with("set plan_cache_mode = 'force_generic_plan';")
+        );
     }
 
     #[test]

@@ -14,11 +14,13 @@
 mod api;
 mod auth;
 mod config;
+pub mod connection;
 mod db;
 mod error;
 pub mod log;
 mod params;
 mod preview;
+mod tls;
 
 pub use api::{AppState, OPENAPI, route_paths, router};
 pub use config::{Config, Database, Invalid};

@@ -65,13 +65,21 @@ fn serve() -> ExitCode {
         }
     };
     log::set_level(config.log_level);
-    let pg_config = match config.resolve_database() {
-        Ok(pg) => pg,
+    let connection = match config.resolve_database() {
+        Ok(connection) => connection,
         Err(message) => {
             log::error("no database", json!({ "error": message }));
             return ExitCode::from(2);
         }
     };
+    log::info(
+        "database connection",
+        json!({
+            "sslmode": connection.ssl.name(),
+            "pool_mode": connection.pool.name(),
+            "pool_mode_guessed": connection.pool_guessed,
+        }),
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -85,7 +93,7 @@ fn serve() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run_server(config, pg_config)) {
+    match runtime.block_on(run_server(config, connection)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             log::error("server failed", json!({ "error": err }));
@@ -94,8 +102,11 @@ fn serve() -> ExitCode {
     }
 }
 
-async fn run_server(config: Config, pg_config: tokio_postgres::Config) -> Result<(), String> {
-    let db = Db::connect(pg_config)?;
+async fn run_server(
+    config: Config,
+    connection: openeu_api::connection::Connection,
+) -> Result<(), String> {
+    let db = Db::connect(connection)?;
     let app = openeu_api::router(AppState::new(&config, db));
     let addr = SocketAddr::from(([0, 0, 0, 0], config.port));
     let listener = tokio::net::TcpListener::bind(addr)

@@ -1,13 +1,21 @@
 //! Render preview instances find their database through the Supabase Management API: the
 //! branch whose `git_branch` is `RENDER_GIT_BRANCH`, then that branch's connection settings,
 //! waiting (with a deadline) while it is still coming up. Runs once, before the server starts.
+//!
+//! Render's outbound traffic is IPv4, and a Supabase branch's direct host (`db.<ref>.supabase.co`)
+//! has only an IPv6 address unless the project buys the IPv4 add-on. Where the direct host has no
+//! IPv4 address, the branch is reached through its Supavisor pooler instead, whose details come
+//! from `GET /v1/projects/{ref}/config/database/pooler` (operation `v1-get-pooler-config` in
+//! Supabase's published OpenAPI document: an array of `SupavisorConfigResponse`, with `db_host`,
+//! `db_port`, `db_user`, `db_name`, `pool_mode` and `database_type`, PRIMARY or READ_REPLICA).
+//! The pooler takes the branch's own password.
 
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::log;
+use crate::{connection::PoolMode, log};
 
 /// How often a branch that is coming up is asked again.
 const POLL: Duration = Duration::from_secs(1);
@@ -22,11 +30,25 @@ struct Branch {
 
 #[derive(Debug, Deserialize)]
 struct BranchConfig {
+    /// The branch's own project ref.
+    #[serde(rename = "ref")]
+    project_ref: String,
     db_host: String,
     db_port: u16,
     db_user: Option<String>,
     db_pass: Option<String>,
     status: String,
+}
+
+/// One entry of the pooler configuration (`SupavisorConfigResponse`).
+#[derive(Debug, Deserialize)]
+struct PoolerConfig {
+    database_type: String,
+    db_user: String,
+    db_host: String,
+    db_port: u16,
+    db_name: String,
+    pool_mode: String,
 }
 
 /// Where to connect; the password stays out of Debug output.
@@ -35,7 +57,10 @@ pub struct Resolved {
     pub port: u16,
     pub user: String,
     pub password: String,
+    pub database: String,
     pub branch: String,
+    /// Direct, or the pooler's mode when the direct host has no IPv4 address.
+    pub pool_mode: PoolMode,
 }
 
 impl std::fmt::Debug for Resolved {
@@ -89,12 +114,48 @@ pub fn resolve(
             get_json(&agent, &format!("{api}/v1/branches/{}", branch.id), token)?;
         match config.status.as_str() {
             "ACTIVE_HEALTHY" => {
+                let password = config.db_pass.unwrap_or_default();
+                if has_ipv4(&config.db_host, config.db_port) {
+                    return Ok(Resolved {
+                        host: config.db_host,
+                        port: config.db_port,
+                        user: config.db_user.unwrap_or_else(|| "postgres".to_owned()),
+                        password,
+                        database: "postgres".to_owned(),
+                        branch: branch.name.clone(),
+                        pool_mode: PoolMode::Direct,
+                    });
+                }
+                let url = format!(
+                    "{api}/v1/projects/{}/config/database/pooler",
+                    config.project_ref
+                );
+                let poolers: Vec<PoolerConfig> = get_json(&agent, &url, token)?;
+                let Some(pooler) = poolers.into_iter().find(|p| p.database_type == "PRIMARY")
+                else {
+                    return Err(format!(
+                        "Supabase branch {}'s direct host {} has no IPv4 address and {url} lists no PRIMARY pooler; enable the IPv4 add-on or the branch's pooler",
+                        branch.name, config.db_host
+                    ));
+                };
+                let pool_mode = PoolMode::parse(&pooler.pool_mode).ok_or_else(|| {
+                    format!(
+                        "{url}: pool_mode {:?} is neither session nor transaction",
+                        pooler.pool_mode
+                    )
+                })?;
+                log::info(
+                    "the branch's direct host has no IPv4 address: using its pooler",
+                    json!({ "direct_host": config.db_host, "pooler_host": pooler.db_host, "pool_mode": pooler.pool_mode }),
+                );
                 return Ok(Resolved {
-                    host: config.db_host,
-                    port: config.db_port,
-                    user: config.db_user.unwrap_or_else(|| "postgres".to_owned()),
-                    password: config.db_pass.unwrap_or_default(),
+                    host: pooler.db_host,
+                    port: pooler.db_port,
+                    user: pooler.db_user,
+                    password,
+                    database: pooler.db_name,
                     branch: branch.name.clone(),
+                    pool_mode,
                 });
             }
             "COMING_UP" | "UNKNOWN" | "RESTARTING" | "RESTORING" | "UPGRADING" | "RESIZING" => {
@@ -120,6 +181,14 @@ pub fn resolve(
             }
         }
     }
+}
+
+/// Whether `host` has an IPv4 address (an IPv4 literal, or a name that resolves to one).
+fn has_ipv4(host: &str, port: u16) -> bool {
+    use std::net::ToSocketAddrs;
+    (host, port)
+        .to_socket_addrs()
+        .is_ok_and(|mut addrs| addrs.any(|a| a.is_ipv4()))
 }
 
 fn get_json<T: for<'de> Deserialize<'de>>(

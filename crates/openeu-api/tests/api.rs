@@ -1,6 +1,10 @@
 //! The router, in-process, against a real `PostgreSQL` with the migrations applied: every
 //! endpoint, filters, pagination, text search, 404s, 400s for each class of bad parameter, the
 //! auth matrix and readiness. What only the process shows is in tests/process.rs.
+//!
+//! Every test runs in each way the service can reach its database (`support::Mode`): directly
+//! in plaintext, directly over TLS with `verify-full`, and through pgbouncer in transaction
+//! mode. The macro at the bottom makes one test per (test, mode).
 
 mod support;
 
@@ -8,7 +12,7 @@ use std::collections::BTreeSet;
 
 use openeu_api::EXPECTED_MIGRATION;
 use serde_json::Value;
-use support::{Answer, JWT_SECRET, Server, app::App, jwt, psql};
+use support::{Answer, JWT_SECRET, Mode, Server, app::App, jwt, psql};
 
 fn ids(page: &Value) -> Vec<String> {
     page["items"]
@@ -19,9 +23,8 @@ fn ids(page: &Value) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn endpoints_answer_with_the_database_contents() {
-    let db = Server::start();
+async fn endpoints_answer_with_the_database_contents(mode: Mode) {
+    let db = Server::start_in(mode);
     let app = App::local(&db);
 
     let health = app.get("/health").await;
@@ -168,9 +171,8 @@ async fn endpoints_answer_with_the_database_contents() {
     assert_eq!(app.get("/nope").await.status, 404);
 }
 
-#[tokio::test]
-async fn pages_have_no_gaps_or_duplicates() {
-    let db = Server::start();
+async fn pages_have_no_gaps_or_duplicates(mode: Mode) {
+    let db = Server::start_in(mode);
     let app = App::local(&db);
     let all: Vec<String> = psql(
         db.port,
@@ -219,9 +221,8 @@ async fn pages_have_no_gaps_or_duplicates() {
     assert_eq!(by_offset, everything);
 }
 
-#[tokio::test]
-async fn every_class_of_bad_parameter_is_a_400_with_a_detail() {
-    let db = Server::start();
+async fn every_class_of_bad_parameter_is_a_400_with_a_detail(mode: Mode) {
+    let db = Server::start_in(mode);
     let app = App::local(&db);
     for path in [
         "/meetings?bogus=1",
@@ -269,9 +270,8 @@ async fn profile(app: &App, token: Option<String>) -> Answer {
     }
 }
 
-#[tokio::test]
-async fn the_profile_requires_a_valid_supabase_jwt() {
-    let db = Server::start();
+async fn the_profile_requires_a_valid_supabase_jwt(mode: Mode) {
+    let db = Server::start_in(mode);
     let app = App::local(&db);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -380,9 +380,8 @@ async fn the_profile_requires_a_valid_supabase_jwt() {
     assert_eq!(basic.status, 401);
 }
 
-#[tokio::test]
-async fn readiness_follows_the_schema_and_the_database() {
-    let mut db = Server::start();
+async fn readiness_follows_the_schema_and_the_database(mode: Mode) {
+    let mut db = Server::start_in(mode);
     let app = App::local(&db);
     assert_eq!(app.get("/ready").await.status, 200);
     psql(db.port, "delete from supabase_migrations.schema_migrations");
@@ -409,9 +408,8 @@ async fn readiness_follows_the_schema_and_the_database() {
     );
 }
 
-#[tokio::test]
-async fn readiness_accepts_a_schema_ahead_and_refuses_one_behind() {
-    let db = Server::start();
+async fn readiness_accepts_a_schema_ahead_and_refuses_one_behind(mode: Mode) {
+    let db = Server::start_in(mode);
     let app = App::local(&db);
     // An expand-first migration applied before this build is deployed: still ready.
     let ahead = "29991231235959";
@@ -450,9 +448,8 @@ async fn readiness_accepts_a_schema_ahead_and_refuses_one_behind() {
     assert_eq!(app.get("/").await.json()["migration"], behind.as_str());
 }
 
-#[tokio::test]
-async fn meetings_filter_by_topic_id_or_name() {
-    let db = Server::start();
+async fn meetings_filter_by_topic_id_or_name(mode: Mode) {
+    let db = Server::start_in(mode);
     let app = App::local(&db);
     let by_topic = |condition: &str| -> Vec<String> {
         psql(
@@ -538,9 +535,8 @@ async fn meetings_filter_by_topic_id_or_name() {
     }
 }
 
-#[tokio::test]
-async fn a_meeting_has_its_topics_in_one_shape_on_both_endpoints() {
-    let db = Server::start();
+async fn a_meeting_has_its_topics_in_one_shape_on_both_endpoints(mode: Mode) {
+    let db = Server::start_in(mode);
     let app = App::local(&db);
     // A meeting with two topics, so that the order is part of the shape.
     psql(
@@ -570,3 +566,38 @@ async fn a_meeting_has_its_topics_in_one_shape_on_both_endpoints() {
     let untagged = items.iter().find(|m| m["id"] == "m-001b").unwrap();
     assert_eq!(untagged["topics"], serde_json::json!([]));
 }
+
+/// One `#[tokio::test]` per test and connection mode, in a module per mode.
+macro_rules! in_each_mode {
+    ($($test:ident),* $(,)?) => {
+        mod plain {
+            $(#[tokio::test]
+            async fn $test() {
+                super::$test(super::Mode::Plain).await;
+            })*
+        }
+        mod tls {
+            $(#[tokio::test]
+            async fn $test() {
+                super::$test(super::Mode::Tls).await;
+            })*
+        }
+        mod pooler {
+            $(#[tokio::test]
+            async fn $test() {
+                super::$test(super::Mode::Pooler).await;
+            })*
+        }
+    };
+}
+
+in_each_mode!(
+    endpoints_answer_with_the_database_contents,
+    pages_have_no_gaps_or_duplicates,
+    every_class_of_bad_parameter_is_a_400_with_a_detail,
+    the_profile_requires_a_valid_supabase_jwt,
+    readiness_follows_the_schema_and_the_database,
+    readiness_accepts_a_schema_ahead_and_refuses_one_behind,
+    meetings_filter_by_topic_id_or_name,
+    a_meeting_has_its_topics_in_one_shape_on_both_endpoints,
+);

@@ -80,6 +80,10 @@ struct Scenario {
     /// Statuses of GET /v1/branches/{id}, in order; the last one repeats.
     statuses: Vec<&'static str>,
     db_port: u16,
+    /// The branch's direct host: an IPv6-only one sends the service to the pooler.
+    direct_host: &'static str,
+    /// The port of the pooler that `GET /v1/projects/{ref}/config/database/pooler` names.
+    pooler_port: u16,
 }
 
 /// A local stub of the Supabase Management API endpoints that previews use, with the
@@ -124,14 +128,30 @@ impl Stub {
                 log.lock().unwrap().push((path.clone(), authorization));
                 let (status, body) = if path == "/v1/projects/proj-ref/branches" {
                     (scenario.branches_status, scenario.branches.to_owned())
-                } else if let Some(id) = path.strip_prefix("/v1/branches/") {
+                } else if path.starts_with("/v1/branches/") {
                     let state = scenario.statuses[detail_calls.min(scenario.statuses.len() - 1)];
                     detail_calls += 1;
                     (
                         200,
                         format!(
-                            r#"{{"ref":"{id}","postgres_version":"15.8","status":"{state}","db_host":"127.0.0.1","db_port":{},"db_user":"postgres","db_pass":"branch-db-pass-canary","jwt_secret":"x"}}"#,
-                            scenario.db_port
+                            r#"{{"ref":"branch-ref","postgres_version":"15.8","postgres_engine":"15","release_channel":"ga","status":"{state}","db_host":"{}","db_port":{},"db_user":"postgres","db_pass":"branch-db-pass-canary","jwt_secret":"x"}}"#,
+                            scenario.direct_host, scenario.db_port
+                        ),
+                    )
+                } else if path == "/v1/projects/branch-ref/config/database/pooler" {
+                    // SupavisorConfigResponse, every required field of Supabase's OpenAPI
+                    // document (operation v1-get-pooler-config); a replica entry comes first.
+                    let entry = |kind: &str, port: u16| {
+                        format!(
+                            r#"{{"identifier":"branch-ref","database_type":"{kind}","is_using_scram_auth":true,"db_user":"postgres","db_host":"127.0.0.1","db_port":{port},"db_name":"postgres","connection_string":"postgres://postgres:[YOUR-PASSWORD]@127.0.0.1:{port}/postgres","connectionString":"postgres://postgres:[YOUR-PASSWORD]@127.0.0.1:{port}/postgres","default_pool_size":15,"max_client_conn":200,"pool_mode":"transaction"}}"#
+                        )
+                    };
+                    (
+                        200,
+                        format!(
+                            "[{},{}]",
+                            entry("READ_REPLICA", 1),
+                            entry("PRIMARY", scenario.pooler_port)
                         ),
                     )
                 } else {
@@ -195,6 +215,8 @@ fn a_preview_waits_for_its_branch_database_and_serves_from_it() {
         branches: BRANCHES,
         statuses: vec!["COMING_UP", "ACTIVE_HEALTHY"],
         db_port: db.port,
+        direct_host: "127.0.0.1",
+        pooler_port: 1,
     });
     let env = preview_env(&stub, &[]);
     let service = Service::start(&as_refs(&env));
@@ -226,6 +248,38 @@ fn a_preview_waits_for_its_branch_database_and_serves_from_it() {
 }
 
 #[test]
+fn a_preview_whose_direct_host_is_ipv6_only_goes_through_the_pooler() {
+    let db = Server::start();
+    let bouncer = openeu_testdb::Pgbouncer::start(&db, "transaction");
+    let stub = Stub::start(Scenario {
+        branches_status: 200,
+        branches: BRANCHES,
+        statuses: vec!["ACTIVE_HEALTHY"],
+        db_port: 5432,
+        // Render's outbound traffic is IPv4: this host cannot be reached from there.
+        direct_host: "::1",
+        pooler_port: bouncer.port,
+    });
+    let env = preview_env(&stub, &[]);
+    let service = Service::start(&as_refs(&env));
+    let page = service.get("/meetings?limit=2");
+    assert_eq!(page.status, 200, "{}\n{}", page.body, service.logs());
+    let seen = stub.seen.lock().unwrap().clone();
+    assert!(
+        seen.iter()
+            .any(|(p, _)| p == "/v1/projects/branch-ref/config/database/pooler"),
+        "the pooler configuration of the branch's project was asked for: {seen:?}"
+    );
+    let logs = service.logs();
+    assert!(logs.contains("using its pooler"), "{logs}");
+    assert!(logs.contains(r#""pool_mode":"transaction""#), "{logs}");
+    assert!(
+        !logs.contains(TOKEN) && !logs.contains("branch-db-pass-canary"),
+        "secrets stay out of logs:\n{logs}"
+    );
+}
+
+#[test]
 fn preview_failures_are_clear_and_keep_the_token_secret() {
     // (how the stub answers, extra environment, what the error must say)
     type Case = (
@@ -240,6 +294,8 @@ fn preview_failures_are_clear_and_keep_the_token_secret() {
                 branches: r#"{"message":"Unauthorized"}"#,
                 statuses: vec!["ACTIVE_HEALTHY"],
                 db_port: 1,
+                direct_host: "127.0.0.1",
+                pooler_port: 1,
             },
             &[],
             "refused SUPABASE_REST_KEY",
@@ -250,6 +306,8 @@ fn preview_failures_are_clear_and_keep_the_token_secret() {
                 branches: r#"{"message":"Not found"}"#,
                 statuses: vec!["ACTIVE_HEALTHY"],
                 db_port: 1,
+                direct_host: "127.0.0.1",
+                pooler_port: 1,
             },
             &[],
             "check SUPABASE_PROJECT_ID",
@@ -260,6 +318,8 @@ fn preview_failures_are_clear_and_keep_the_token_secret() {
                 branches: r#"{"message":"boom"}"#,
                 statuses: vec!["ACTIVE_HEALTHY"],
                 db_port: 1,
+                direct_host: "127.0.0.1",
+                pooler_port: 1,
             },
             &[],
             "HTTP 500",
@@ -270,6 +330,8 @@ fn preview_failures_are_clear_and_keep_the_token_secret() {
                 branches: BRANCHES,
                 statuses: vec!["ACTIVE_HEALTHY"],
                 db_port: 1,
+                direct_host: "127.0.0.1",
+                pooler_port: 1,
             },
             &[("RENDER_GIT_BRANCH", "feature/unknown")],
             "(branches: main, feature/x)",
@@ -280,6 +342,8 @@ fn preview_failures_are_clear_and_keep_the_token_secret() {
                 branches: BRANCHES,
                 statuses: vec!["INIT_FAILED"],
                 db_port: 1,
+                direct_host: "127.0.0.1",
+                pooler_port: 1,
             },
             &[],
             "is INIT_FAILED",
@@ -290,6 +354,8 @@ fn preview_failures_are_clear_and_keep_the_token_secret() {
                 branches: BRANCHES,
                 statuses: vec!["COMING_UP"],
                 db_port: 1,
+                direct_host: "127.0.0.1",
+                pooler_port: 1,
             },
             &[("PREVIEW_DB_DEADLINE_SECS", "1")],
             "still COMING_UP",

@@ -190,6 +190,15 @@ pub static SPEC: &[Var] = &[
         example: "",
     },
     Var {
+        name: "DATABASE_POOL_MODE",
+        readers: &[Service],
+        required_in: &[],
+        secret: false,
+        format: Format::Enum(&["direct", "session", "transaction"]),
+        description: "What DATABASE_URL reaches: Postgres itself, or a pooler in session or transaction mode (guessed from Supabase's pooler port 6543 and user postgres.<ref> when unset)",
+        example: "direct",
+    },
+    Var {
         name: "SUPABASE_PROJECT_URL",
         readers: &[Service],
         required_in: DEPLOYED,

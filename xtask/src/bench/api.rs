@@ -1,6 +1,9 @@
 //! `cargo xtask bench api`: the API's per-request latency under load (wrk against
 //! `GET /meetings?limit=50`) next to the bare query it runs (pgbench running the same SQL on
-//! the same database at the same concurrency), plus the service's RSS under load.
+//! the same database at the same concurrency), plus the service's RSS under load; then the
+//! same load over TLS (`sslmode=verify-full`, on a TLS-only copy of the database) against
+//! plaintext, and with `--via-pooler` through pgbouncer in transaction mode against the direct
+//! connection. Each variant is a fresh service process on the same data.
 
 use std::{
     path::{Path, PathBuf},
@@ -49,7 +52,7 @@ impl flags::BenchApi {
             "cargo build --release --locked --quiet --package openeu-api"
         )
         .run()?;
-        let binary = ws.path("target/release/openeu-api");
+        let binary = ws.target_dir()?.join("release/openeu-api");
         step.done();
 
         let step = progress::step(format!(
@@ -59,29 +62,9 @@ impl flags::BenchApi {
         let db = openeu_testdb::Server::start(&files, &extra);
         step.done_with(&format!("port {}", db.port));
 
-        let step = progress::step("starting the API");
-        let port = openeu_testdb::free_port();
         let log = ws.scratch("bench")?.join("api-bench-service.log");
-        let mut service = process::command(&binary)
-            .env_clear()
-            .env("PORT", port.to_string())
-            .env("DATABASE_URL", db.url())
-            .env("SUPABASE_JWT_SECRET", "bench-secret")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log)?)
-            .spawn()
-            .context("starting openeu-api")?;
-        let health = format!("127.0.0.1:{port}");
-        let waited = wait_until("the API to listen", Duration::from_secs(30), || {
-            Ok(std::net::TcpStream::connect(&health).is_ok())
-        });
-        if let Err(err) = waited {
-            let _ = service.kill();
-            return Err(err);
-        }
-        step.done();
-
-        let url = format!("http://127.0.0.1:{port}/meetings?limit=50");
+        let service = Service::start(&binary, &[("DATABASE_URL", db.url())], &log)?;
+        let url = service.url();
         let result = (|| -> Result<(Load, Load, u64)> {
             // Warm both sides up: connections, prepared statements, caches.
             wrk(&url, self.connections, 2)?;
@@ -91,7 +74,7 @@ impl flags::BenchApi {
             ));
             let peak = Arc::new(AtomicU64::new(0));
             let sampling = Arc::new(AtomicBool::new(true));
-            let sampler = sample_rss(service.id(), Arc::clone(&peak), Arc::clone(&sampling));
+            let sampler = sample_rss(service.pid(), Arc::clone(&peak), Arc::clone(&sampling));
             let api = wrk(&url, self.connections, self.seconds);
             sampling.store(false, Ordering::Relaxed);
             let _ = sampler.join();
@@ -111,12 +94,36 @@ impl flags::BenchApi {
             step.done();
             Ok((api, bare, peak.load(Ordering::Relaxed)))
         })();
-        let _ = service.kill();
-        let _ = service.wait();
+        drop(service);
         let (api, bare, rss_kib) = result?;
 
+        // The same load over TLS, on a copy of the database that accepts TCP only over TLS.
+        let step = progress::step("starting a TLS-only copy of the database");
+        let tls_db = openeu_testdb::Server::start_tls(&files, &extra);
+        let ca = tls_db
+            .tls()
+            .map(|t| t.ca.display().to_string())
+            .unwrap_or_default();
+        step.done_with(&format!("port {}", tls_db.port));
+        let tls_url = format!("{}?sslmode=verify-full&sslrootcert={ca}", tls_db.url());
+        let tls = self.variant(&binary, &[("DATABASE_URL", tls_url)], &log, "over TLS")?;
+        drop(tls_db);
+
+        let pooled = if self.via_pooler {
+            let step = progress::step("starting pgbouncer (transaction mode)");
+            let bouncer = openeu_testdb::Pgbouncer::start(&db, "transaction");
+            step.done_with(&format!("port {}", bouncer.port));
+            let env = [
+                ("DATABASE_URL", bouncer.url()),
+                ("DATABASE_POOL_MODE", "transaction".to_owned()),
+            ];
+            Some(self.variant(&binary, &env, &log, "through pgbouncer")?)
+        } else {
+            None
+        };
+
         let overhead = api.latency_ms / bare.latency_ms - 1.0;
-        let figures = [
+        let mut figures = vec![
             Figure {
                 name: "GET /meetings?limit=50: API (wrk) vs its SQL (pgbench)".to_owned(),
                 ours: format!("{:.3} ms, {:.0}/s", api.latency_ms, api.per_second),
@@ -136,6 +143,15 @@ impl flags::BenchApi {
                 met: api.errors + bare.errors == 0,
             },
             Figure {
+                name: "the API over TLS (verify-full) vs plaintext".to_owned(),
+                ours: format!("{:.3} ms, {:.0}/s", tls.latency_ms, tls.per_second),
+                reference: format!("{:.3} ms, {:.0}/s", api.latency_ms, api.per_second),
+                ratio: Some(tls.latency_ms / api.latency_ms),
+                ratio_is: "latency TLS / plaintext",
+                goal: "<= 1.20 (+20 %)",
+                met: tls.latency_ms / api.latency_ms <= 1.20 && tls.errors == 0,
+            },
+            Figure {
                 name: format!("peak RSS of the API ({} connections)", self.connections),
                 ours: format!("{:.1} MiB", rss_kib as f64 / 1024.0),
                 reference: String::new(),
@@ -145,8 +161,101 @@ impl flags::BenchApi {
                 met: true,
             },
         ];
+        if let Some(pooled) = pooled {
+            figures.push(Figure {
+                name: "the API via pgbouncer (transaction) vs direct".to_owned(),
+                ours: format!("{:.3} ms, {:.0}/s", pooled.latency_ms, pooled.per_second),
+                reference: format!("{:.3} ms, {:.0}/s", api.latency_ms, api.per_second),
+                ratio: Some(pooled.latency_ms / api.latency_ms),
+                ratio_is: "latency pooled / direct",
+                // A cost to know, not to meet: the extra hop, a transaction per request and
+                // a plan per execution are what transaction mode is.
+                goal: "0 errors (cost reported)",
+                met: pooled.errors == 0,
+            });
+        }
         report(&figures, self.json)?;
         Ok(())
+    }
+
+    /// The same load on a fresh service with `env` as its database variables.
+    fn variant(
+        &self,
+        binary: &Path,
+        env: &[(&str, String)],
+        log: &Path,
+        what: &str,
+    ) -> Result<Load> {
+        let service = Service::start(binary, env, log)?;
+        let url = service.url();
+        wrk(&url, self.connections, 2)?;
+        let step = progress::step(format!(
+            "wrk {what}: {} connections for {}s",
+            self.connections, self.seconds
+        ));
+        let load = wrk(&url, self.connections, self.seconds)?;
+        step.done();
+        if load.errors > 0 {
+            let logs = std::fs::read_to_string(log).unwrap_or_default();
+            let tail: Vec<&str> = logs.lines().rev().take(5).collect();
+            eprintln!(
+                "{what}: {} errors; the service's last log lines:",
+                load.errors
+            );
+            for line in tail.iter().rev() {
+                eprintln!("  {line}");
+            }
+        }
+        Ok(load)
+    }
+}
+
+/// The service binary on a free loopback port, killed on drop.
+struct Service {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Service {
+    fn start(binary: &Path, env: &[(&str, String)], log: &Path) -> Result<Service> {
+        let step = progress::step("starting the API");
+        let port = openeu_testdb::free_port();
+        let mut command = process::command(binary);
+        command
+            .env_clear()
+            .env("PORT", port.to_string())
+            .env("SUPABASE_JWT_SECRET", "bench-secret")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log)?);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let child = command.spawn().context("starting openeu-api")?;
+        let mut service = Service { child, port };
+        let address = format!("127.0.0.1:{port}");
+        wait_until("the API to listen", Duration::from_secs(30), || {
+            if let Some(status) = service.child.try_wait()? {
+                bail!("openeu-api exited ({status}); its log: {}", log.display());
+            }
+            Ok(std::net::TcpStream::connect(&address).is_ok())
+        })?;
+        step.done();
+        Ok(service)
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/meetings?limit=50", self.port)
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -16,14 +16,18 @@ pub struct App {
 impl App {
     /// The configuration a local instance on `db` reads from its environment.
     pub fn local(db: &Server) -> App {
+        App::with_database(&db.service_env())
+    }
+
+    /// A local instance with these database variables (`DATABASE_URL`, ...).
+    pub fn with_database(database: &[(&'static str, String)]) -> App {
         // Request logs are the process's stderr; their test spawns the binary (tests/process.rs).
         log::set_level(log::Level::Error);
-        let url = db.url();
-        let config = Config::from_lookup(openeu_env::lookup_from(&[
-            ("DATABASE_URL", &url),
-            ("SUPABASE_JWT_SECRET", JWT_SECRET),
-        ]))
-        .unwrap_or_else(|invalid| panic!("{invalid}"));
+        let mut env = database.to_vec();
+        env.push(("SUPABASE_JWT_SECRET", JWT_SECRET.to_owned()));
+        let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let config = Config::from_lookup(openeu_env::lookup_from(&pairs))
+            .unwrap_or_else(|invalid| panic!("{invalid}"));
         let pool = Db::connect(config.resolve_database().unwrap()).unwrap();
         App {
             router: openeu_api::router(AppState::new(&config, pool)),

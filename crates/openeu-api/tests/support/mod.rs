@@ -22,13 +22,72 @@ pub fn repo_root() -> PathBuf {
         .unwrap()
 }
 
+/// How the service reaches the test database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Directly, in plaintext (loopback: libpq's `prefer`, and the server has no TLS).
+    Plain,
+    /// Directly, over TLS with `sslmode=verify-full` against the test CA; the server accepts
+    /// TCP connections only over TLS.
+    Tls,
+    /// Through pgbouncer in transaction mode, as through Supabase's pooler on port 6543.
+    Pooler,
+}
+
 /// A `PostgreSQL` like a migrated Supabase database: the compatibility bootstrap, every
 /// migration (recorded in the CLI's history table, as `supabase db push` does) and the rows of
-/// tests/data/rows.sql.
-pub struct Server(openeu_testdb::Server);
+/// tests/data/rows.sql; reached as `mode` says.
+pub struct Server {
+    db: openeu_testdb::Server,
+    pub mode: Mode,
+    bouncer: Option<openeu_testdb::Pgbouncer>,
+}
 
 impl Server {
     pub fn start() -> Server {
+        Server::start_in(Mode::Plain)
+    }
+
+    pub fn start_in(mode: Mode) -> Server {
+        let (files, record) = Server::inputs();
+        let db = if mode == Mode::Tls {
+            openeu_testdb::Server::start_tls(&files, &record)
+        } else {
+            openeu_testdb::Server::start(&files, &record)
+        };
+        let bouncer =
+            (mode == Mode::Pooler).then(|| openeu_testdb::Pgbouncer::start(&db, "transaction"));
+        Server { db, mode, bouncer }
+    }
+
+    /// The service's database variables for this mode.
+    pub fn service_env(&self) -> Vec<(&'static str, String)> {
+        match self.mode {
+            Mode::Plain => vec![("DATABASE_URL", self.db.url())],
+            Mode::Tls => vec![(
+                "DATABASE_URL",
+                format!(
+                    "{}?sslmode=verify-full&sslrootcert={}",
+                    self.db.url(),
+                    self.db.tls().unwrap().ca.display()
+                ),
+            )],
+            Mode::Pooler => vec![
+                ("DATABASE_URL", self.bouncer.as_ref().unwrap().url()),
+                ("DATABASE_POOL_MODE", "transaction".to_owned()),
+            ],
+        }
+    }
+
+    /// pgbouncer's log (empty unless the mode is `Pooler`).
+    pub fn pooler_log(&self) -> String {
+        self.bouncer
+            .as_ref()
+            .map(openeu_testdb::Pgbouncer::log)
+            .unwrap_or_default()
+    }
+
+    fn inputs() -> (Vec<PathBuf>, String) {
         let root = repo_root();
         let mut files = openeu_testdb::supabase_schema(&root);
         let history: Vec<String> = files
@@ -42,20 +101,20 @@ impl Server {
             "insert into supabase_migrations.schema_migrations (version) values {}",
             history.join(", ")
         );
-        Server(openeu_testdb::Server::start(&files, &record))
+        (files, record)
     }
 }
 
 impl std::ops::Deref for Server {
     type Target = openeu_testdb::Server;
     fn deref(&self) -> &Self::Target {
-        &self.0
+        &self.db
     }
 }
 
 impl std::ops::DerefMut for Server {
     fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.0
+        &mut self.db
     }
 }
 
