@@ -271,10 +271,12 @@ impl Target {
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().context("starting psql")?;
         let mut stdin = child.stdin.take().expect("stdin was piped");
-        stdin.write_all(script.as_bytes())?;
-        stdin.flush()?;
+        // psql may have stopped at an error already (a closed pipe): its exit status and its
+        // stderr say why, below.
+        let _ = stdin
+            .write_all(script.as_bytes())
+            .and_then(|()| stdin.flush());
         before_end();
-        // psql may have stopped at an error already; its exit status says so below.
         let _ = stdin.write_all(last.as_bytes());
         drop(stdin);
         let out = child.wait_with_output()?;
@@ -501,7 +503,8 @@ fn swap(admin: &Target, has_current: bool) -> Result<()> {
         "drop database if exists {PREVIOUS_DATABASE} with (force)"
     ))?;
     failpoint::hit("db-reset:after-drop-previous");
-    let mut script = String::from("begin;\n");
+    // A lock held elsewhere must not stall the swap for ever: the transaction fails instead.
+    let mut script = String::from("set lock_timeout = '30s';\nbegin;\n");
     if has_current {
         // Connections to the current database would block its rename: end them, waiting up
         // to 5 s for each to go.

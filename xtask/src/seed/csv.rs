@@ -110,59 +110,61 @@ pub(super) fn load_csv<'a>(text: &'a str, name: &Arc<str>, threads: usize) -> Re
 /// the rest is one chunk, whose parse reports that error at its true line. The first entry is
 /// the header's end.
 pub(super) fn record_chunks(text: &str, parts: usize) -> Vec<(usize, usize)> {
-    #[derive(Clone, Copy, PartialEq)]
-    enum State {
-        FieldStart,
-        Unquoted,
-        Quoted,
-        /// A quote inside a quoted field: the closing one, or the first of `""`.
-        QuoteInQuoted,
-    }
     let bytes = text.as_bytes();
     let mut chunks = Vec::new();
-    let (mut state, mut line) = (State::FieldStart, 1);
+    let mut line = 1;
     let mut target = 0;
     let mut step = usize::MAX;
     let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        // Where a record ends, the byte after it (one past `\n`, `\r` or `\r\n`).
-        let mut end = None;
-        match (state, b) {
-            (State::Quoted, b'"') => state = State::QuoteInQuoted,
-            (State::Quoted, b'\n') => line += 1,
-            (State::Quoted, _) => {}
-            (State::QuoteInQuoted, b'"') => state = State::Quoted,
-            (State::FieldStart, b'"') => state = State::Quoted,
-            (State::Unquoted, b'"') => break,
-            (_, b',') => state = State::FieldStart,
-            (_, b'\n') => end = Some(i + 1),
-            (_, b'\r') => {
-                end = Some(if bytes.get(i + 1) == Some(&b'\n') {
-                    i + 2
+    // One field per turn, in tight loops (this scan is sequential: it must be fast).
+    'scan: while i < bytes.len() {
+        if bytes[i] == b'"' {
+            i += 1;
+            loop {
+                let Some(quote) = bytes[i..].iter().position(|&b| b == b'"') else {
+                    break 'scan; // unterminated: the parse reports it
+                };
+                line += bytes[i..i + quote].iter().filter(|&&b| b == b'\n').count();
+                i += quote + 1;
+                if bytes.get(i) == Some(&b'"') {
+                    i += 1;
                 } else {
-                    i + 1
-                })
-            }
-            (State::QuoteInQuoted, _) => break,
-            (State::FieldStart | State::Unquoted, _) => state = State::Unquoted,
-        }
-        match end {
-            Some(next) => {
-                line += 1;
-                state = State::FieldStart;
-                if next >= target {
-                    chunks.push((next, line));
-                    if step == usize::MAX {
-                        // After the header: split the rest evenly.
-                        step = ((bytes.len() - next) / parts.max(1)).max(1);
-                    }
-                    target = next + step;
+                    break;
                 }
-                i = next;
             }
-            None => i += 1,
+        } else {
+            let Some(end) = bytes[i..]
+                .iter()
+                .position(|&b| matches!(b, b',' | b'\n' | b'\r' | b'"'))
+            else {
+                break; // the last field of a file without a final newline
+            };
+            i += end;
+            if bytes[i] == b'"' {
+                break; // a quote inside an unquoted field: the parse reports it
+            }
         }
+        let next = match bytes.get(i) {
+            None => break,
+            Some(b',') => {
+                i += 1;
+                continue;
+            }
+            Some(b'\n') => i + 1,
+            Some(b'\r') if bytes.get(i + 1) == Some(&b'\n') => i + 2,
+            Some(b'\r') => i + 1,
+            Some(_) => break, // text after a closing quote: the parse reports it
+        };
+        line += 1;
+        if next >= target {
+            chunks.push((next, line));
+            if step == usize::MAX {
+                // After the header: split the rest evenly.
+                step = ((bytes.len() - next) / parts.max(1)).max(1);
+            }
+            target = next + step;
+        }
+        i = next;
     }
     if chunks.is_empty() && !text.is_empty() {
         chunks.push((text.len(), line));
@@ -232,9 +234,13 @@ pub(super) fn parse_csv(text: &str) -> (Vec<Record<'_>>, Option<(usize, String)>
                 fields.push(Some(field));
             } else {
                 let rest = &text[i..];
-                let end = rest.find([',', '\n', '\r']).unwrap_or(rest.len());
+                let end = rest
+                    .bytes()
+                    .position(|b| matches!(b, b',' | b'\n' | b'\r' | b'"'))
+                    .unwrap_or(rest.len());
                 let field = &rest[..end];
-                if let Some(quote) = field.find('"') {
+                if rest.as_bytes().get(end) == Some(&b'"') {
+                    let quote = end;
                     // RFC 4180: a quote may appear only in a quoted field.
                     let line_start = text[..i + quote].rfind(['\n', '\r']).map_or(0, |p| p + 1);
                     let column = text[line_start..i + quote].chars().count() + 1;
