@@ -49,25 +49,33 @@ impl flags::Seed {
     }
 }
 
-/// Renders the seed of the workspace `ws`.
+/// Renders the seed of the workspace `ws`, checked against the schema the migrations produce
+/// and then loaded into it (on a throwaway PostgreSQL; both cached).
 pub fn render_workspace(ws: &Workspace) -> Result<String> {
-    render(&ws.path(workspace::SEED_DIR), &load_schema(ws)?)
+    let files = workspace::schema_files(&ws.root)?;
+    let cache = cache_dir(ws);
+    let tables = schema::load(&files, cache.as_deref())?;
+    let sql = render(&ws.path(workspace::SEED_DIR), &tables)?;
+    schema::check_loads(&files, &sql, cache.as_deref())?;
+    Ok(sql)
 }
 
 /// The schema the seed will meet: what the compatibility bootstrap and the migrations produce,
 /// read from a throwaway PostgreSQL's catalog, cached under the target directory by their hash.
 pub fn load_schema(ws: &Workspace) -> Result<BTreeMap<String, schema::Table>> {
     let files = workspace::schema_files(&ws.root)?;
-    // A fixture workspace that is not a whole Cargo workspace has no target directory that
-    // cargo can name; its own target/ serves.
-    let cache = ws
-        .scratch("seed-schema")
+    schema::load(&files, cache_dir(ws).as_deref())
+}
+
+/// Where the schema and load checks are cached. A fixture workspace that is not a whole Cargo
+/// workspace has no target directory that cargo can name; its own target/ serves.
+fn cache_dir(ws: &Workspace) -> Option<std::path::PathBuf> {
+    ws.scratch("seed-schema")
         .or_else(|_| {
             let dir = ws.path("target/xtask/seed-schema");
             std::fs::create_dir_all(&dir).map(|()| dir)
         })
-        .ok();
-    schema::load(&files, cache.as_deref())
+        .ok()
 }
 
 /// Makes supabase/seed.sql current before it is loaded (`up`, `db reset`): a stale file is

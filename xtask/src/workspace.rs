@@ -156,14 +156,24 @@ impl Workspace {
         struct Metadata {
             target_directory: PathBuf,
         }
+        // cargo's complaint goes into the error, not onto the terminal: callers may have a
+        // fallback (a fixture workspace that is not a whole Cargo workspace).
         let out = self
             .sh
             .cmd("cargo")
             .args(["metadata", "--no-deps", "--format-version", "1"])
             .quiet()
-            .read()
+            .ignore_status()
+            .output()
             .context("asking cargo metadata for the target directory")?;
-        let metadata: Metadata = serde_json::from_str(&out).context("parsing cargo metadata")?;
+        if !out.status.success() {
+            bail!(
+                "asking cargo metadata for the target directory: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        let metadata: Metadata =
+            serde_json::from_slice(&out.stdout).context("parsing cargo metadata")?;
         Ok(self.target_dir.get_or_init(|| metadata.target_directory))
     }
 

@@ -136,6 +136,62 @@ pub fn load(files: &[PathBuf], cache_dir: Option<&Path>) -> Result<BTreeMap<Stri
     Ok(by_name(tables))
 }
 
+/// Loads `sql` (a rendered seed) into a throwaway PostgreSQL with `files` applied, in one
+/// transaction: what the fixture checks cannot see (CHECK and UNIQUE constraints, triggers)
+/// fails here, before the file is written or served. Remembered in `cache_dir` by the hash of
+/// the files and of the SQL, so an unchanged seed is not loaded twice.
+pub fn check_loads(files: &[PathBuf], sql: &str, cache_dir: Option<&Path>) -> Result<()> {
+    let key = format!("{}-{}", hash(files)?, &hex(&Sha256::digest(sql))[..32]);
+    let marker = cache_dir.map(|dir| dir.join(format!("{key}.loaded")));
+    if marker.as_ref().is_some_and(|m| m.exists()) {
+        return Ok(());
+    }
+    let step = progress::step(
+        "loading the rendered seed into a throwaway PostgreSQL (CHECK and UNIQUE constraints)",
+    );
+    let dir = cache_dir.map_or_else(std::env::temp_dir, Path::to_path_buf);
+    let file = dir.join(format!("seed-check-{}.sql", std::process::id()));
+    std::fs::write(&file, sql).with_context(|| format!("writing {}", file.display()))?;
+    let loaded = openeu_testdb::Server::try_start(files, "")
+        .and_then(|server| openeu_testdb::try_psql_file(server.port, &file));
+    let _ = std::fs::remove_file(&file);
+    if let Err(why) = loaded {
+        let shown = file.display().to_string();
+        // psql says `psql:<file>:<line>: ERROR: …`.
+        let line = why
+            .split(&format!("psql:{shown}:"))
+            .nth(1)
+            .and_then(|rest| rest.split(':').next())
+            .and_then(|n| n.parse::<usize>().ok());
+        let why = why
+            .replace(&format!("{shown}: "), "")
+            .replace(&shown, "seed.sql");
+        // Each batch of seed.sql starts with `-- <table> (<fixture>, rows a–b)`.
+        let origin = line
+            .and_then(|line| {
+                sql.lines()
+                    .take(line)
+                    .filter(|l| l.starts_with("-- ") && l.contains(", rows "))
+                    .last()
+            })
+            .map(|comment| {
+                format!(
+                    "\nthe failing row (its values are in the DETAIL line) comes from {}",
+                    comment.trim_start_matches("-- ")
+                )
+            })
+            .unwrap_or_default();
+        bail!(
+            "the rendered seed does not load into the schema the migrations produce; supabase/seed.sql was not written:\n{why}{origin}"
+        );
+    }
+    if let Some(marker) = &marker {
+        std::fs::write(marker, b"").with_context(|| format!("writing {}", marker.display()))?;
+    }
+    step.done();
+    Ok(())
+}
+
 fn by_name(tables: Vec<Table>) -> BTreeMap<String, Table> {
     tables.into_iter().map(|t| (t.name.clone(), t)).collect()
 }

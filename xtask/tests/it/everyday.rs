@@ -122,6 +122,30 @@ fn a_new_column_reaches_the_seed_through_a_migration_with_no_source_edit() {
     )
     .unwrap();
 
+    // What only the database knows (a CHECK constraint) is caught by `seed` too, naming the
+    // fixture, before seed.sql is written.
+    let text = std::fs::read_to_string(&meetings).unwrap();
+    let before = std::fs::read(root.join("supabase/seed.sql")).unwrap();
+    std::fs::write(
+        &meetings,
+        text.replace(
+            "source = \"national_parliament\"\ntitle = \"Hearing",
+            "source = \"bundestag\"\ntitle = \"Hearing",
+        ),
+    )
+    .unwrap();
+    let out = x.fails(&["seed"]);
+    assert!(
+        out.contains("meetings_source_check") && out.contains("meetings.toml"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read(root.join("supabase/seed.sql")).unwrap(),
+        before,
+        "nothing was written"
+    );
+    std::fs::write(&meetings, text).unwrap();
+
     // Every DDL counts: a renamed table is gone under its old name, with a "did you mean".
     new_migration(
         &x,
