@@ -518,7 +518,7 @@ impl flags::DeployRun {
                     match api.env_var_names(&id) {
                         Ok(names) => problems.extend(env_var_problems(&names)),
                         Err(err) => {
-                            problems.push(format!("reading the service's env vars: {err:#}"))
+                            problems.push(format!("reading the service's env vars: {err:#}"));
                         }
                     }
                     match api.deploys(&id, &[], 20) {

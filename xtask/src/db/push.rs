@@ -329,7 +329,12 @@ pub fn apply(ws: &Workspace, conn: &Conn, pending: &[Migration]) -> Result<()> {
         let step = progress::step(format!("migration {}", migration.file_name()));
         let sql = std::fs::read_to_string(&migration.path)
             .with_context(|| format!("reading {}", migration.path.display()))?;
-        let history = scratch.join(format!("{}.history.sql", migration.version));
+        // Per process: pushes from several checkouts may share the target directory.
+        let history = scratch.join(format!(
+            "{}-{}.history.sql",
+            migration.version,
+            std::process::id()
+        ));
         let mut file = std::fs::File::create(&history)
             .with_context(|| format!("writing {}", history.display()))?;
         file.write_all(history_sql(migration, &sql).as_bytes())?;

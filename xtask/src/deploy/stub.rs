@@ -449,7 +449,7 @@ fn answer(
             json!({"message": "rate limit exceeded"}).to_string(),
         );
     }
-    if state.scenario.fail_every > 0 && state.requests % state.scenario.fail_every == 0 {
+    if state.scenario.fail_every > 0 && state.requests.is_multiple_of(state.scenario.fail_every) {
         return (502, rate_headers, "<html>502 Bad Gateway</html>".to_owned());
     }
     if let Some(rest) = path.strip_prefix("/deploy/") {
