@@ -12,6 +12,7 @@
 //! (one deploy at a time), verify.rs (post-deploy checks; the smoke call site), interrupt.rs
 //! (Ctrl-C). The migrations are `db push`'s (db/push.rs).
 
+pub mod blueprint;
 pub mod interrupt;
 pub mod lock;
 pub mod render;
@@ -156,6 +157,7 @@ impl flags::Deploy {
             Some(flags::DeployCommand::List(args)) => list(&args),
             Some(flags::DeployCommand::Logs(args)) => logs(&args),
             Some(flags::DeployCommand::Rollback(args)) => rollback_command(ws, &args),
+            Some(flags::DeployCommand::Blueprint(args)) => blueprint::run(ws, args.check),
         }
     }
 }

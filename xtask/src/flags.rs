@@ -66,9 +66,6 @@ pub enum Command {
     Bench(BenchCommand),
     /// Run the whole test suite with real parts (Docker engine, registry, `PostgreSQL`).
     Test(Test),
-    /// Render render.yaml (the Render Blueprint) from the env spec (--check: verify it).
-    /// Temporary name: it moves to `deploy blueprint`.
-    Blueprint(Blueprint),
 }
 
 #[derive(Args)]
@@ -76,12 +73,6 @@ pub struct Blueprint {
     /// Only verify that render.yaml is current.
     #[arg(long)]
     pub check: bool,
-}
-
-impl Blueprint {
-    pub fn run(self, ws: &crate::workspace::Workspace) -> anyhow::Result<()> {
-        crate::blueprint::run(ws, self.check)
-    }
 }
 
 impl Command {
@@ -400,6 +391,9 @@ pub enum DeployCommand {
     /// Roll back to an earlier deploy (default: the newest earlier one that went live with a
     /// different commit or image); waits and verifies. Migrations are not rolled back.
     Rollback(DeployRollback),
+    /// Render render.yaml (the Render Blueprint) from the env spec and the xtask metadata
+    /// (--check: verify it).
+    Blueprint(Blueprint),
 }
 
 #[derive(Args)]

@@ -27,7 +27,6 @@ pub mod workspace;
 // Commands.
 pub mod base;
 pub mod bench;
-pub mod blueprint;
 pub mod db;
 pub mod deploy;
 pub mod doctor;
@@ -72,6 +71,5 @@ pub fn run(cli: Xtask) -> Result<()> {
         Command::Smoke(cmd) => cmd.run(&ws),
         Command::Bench(cmd) => cmd.run(&ws),
         Command::Test(cmd) => cmd.run(&ws),
-        Command::Blueprint(cmd) => cmd.run(&ws),
     }
 }

@@ -80,7 +80,7 @@ fn env_example_is_current() {
 
 #[test]
 fn render_yaml_is_current() {
-    check_mode_passes(&["blueprint", "--check"]);
+    check_mode_passes(&["deploy", "blueprint", "--check"]);
 }
 
 #[test]

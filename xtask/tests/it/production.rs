@@ -13,7 +13,7 @@ fn blueprint_follows_the_metadata_and_refuses_undocumented_values() {
             "{text}\n[workspace.metadata.xtask.render]\nruntime = \"image\"\nimage = \"registry.example/openeu-backend:latest\"\ninstances = 2\nplan = \"pro plus\"\n"
         )
     });
-    x.ok(&["blueprint"]);
+    x.ok(&["deploy", "blueprint"]);
     let yaml = std::fs::read_to_string(ws.path().join("render.yaml")).unwrap();
     for expected in [
         "runtime: image\n",
@@ -25,12 +25,12 @@ fn blueprint_follows_the_metadata_and_refuses_undocumented_values() {
         assert!(yaml.contains(expected), "{expected:?} in:\n{yaml}");
     }
     assert!(!yaml.contains("dockerfilePath"), "{yaml}");
-    x.ok(&["blueprint", "--check"]);
+    x.ok(&["deploy", "blueprint", "--check"]);
 
     edit(&ws.path().join("Cargo.toml"), |text| {
         text.replace("instances = 2", "instances = 2\nregion = \"eu-central-1\"")
     });
-    let text = x.fails(&["blueprint", "--check"]);
+    let text = x.fails(&["deploy", "blueprint", "--check"]);
     assert!(
         text.contains("services[0].region: must be one of") && text.contains("Cargo.toml"),
         "{text}"
