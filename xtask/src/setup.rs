@@ -234,13 +234,23 @@ pub fn start_registry(
     Ok(child)
 }
 
-/// The images the Dockerfiles start FROM, with ARG defaults expanded (`RUST_VERSION` from
-/// rust-toolchain.toml, as the base build passes it), skipping stages and the pinned base.
+/// The images the Dockerfiles start FROM (the base's, the app's and the local database's), with
+/// ARG defaults expanded (`RUST_VERSION` from rust-toolchain.toml, as the base build passes it),
+/// skipping stages, `scratch` and the pinned base.
 pub fn upstream_images(ws: &Workspace) -> Result<Vec<String>> {
     let rust_version = workspace::toolchain_version(&ws.path(workspace::TOOLCHAIN_FILE))?;
     let mut images = Vec::new();
-    for file in [workspace::BASE_DOCKERFILE, workspace::APP_DOCKERFILE] {
+    let local_db = format!("{}/Dockerfile", workspace::LOCAL_DB_DIR);
+    for file in [
+        workspace::BASE_DOCKERFILE,
+        workspace::APP_DOCKERFILE,
+        local_db.as_str(),
+    ] {
         let path = ws.path(file);
+        if file == local_db && !path.exists() {
+            // Fixture workspaces have no local database.
+            continue;
+        }
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
         for image in from_images(&text, &rust_version) {
