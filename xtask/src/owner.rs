@@ -4,7 +4,8 @@
 //! /proc/<pid>/stat), so a recycled pid is not mistaken for the owner. The run tears down on
 //! success, failure, Ctrl-C and SIGTERM; after a SIGKILL, the next `smoke`, `up` or `doctor`
 //! calls [`sweep`], which removes the resources of runs whose owner is gone and never those of
-//! a live run. Testcontainers' Ryuk is the model, without a daemon: the next run is the reaper.
+//! a live run; a smoke run keeps sweeping every few seconds while it lives ([`Reaper`]).
+//! Testcontainers' Ryuk is the model, without a daemon: the next run is the reaper.
 
 use std::{
     sync::atomic::{AtomicI32, AtomicU32, Ordering},
@@ -130,6 +131,47 @@ pub fn sweep_quietly(docker: &Docker<'_>) {
         )),
         Ok(_) => {}
         Err(err) => crate::progress::note(format!("sweep skipped: {err:#}")),
+    }
+}
+
+/// A sweep every `every` on a thread of its own for as long as this value lives: the reaper
+/// of a run. A killed run's docker commands that were in flight may create a container after
+/// a first sweep (its owner is dead by then, so the next pass takes it).
+pub struct Reaper {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Reaper {
+    /// Starts reaping for the workspace at `root` (its own shell: a workspace stays on its
+    /// thread).
+    pub fn start(root: std::path::PathBuf, every: Duration) -> Reaper {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let Ok(ws) = crate::workspace::Workspace::open(Some(root), Vec::new()) else {
+                return;
+            };
+            let docker = Docker::new(&ws);
+            while !flag.load(Ordering::SeqCst) {
+                sweep_quietly(&docker);
+                std::thread::park_timeout(every);
+            }
+        });
+        Reaper {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
+            let _ = thread.join();
+        }
     }
 }
 

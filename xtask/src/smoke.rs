@@ -6,7 +6,7 @@
 //! every case: on return, on error, on Ctrl-C and SIGTERM; after a SIGKILL the next run sweeps
 //! it (owner.rs).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
@@ -109,7 +109,8 @@ fn against_local(
     setup::ensure(ws)?;
     step.done();
     let docker = Docker::new(ws);
-    owner::sweep_quietly(&docker);
+    // Sweeps now and every two seconds while this run lives.
+    let _reaper = owner::Reaper::start(ws.root.clone(), Duration::from_secs(2));
     let image = match image {
         Some(reference) => reference.to_owned(),
         None => image::build(ws, &docker)?.image,
