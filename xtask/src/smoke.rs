@@ -80,6 +80,39 @@ pub fn load_contract(ws: &Workspace) -> Result<Contract> {
     Contract::parse(&text).with_context(|| path.display().to_string())
 }
 
+/// Deploy's verification of a live URL: the read-only checks; on a failure the report goes to
+/// stderr and the error names how many failed.
+pub fn verify_url(ws: &Workspace, url: &str) -> Result<()> {
+    let started = Instant::now();
+    let file = load_checks(ws)?;
+    let contract = load_contract(ws)?;
+    let outcomes = against_url(url, &file, &contract)?;
+    judge(url, &outcomes, started)
+}
+
+/// Deploy's test of the image it is about to ship: every check against a fresh local stack.
+pub fn verify_image(ws: &Workspace, image: &str) -> Result<()> {
+    let started = Instant::now();
+    let file = load_checks(ws)?;
+    let contract = load_contract(ws)?;
+    let (target, outcomes) = against_local(ws, Some(image), &file, &contract)?;
+    judge(&target, &outcomes, started)
+}
+
+fn judge(target: &str, outcomes: &[Outcome], started: Instant) -> Result<()> {
+    let summary = Summary {
+        target,
+        outcomes,
+        elapsed: started.elapsed(),
+    };
+    if !summary.passed() {
+        eprint!("{}", summary.table());
+        bail!("smoke checks of {target}: {}", summary.line());
+    }
+    progress::note(summary.line());
+    Ok(())
+}
+
 /// The read-only checks against a running deployment.
 fn against_url(url: &str, file: &checks::File, contract: &Contract) -> Result<Vec<Outcome>> {
     let base = Base::new(url)?;

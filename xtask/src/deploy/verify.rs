@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 
-use crate::https;
+use crate::{https, workspace::Workspace};
 
 /// What verification found.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -31,7 +31,7 @@ pub fn verify(
     client: &https::Client,
     url: &str,
     expected: &str,
-    run_smoke: bool,
+    smoke: Option<&Workspace>,
     deadline: Duration,
 ) -> Result<Verified> {
     let url = url.trim_end_matches('/');
@@ -48,24 +48,15 @@ pub fn verify(
             Err(_) => std::thread::sleep(Duration::from_millis(250)),
         }
     };
-    if run_smoke {
-        // ---------------------------------------------------------------------------------
-        // SMOKE CALL SITE: the read-only checks of `cargo xtask smoke --url` plug in here,
-        // e.g. `crate::smoke::run_against_url(url, smoke::Mode::ReadOnly)?`. The smoke command
-        // lives on another branch; until it is merged nothing runs here and the report says
-        // `smoke: false` (see `smoke_available`).
-        // ---------------------------------------------------------------------------------
+    // The read-only checks of `cargo xtask smoke --url`, judged against openapi.json.
+    if let Some(ws) = smoke {
+        crate::smoke::verify_url(ws, url)?;
     }
     Ok(Verified {
         url: url.to_owned(),
         version,
-        smoke: run_smoke && smoke_available(),
+        smoke: smoke.is_some(),
     })
-}
-
-/// Whether the smoke checks are wired in (see the call site in [`verify`]).
-pub fn smoke_available() -> bool {
-    false
 }
 
 fn check_once(client: &https::Client, url: &str, expected: &str) -> Result<String> {

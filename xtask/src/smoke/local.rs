@@ -175,14 +175,17 @@ fn non_root_and_healthy(docker: &Docker<'_>, stack: &Stack) -> Result<()> {
     if name.is_empty() || name == "0" || name == "root" {
         bail!("the image runs as {:?}: expected a non-root USER", user);
     }
-    let out = process::output_with_timeout(
-        docker.exec_command(&stack.app, &["id", "-u"]),
-        None,
-        Duration::from_secs(10),
-    )?;
-    let uid = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    if out.status.success() && uid == "0" {
-        bail!("the process runs as uid 0");
+    // The runtime image has no shell and no `id`: the process's real and effective uid come
+    // from the host's view of it, /proc/<pid>/status.
+    let pid = docker.inspect("container", &stack.app, "{{.State.Pid}}")?;
+    let status = std::fs::read_to_string(format!("/proc/{}/status", pid.trim()))
+        .with_context(|| format!("reading the status of the app's process {}", pid.trim()))?;
+    let uids = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .context("no Uid line in the process status")?;
+    if uids.split_whitespace().take(2).any(|uid| uid == "0") {
+        bail!("the process runs as uid 0 ({})", uids.trim());
     }
     let health = docker.inspect("container", &stack.app, "{{.State.Health.Status}}")?;
     if health.trim() != "healthy" {

@@ -145,7 +145,7 @@ impl Contract {
                     match properties.and_then(|p| p.get(name)) {
                         Some(property) => self.check(property, field, &path, errors),
                         None if schema.get("additionalProperties") == Some(&Value::Bool(false)) => {
-                            errors.push(format!("{path}: a field the contract does not have"))
+                            errors.push(format!("{path}: a field the contract does not have"));
                         }
                         None => {}
                     }

@@ -440,7 +440,7 @@ fn seed_refuses_fixtures_outside_its_directory_bad_bytes_leap_seconds_and_empty_
                     "name = \"profiles\"\nfile = \"../../../..{}\"",
                     target.display()
                 ),
-            )
+            );
         },
         &[
             "manifest.toml",
@@ -500,7 +500,7 @@ fn seed_refuses_fixtures_outside_its_directory_bad_bytes_leap_seconds_and_empty_
                 &d.join("meetings.toml"),
                 "start_time = 2026-01-20T09:00:00+01:00",
                 "start_time = 2026-01-20T09:00:60+01:00",
-            )
+            );
         },
         &["meetings.toml", "second 60"],
         &[],
@@ -514,7 +514,7 @@ fn seed_refuses_fixtures_outside_its_directory_bad_bytes_leap_seconds_and_empty_
                 &d.join("kinds.toml"),
                 "at = 2026-03-01T09:30:00+01:00",
                 "at = \"2026-03-01T09:30:60Z\"",
-            )
+            );
         },
         &["kinds.toml row 1", "second 60", "next minute"],
         &[],
