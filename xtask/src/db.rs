@@ -1,4 +1,4 @@
-//! `cargo xtask db start|stop|reset|url|push` (push: db/push.rs): the local Supabase-compatible `PostgreSQL`. One
+//! `cargo xtask db start|stop|reset|url|push` (push: db/push.rs): the local Supabase-compatible PostgreSQL. One
 //! labelled container on a named volume, published on 127.0.0.1; its image is built from
 //! supabase/local/ and tagged by a hash of that directory, so it is rebuilt only when it changes.
 //!

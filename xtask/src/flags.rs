@@ -64,7 +64,7 @@ pub enum Command {
     /// Benchmarks that print figures measured side by side.
     #[command(subcommand)]
     Bench(BenchCommand),
-    /// Run the whole test suite with real parts (Docker engine, registry, `PostgreSQL`).
+    /// Run the whole test suite with real parts (Docker engine, registry, PostgreSQL).
     Test(Test),
 }
 

@@ -1,4 +1,4 @@
-//! `cargo xtask`: the one entry point for building, testing, seeding and deploying the `OpenEU`
+//! `cargo xtask`: the one entry point for building, testing, seeding and deploying the OpenEU
 //! backend. A library with a thin binary, so the integration tests call the real code.
 //!
 //! The top level mirrors the command table: each command has its module (and a folder beside

@@ -1,4 +1,4 @@
-//! The `OpenEU` public API as a library: the router and the state it serves from, so that the
+//! The OpenEU public API as a library: the router and the state it serves from, so that the
 //! binary (src/main.rs) only handles arguments, configuration, the runtime and shutdown, and
 //! tests drive the same router in-process.
 //!

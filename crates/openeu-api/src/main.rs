@@ -1,4 +1,4 @@
-//! The `OpenEU` public API: the HTTP service that Render runs from the app image.
+//! The OpenEU public API: the HTTP service that Render runs from the app image.
 //!
 //! `openeu-api` validates its environment against the env spec, finds its database (a preview
 //! asks the Supabase Management API for its branch's) and serves on `0.0.0.0:$PORT`.

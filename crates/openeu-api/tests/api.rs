@@ -1,4 +1,4 @@
-//! The router, in-process, against a real `PostgreSQL` with the migrations applied: every
+//! The router, in-process, against a real PostgreSQL with the migrations applied: every
 //! endpoint, filters, pagination, text search, 404s, 400s for each class of bad parameter, the
 //! auth matrix and readiness. What only the process shows is in tests/process.rs.
 //!

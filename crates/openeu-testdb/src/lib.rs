@@ -1,8 +1,8 @@
-//! Throwaway `PostgreSQL` 15 servers (Debian's postgresql-15) on random loopback ports, for the
+//! Throwaway PostgreSQL 15 servers (Debian's postgresql-15) on random loopback ports, for the
 //! service's tests and `cargo xtask bench api`. A server starts from a template data directory
 //! that has the given SQL files applied; templates are cached under /tmp by the files' content,
 //! so each server costs a directory copy and a start, about a second less than initdb.
-//! Servers run as the `postgres` user when we are root, because `PostgreSQL` refuses root.
+//! Servers run as the `postgres` user when we are root, because PostgreSQL refuses root.
 //!
 //! Asked for TLS ([`Server::start_tls`]), a server gets a certificate from a CA made for it
 //! with the `openssl` command line, `ssl = on`, and `hostssl`-only rules in its pg_hba, so a
@@ -41,7 +41,7 @@ fn is_root() -> bool {
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
-/// A command run as the postgres user when we are root (`PostgreSQL` refuses to run as root).
+/// A command run as the postgres user when we are root (PostgreSQL refuses to run as root).
 fn as_postgres(program: &str) -> Command {
     if is_root() {
         let mut cmd = Command::new("setpriv");
@@ -213,7 +213,7 @@ fn template(files: &[PathBuf], extra_sql: &str) -> Result<PathBuf, String> {
     Ok(dir)
 }
 
-/// A running `PostgreSQL`, stopped and (when it is a copy) deleted on drop.
+/// A running PostgreSQL, stopped and (when it is a copy) deleted on drop.
 pub struct Server {
     pub port: u16,
     child: Child,

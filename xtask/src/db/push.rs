@@ -76,7 +76,7 @@ impl flags::DbPush {
 /// The environment variable that holds the production database's URL (see the env spec).
 pub const DB_URL_VAR: &str = "PRODUCTION_DATABASE_URL";
 
-/// A `PostgreSQL` connection for psql, from a URL; the password is only ever in `PGPASSWORD`.
+/// A PostgreSQL connection for psql, from a URL; the password is only ever in `PGPASSWORD`.
 #[derive(Clone)]
 pub struct Conn {
     pub host: String,

@@ -1,7 +1,7 @@
 //! One deploy at a time. Render's own "is a deploy in progress?" check is racy (two people can
 //! both see "no" and trigger, and under the default "override" setting the second silently
 //! cancels the first). The production database is the one resource every deployer shares, so
-//! the lock is a `PostgreSQL` session advisory lock on it, held for the whole deploy, plus a row
+//! the lock is a PostgreSQL session advisory lock on it, held for the whole deploy, plus a row
 //! in `openeu_deploy.lock` that says who holds it, with which commit, since when.
 //!
 //! The lock lives in a psql session that xtask keeps open on a pipe: when xtask exits, however

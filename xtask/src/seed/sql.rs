@@ -154,8 +154,8 @@ pub(super) fn text_array(sql: &mut String, items: &[Value<'_>]) -> Result<(), St
 }
 
 /// A standard SQL string literal: quotes doubled, everything else verbatim (with
-/// `standard_conforming_strings`, the default since `PostgreSQL` 9.1, backslashes are plain).
-/// `PostgreSQL` text cannot hold NUL.
+/// `standard_conforming_strings`, the default since PostgreSQL 9.1, backslashes are plain).
+/// PostgreSQL text cannot hold NUL.
 pub(super) fn quote(sql: &mut String, text: &str) -> Result<(), String> {
     if text.contains('\0') {
         return Err("contains a NUL byte, which PostgreSQL text cannot store".to_owned());

@@ -1,5 +1,5 @@
 //! `cargo xtask seed`: the golden fixture workspace, the real seed loaded into a real
-//! `PostgreSQL` (twice: it must be re-applicable), a property test of string literals through a
+//! PostgreSQL (twice: it must be re-applicable), a property test of string literals through a
 //! real `SELECT`, and the bad-input suite (each a clear error, nothing written).
 
 use std::path::{Path, PathBuf};

@@ -1,4 +1,4 @@
-//! Real parts for the service's integration tests: a `PostgreSQL` per test (openeu-testdb) with
+//! Real parts for the service's integration tests: a PostgreSQL per test (openeu-testdb) with
 //! the Supabase-compatible bootstrap, the migrations and the test rows; the router driven
 //! in-process (`app`); and the service binary itself where the process is what is tested
 //! (`process`).
@@ -34,7 +34,7 @@ pub enum Mode {
     Pooler,
 }
 
-/// A `PostgreSQL` like a migrated Supabase database: the compatibility bootstrap, every
+/// A PostgreSQL like a migrated Supabase database: the compatibility bootstrap, every
 /// migration (recorded in the CLI's history table, as `supabase db push` does) and the rows of
 /// tests/data/rows.sql; reached as `mode` says.
 pub struct Server {
