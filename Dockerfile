@@ -1,6 +1,6 @@
 # The app image. `cargo xtask image build` passes BASE_IMAGE for the current base; Render builds
 # this file alone and uses the default, which `cargo xtask base pin` keeps current.
-ARG BASE_IMAGE=127.0.0.1:5000/openeu-backend-base:2fd56addf926a4b9d438a5fdf59f59d8@sha256:2c9f92e0a391ff4cd1a5a488b77a356dba39abb912794228e4235ee830af278a
+ARG BASE_IMAGE=127.0.0.1:5000/openeu-backend-base:58de819722c2787d58f5c88f857b2546@sha256:7f8936a40935c8b4512e4c9f81124f111812550643c4f2973ea1c2588f4425f1
 FROM ${BASE_IMAGE} AS build
 WORKDIR /build
 # The crates, manifests and supabase/migrations (crates/openeu-api/build.rs reads the newest
