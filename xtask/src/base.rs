@@ -42,22 +42,8 @@ impl flags::BaseCommand {
 
 /// Runs `cargo metadata --no-deps` and hashes the workspace.
 pub fn compute(ws: &Workspace) -> Result<BaseInputs> {
-    let out = ws
-        .sh
-        .cmd("cargo")
-        .args(["metadata", "--no-deps", "--format-version", "1"])
-        .quiet()
-        .ignore_status()
-        .output()
-        .context("running cargo metadata")?;
-    if !out.status.success() {
-        bail!(
-            "cargo metadata failed:\n{}",
-            String::from_utf8_lossy(&out.stderr).trim_end()
-        );
-    }
     let metadata: hash::Metadata =
-        serde_json::from_slice(&out.stdout).context("parsing cargo metadata")?;
+        serde_json::from_slice(ws.metadata_json()?).context("parsing cargo metadata")?;
     hash::collect(&ws.root, &metadata, &ws.config)
 }
 

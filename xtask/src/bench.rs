@@ -3,6 +3,7 @@
 //! Every benchmark reports through one `Figure` type and one table (or `--json`) format.
 
 use std::{
+    path::PathBuf,
     process::Command,
     time::{Duration, Instant},
 };
@@ -17,7 +18,7 @@ pub mod image;
 pub mod seed;
 pub mod smoke;
 
-use crate::{flags, workspace::Workspace};
+use crate::{docker::Docker, flags, progress, workspace::Workspace};
 
 impl flags::BenchCommand {
     pub fn run(self, ws: &Workspace) -> Result<()> {
@@ -43,6 +44,27 @@ pub struct Figure {
     pub ratio_is: &'static str,
     pub goal: &'static str,
     pub met: bool,
+}
+
+/// Everything the benchmark creates carries this label; dropped, it removes them all.
+pub struct Cleanup<'a> {
+    pub docker: &'a Docker<'a>,
+    pub label: String,
+    pub registry: Option<std::process::Child>,
+    pub scratch: PathBuf,
+}
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.registry.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Err(err) = self.docker.remove_labelled(&self.label) {
+            progress::note(format!("cleanup of {} failed: {err:#}", self.label));
+        }
+        let _ = std::fs::remove_dir_all(&self.scratch);
+    }
 }
 
 /// Prints `figures` as a table on stdout, or as a JSON array with `json`.

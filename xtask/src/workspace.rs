@@ -114,6 +114,7 @@ pub struct Workspace {
     /// `--no-wait`: refuse instead of waiting when another command holds the stack's lock.
     pub no_wait: bool,
     target_dir: OnceLock<PathBuf>,
+    metadata: OnceLock<Vec<u8>>,
 }
 
 impl Workspace {
@@ -139,6 +140,7 @@ impl Workspace {
             labels,
             no_wait: false,
             target_dir: OnceLock::new(),
+            metadata: OnceLock::new(),
         })
     }
 
@@ -146,15 +148,11 @@ impl Workspace {
         self.root.join(relative)
     }
 
-    /// The workspace's real target directory, as cargo sees it (`CARGO_TARGET_DIR`,
-    /// `build.target-dir`), asked of `cargo metadata` once per run.
-    pub fn target_dir(&self) -> Result<&Path> {
-        if let Some(dir) = self.target_dir.get() {
-            return Ok(dir);
-        }
-        #[derive(Deserialize)]
-        struct Metadata {
-            target_directory: PathBuf,
+    /// `cargo metadata --no-deps` of the workspace as JSON, run once per run: the base hash
+    /// and the target directory both read it.
+    pub fn metadata_json(&self) -> Result<&[u8]> {
+        if let Some(json) = self.metadata.get() {
+            return Ok(json);
         }
         // cargo's complaint goes into the error, not onto the terminal: callers may have a
         // fallback (a fixture workspace that is not a whole Cargo workspace).
@@ -165,15 +163,28 @@ impl Workspace {
             .quiet()
             .ignore_status()
             .output()
-            .context("asking cargo metadata for the target directory")?;
+            .context("running cargo metadata")?;
         if !out.status.success() {
             bail!(
-                "asking cargo metadata for the target directory: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
+                "cargo metadata failed:\n{}",
+                String::from_utf8_lossy(&out.stderr).trim_end()
             );
         }
-        let metadata: Metadata =
-            serde_json::from_slice(&out.stdout).context("parsing cargo metadata")?;
+        Ok(self.metadata.get_or_init(|| out.stdout))
+    }
+
+    /// The workspace's real target directory, as cargo sees it (`CARGO_TARGET_DIR`,
+    /// `build.target-dir`).
+    pub fn target_dir(&self) -> Result<&Path> {
+        if let Some(dir) = self.target_dir.get() {
+            return Ok(dir);
+        }
+        #[derive(Deserialize)]
+        struct Metadata {
+            target_directory: PathBuf,
+        }
+        let metadata: Metadata = serde_json::from_slice(self.metadata_json()?)
+            .context("parsing cargo metadata for the target directory")?;
         Ok(self.target_dir.get_or_init(|| metadata.target_directory))
     }
 

@@ -10,7 +10,7 @@ use std::{
 
 use anyhow::{Context, Result};
 
-use super::{Figure, fmt_secs, free_port, median, report, secs, timed};
+use super::{Cleanup, Figure, fmt_secs, free_port, median, report, secs, timed};
 use crate::{
     base::{self, edit_table},
     docker::{Build, Docker, ImageOwner},
@@ -18,27 +18,6 @@ use crate::{
     flags, process, progress, setup,
     workspace::{self, Workspace},
 };
-
-/// Everything the benchmark creates carries this label; dropped, it removes them all.
-struct Cleanup<'a> {
-    docker: &'a Docker<'a>,
-    label: String,
-    registry: Option<std::process::Child>,
-    scratch: PathBuf,
-}
-
-impl Drop for Cleanup<'_> {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.registry.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if let Err(err) = self.docker.remove_labelled(&self.label) {
-            progress::note(format!("cleanup of {} failed: {err:#}", self.label));
-        }
-        let _ = std::fs::remove_dir_all(&self.scratch);
-    }
-}
 
 impl flags::BenchBase {
     pub fn run(self, ws: &Workspace) -> Result<()> {

@@ -12,7 +12,7 @@ use std::{
 
 use anyhow::{Result, bail};
 
-use super::{Figure, fmt_secs, free_port, median, report, secs};
+use super::{Cleanup, Figure, fmt_secs, free_port, median, report, secs};
 use crate::{
     base,
     docker::{Build, Docker, ImageOwner},
@@ -54,27 +54,6 @@ COPY --from=copy /rootfs/ /
 const MAX_IMAGE_BYTES: u64 = 30_000_000;
 /// The Dockerfile's HEALTHCHECK interval.
 const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
-
-/// Removes what the benchmark made (by label), stops its registry and deletes its files.
-struct Cleanup<'a> {
-    docker: &'a Docker<'a>,
-    label: String,
-    registry: Option<std::process::Child>,
-    scratch: PathBuf,
-}
-
-impl Drop for Cleanup<'_> {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.registry.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if let Err(err) = self.docker.remove_labelled(&self.label) {
-            progress::note(format!("cleanup of {} failed: {err:#}", self.label));
-        }
-        let _ = std::fs::remove_dir_all(&self.scratch);
-    }
-}
 
 impl flags::BenchImage {
     pub fn run(self, ws: &Workspace) -> Result<()> {
