@@ -495,8 +495,8 @@ mod tests {
 
     #[test]
     fn the_pgbench_script_binds_every_parameter() {
-        let file =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/openeu-api/src/sql/meetings.sql");
+        let root = crate::workspace::find_root().unwrap();
+        let file = root.join("crates/openeu-api/src/sql/meetings.sql");
         let script = pgbench_script(&file).unwrap();
         for placeholder in ["{filters}", "{limit}", "{offset}", "$"] {
             assert!(
