@@ -54,6 +54,22 @@ pub struct Cleanup<'a> {
     pub scratch: PathBuf,
 }
 
+impl Cleanup<'_> {
+    /// Starts a private registry on a free loopback port, under the scratch directory, which
+    /// the cleanup stops; returns its address.
+    pub fn start_registry(&mut self) -> Result<String> {
+        let registry = format!("127.0.0.1:{}", free_port()?);
+        let step = progress::step(format!("starting a private registry on {registry}"));
+        self.registry = Some(crate::setup::start_registry(
+            &registry,
+            &self.scratch.join("registry"),
+            None,
+        )?);
+        step.done();
+        Ok(registry)
+    }
+}
+
 impl Drop for Cleanup<'_> {
     fn drop(&mut self) {
         if let Some(mut child) = self.registry.take() {

@@ -60,29 +60,8 @@ fn query_parameters(url: &str) -> Vec<(String, String)> {
     query
         .split('&')
         .filter_map(|pair| pair.split_once('='))
-        .map(|(k, v)| (k.to_owned(), decode(v)))
+        .map(|(k, v)| (k.to_owned(), openeu_env::percent_decode(v)))
         .collect()
-}
-
-fn decode(text: &str) -> String {
-    let mut out = Vec::new();
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let byte = if bytes[i] == b'%' && i + 2 < bytes.len() {
-            u8::from_str_radix(&text[i + 1..i + 3], 16).ok()
-        } else {
-            None
-        };
-        if let Some(byte) = byte {
-            out.push(byte);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

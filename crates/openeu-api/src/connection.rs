@@ -217,7 +217,7 @@ fn take_tls_parameters(url: &str) -> Result<TlsParameters, String> {
                 let mut kept = Vec::new();
                 for pair in query.split('&').filter(|p| !p.is_empty()) {
                     let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-                    if !take(key, percent_decode(value))? {
+                    if !take(key, openeu_env::percent_decode(value))? {
                         kept.push(pair);
                     }
                 }
@@ -240,26 +240,6 @@ fn take_tls_parameters(url: &str) -> Result<TlsParameters, String> {
         kept.join(" ")
     };
     Ok((rest, ssl, rootcert))
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
-        {
-            out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

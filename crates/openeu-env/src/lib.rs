@@ -747,6 +747,28 @@ pub fn parse_url(value: &str) -> Option<Url<'_>> {
     })
 }
 
+/// Decodes `%XX` escapes (a URL's user, password or query value); a malformed escape stays as
+/// it is, and bytes that are not UTF-8 become U+FFFD.
+pub fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| text.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        if let Some(byte) = escaped {
+            out.push(byte);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// The URL with its password replaced by `***`; a value that is not a URL is fully masked, and
 /// so is one with an `@` after its host part: a password holding `/`, `?` or `#` (not
 /// percent-encoded) ends the authority early, and the rest of it would show as the path.
@@ -808,6 +830,12 @@ pub fn render_example() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percent_decoding_keeps_malformed_escapes() {
+        assert_eq!(percent_decode("p%40ss%2Fw%zz%4"), "p@ss/w%zz%4");
+        assert_eq!(percent_decode("%C3%A9"), "é");
+    }
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         lookup_from(pairs)

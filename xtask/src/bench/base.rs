@@ -10,7 +10,7 @@ use std::{
 
 use anyhow::{Context, Result};
 
-use super::{Cleanup, Figure, fmt_secs, free_port, median, report, secs, timed};
+use super::{Cleanup, Figure, fmt_secs, median, report, secs, timed};
 use crate::{
     base::{self, edit_table},
     docker::{Build, Docker, ImageOwner},
@@ -34,14 +34,7 @@ impl flags::BenchBase {
             registry: None,
             scratch: scratch.clone(),
         };
-        let registry = format!("127.0.0.1:{}", free_port()?);
-        let step = progress::step(format!("starting a private registry on {registry}"));
-        cleanup.registry = Some(setup::start_registry(
-            &registry,
-            &scratch.join("registry"),
-            None,
-        )?);
-        step.done();
+        let registry = cleanup.start_registry()?;
         let bench = Bench {
             ws,
             docker: &docker,

@@ -12,7 +12,7 @@ use std::{
 
 use anyhow::{Result, bail};
 
-use super::{Cleanup, Figure, fmt_secs, free_port, median, report, secs};
+use super::{Cleanup, Figure, fmt_secs, median, report, secs};
 use crate::{
     base,
     docker::{Build, Docker, ImageOwner},
@@ -75,14 +75,7 @@ impl flags::BenchImage {
             registry: None,
             scratch: scratch.clone(),
         };
-        let registry = format!("127.0.0.1:{}", free_port()?);
-        let step = progress::step(format!("starting a private registry on {registry}"));
-        cleanup.registry = Some(setup::start_registry(
-            &registry,
-            &scratch.join("registry"),
-            None,
-        )?);
-        step.done();
+        let registry = cleanup.start_registry()?;
 
         let bench = Bench {
             ws,
