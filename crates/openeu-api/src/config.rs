@@ -79,7 +79,16 @@ impl Config {
         }
         // The spec check guarantees presence and format of what is required for this target.
         let required = |name: &str| get(name).unwrap_or_default();
+        // Render copies the base service's variables into its previews, so on a preview
+        // instance (IS_PULL_REQUEST, which only Render sets) DATABASE_URL and ENVIRONMENT are
+        // production's: such an instance always resolves its branch's database instead.
         let database = match (target, get("DATABASE_URL")) {
+            _ if is_pull_request => Database::PreviewBranch {
+                api_url: get("SUPABASE_API_URL").unwrap_or_else(|| DEFAULT_SUPABASE_API.to_owned()),
+                project_id: required("SUPABASE_PROJECT_ID"),
+                access_token: required("SUPABASE_REST_KEY"),
+                git_branch: required("RENDER_GIT_BRANCH"),
+            },
             (Target::Preview, None) => Database::PreviewBranch {
                 api_url: get("SUPABASE_API_URL").unwrap_or_else(|| DEFAULT_SUPABASE_API.to_owned()),
                 project_id: required("SUPABASE_PROJECT_ID"),
@@ -191,5 +200,30 @@ mod tests {
         assert!(
             matches!(config.database, Database::PreviewBranch { ref git_branch, .. } if git_branch == "feature/x")
         );
+    }
+    #[test]
+    fn a_render_preview_never_uses_the_inherited_production_database_url() {
+        for environment in ["", "production"] {
+            let config = Config::from_lookup(env(&[
+                ("IS_PULL_REQUEST", "true"),
+                ("RENDER", "true"),
+                ("ENVIRONMENT", environment),
+                (
+                    "DATABASE_URL",
+                    "postgresql://u:p@db.production.example:5432/postgres",
+                ),
+                ("RENDER_GIT_BRANCH", "feature/x"),
+                ("SUPABASE_PROJECT_ID", "proj"),
+                ("SUPABASE_REST_KEY", "key"),
+                ("SUPABASE_PROJECT_URL", "https://proj.supabase.co"),
+                ("SUPABASE_JWT_SECRET", "s"),
+            ]))
+            .unwrap();
+            assert!(
+                matches!(config.database, Database::PreviewBranch { ref git_branch, .. } if git_branch == "feature/x"),
+                "ENVIRONMENT={environment:?}: {:?}",
+                config.database
+            );
+        }
     }
 }
