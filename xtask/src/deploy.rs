@@ -91,29 +91,44 @@ const FAILURE_LOG_LINES: u32 = 50;
 impl flags::Deploy {
     pub fn run(self, ws: &Workspace) -> Result<()> {
         match self.command {
-            None => self.args.run(ws),
-            Some(flags::DeployCommand::Status(args)) => status::status(&args),
-            Some(flags::DeployCommand::List(args)) => status::list(&args),
-            Some(flags::DeployCommand::Logs(args)) => status::logs(&args),
-            Some(flags::DeployCommand::Rollback(args)) => rollback::command(ws, &args),
+            None => self.args.run(ws, &self.target),
+            Some(flags::DeployCommand::Status(args)) => status::status(ws, &self.target, &args),
+            Some(flags::DeployCommand::List(args)) => status::list(ws, &self.target, &args),
+            Some(flags::DeployCommand::Logs(args)) => status::logs(ws, &self.target, &args),
+            Some(flags::DeployCommand::Rollback(args)) => {
+                rollback::command(ws, &self.target, &args)
+            }
             Some(flags::DeployCommand::Blueprint(args)) => blueprint::run(ws, args.check),
         }
     }
 }
 
 impl flags::DeployRun {
-    fn run(self, ws: &Workspace) -> Result<()> {
+    fn run(self, ws: &Workspace, target: &str) -> Result<()> {
         let started = Instant::now();
         let mut phases = Phases::default();
         let mut report = report::new(self.skip_smoke, self.dry_run);
-        let result = self.deploy(ws, &mut phases, &mut report);
+        report["target"] = json!(target);
+        let result = self.deploy(ws, target, &mut phases, &mut report);
         report::finish(&mut report, &phases, started, &result);
         report::print(&report, self.json, result.is_ok())?;
         result
     }
 
-    fn deploy(&self, ws: &Workspace, phases: &mut Phases, report: &mut Value) -> Result<()> {
-        let settings = Settings::from_env();
+    fn deploy(
+        &self,
+        ws: &Workspace,
+        target: &str,
+        phases: &mut Phases,
+        report: &mut Value,
+    ) -> Result<()> {
+        let settings = Settings::from_env(ws, target);
+        if let Ok(service) = &settings.service {
+            progress::note(format!(
+                "target {target}: service {} (from {})",
+                service.id, service.source
+            ));
+        }
         let client = https::Client::new(https::Timeouts::default())?;
         let docker = Docker::new(ws);
         let pre = phases.time("preflight", || {

@@ -333,6 +333,15 @@ pub struct Down {}
 pub struct Deploy {
     #[command(subcommand)]
     pub command: Option<DeployCommand>,
+    /// The target whose Render service this acts on: its `service-id` in
+    /// `[workspace.metadata.xtask.render]` (`RENDER_SERVICE_ID` overrides it).
+    #[arg(
+        long,
+        global = true,
+        default_value = "production",
+        value_name = "TARGET"
+    )]
+    pub target: String,
     #[command(flatten)]
     pub args: DeployRun,
 }

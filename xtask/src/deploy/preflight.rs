@@ -153,7 +153,7 @@ impl flags::DeployRun {
                     let holder = lock::Holder {
                         who: who(),
                         commit: render::short(&head).to_owned(),
-                        service: settings.service_id.clone().unwrap_or_default(),
+                        service: settings.service_id().unwrap_or_default().to_owned(),
                     };
                     if !self.dry_run {
                         match lock::acquire(&c, &holder, self.wait, self.timeout) {

@@ -50,8 +50,8 @@ pub(super) fn roll_back(
     Ok(done)
 }
 
-pub(super) fn command(ws: &Workspace, args: &flags::DeployRollback) -> Result<()> {
-    let settings = Settings::from_env();
+pub(super) fn command(ws: &Workspace, target: &str, args: &flags::DeployRollback) -> Result<()> {
+    let settings = Settings::from_env(ws, target);
     let client = https::Client::new(https::Timeouts::default())?;
     let (api, service_id) = settings.api(&client)?;
     let service = api.service(&service_id)?;
@@ -82,7 +82,6 @@ pub(super) fn command(ws: &Workspace, args: &flags::DeployRollback) -> Result<()
         )?),
         None => None,
     };
-    let _ = ws;
     progress::note(
         "migrations are not rolled back: the previous version must run on the current schema (expand, then contract)",
     );

@@ -8,10 +8,10 @@ use super::{
     render::{Deploy, Status},
     settings::Settings,
 };
-use crate::{flags, https};
+use crate::{flags, https, workspace::Workspace};
 
-pub(super) fn status(args: &flags::Json) -> Result<()> {
-    let settings = Settings::from_env();
+pub(super) fn status(ws: &Workspace, target: &str, args: &flags::Json) -> Result<()> {
+    let settings = Settings::from_env(ws, target);
     let client = https::Client::new(https::Timeouts::default())?;
     let (api, service_id) = settings.api(&client)?;
     let service = api.service(&service_id)?;
@@ -79,8 +79,8 @@ fn deploy_json(d: &Deploy) -> Value {
     })
 }
 
-pub(super) fn list(args: &flags::DeployList) -> Result<()> {
-    let settings = Settings::from_env();
+pub(super) fn list(ws: &Workspace, target: &str, args: &flags::DeployList) -> Result<()> {
+    let settings = Settings::from_env(ws, target);
     let client = https::Client::new(https::Timeouts::default())?;
     let (api, service_id) = settings.api(&client)?;
     let deploys = api.deploys(&service_id, &[], args.limit)?;
@@ -109,8 +109,8 @@ pub(super) fn list(args: &flags::DeployList) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn logs(args: &flags::DeployLogs) -> Result<()> {
-    let settings = Settings::from_env();
+pub(super) fn logs(ws: &Workspace, target: &str, args: &flags::DeployLogs) -> Result<()> {
+    let settings = Settings::from_env(ws, target);
     let client = https::Client::new(https::Timeouts::default())?;
     let (api, service_id) = settings.api(&client)?;
     let service = api.service(&service_id)?;

@@ -413,6 +413,87 @@ fn a_live_deploy_that_fails_verification_is_rolled_back() {
     assert!(logs.contains("stub build log line"), "{logs}");
 }
 
+/// `deploy --target T` finds T's service in `service-id` of `[workspace.metadata.xtask.render]`;
+/// `RENDER_SERVICE_ID` overrides it; a missing target or a malformed id is named with Cargo.toml
+/// and the key.
+#[test]
+fn service_ids_per_target_come_from_the_manifest_and_the_env_var_overrides_them() {
+    let dir = repo_copy();
+    let manifest = dir.path().join("Cargo.toml");
+    let original = std::fs::read_to_string(&manifest).unwrap();
+    let with_ids = |ids: &str| {
+        std::fs::write(
+            &manifest,
+            format!("{original}\n[workspace.metadata.xtask.render]\nservice-id = {{ {ids} }}\n"),
+        )
+        .unwrap();
+    };
+    let stub = Stub::start(Scenario {
+        api_key: API_KEY.to_owned(),
+        ..Scenario::default()
+    })
+    .unwrap();
+    let run = |service_env: Option<&str>, args: &[&str]| -> Output {
+        let mut cmd = Xtask::new(dir.path())
+            .env("RENDER_API_KEY", API_KEY)
+            .env("RENDER_API_URL", &stub.api_url())
+            .command(args);
+        match service_env {
+            Some(id) => cmd.env("RENDER_SERVICE_ID", id),
+            None => cmd.env_remove("RENDER_SERVICE_ID"),
+        };
+        cmd.output().unwrap()
+    };
+    let service_of = |out: &Output| -> String {
+        assert_eq!(out.status.code(), Some(0), "{}", text(out));
+        json(out)["service"].as_str().unwrap().to_owned()
+    };
+
+    with_ids(&format!(
+        "production = \"srv-elsewhere1\", staging = \"{}\"",
+        stub::SERVICE_ID
+    ));
+    // The staging target's id, from the manifest alone.
+    let out = run(None, &["deploy", "status", "--target", "staging", "--json"]);
+    assert_eq!(service_of(&out), stub::SERVICE_ID);
+    // The env var overrides the manifest's production id.
+    let out = run(Some(stub::SERVICE_ID), &["deploy", "status", "--json"]);
+    assert_eq!(service_of(&out), stub::SERVICE_ID);
+    // Production from the manifest asks Render about the other service (the stub knows only one).
+    let out = run(None, &["deploy", "list", "--json"]);
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("srv-elsewhere1"), "{}", text(&out));
+    assert!(
+        stub.journal()
+            .iter()
+            .any(|r| r.target.contains("srv-elsewhere1")),
+        "the manifest's production id was asked for"
+    );
+
+    // A target the manifest does not name, without the env var.
+    let out = run(None, &["deploy", "status", "--target", "qa"]);
+    let message = text(&out);
+    assert_ne!(out.status.code(), Some(0), "{message}");
+    assert!(
+        message.contains("no Render service for target qa")
+            && message.contains("RENDER_SERVICE_ID")
+            && message.contains("[workspace.metadata.xtask.render] service-id in Cargo.toml (it names production, staging)"),
+        "{message}"
+    );
+
+    // A malformed id is refused even when the env var would override it.
+    with_ids("production = \"srv-ok1\", staging = \"SRV-Bad\"");
+    let out = run(Some(stub::SERVICE_ID), &["deploy", "status"]);
+    let message = text(&out);
+    assert_ne!(out.status.code(), Some(0), "{message}");
+    assert!(
+        message.contains(
+            "Cargo.toml: [workspace.metadata.xtask.render] service-id.staging = \"SRV-Bad\" is not a Render service id"
+        ),
+        "{message}"
+    );
+}
+
 #[test]
 fn preflight_reports_every_problem_at_once_and_changes_nothing() {
     let repo = Repo::new();
