@@ -170,6 +170,8 @@ impl flags::DeployRun {
                     if !self.skip_smoke {
                         // The image that ships is the image that passed every smoke check.
                         phases.time("smoke", || crate::smoke::verify_image(ws, &built.image))?;
+                        report["smoke"]["ran"] = json!(true);
+                        report["smoke"]["image"] = json!(built.image);
                     }
                     let digest =
                         phases.time("push", || base::push_image(ws, &docker, &built.image))?;
@@ -286,7 +288,10 @@ impl flags::DeployRun {
         });
         match verified {
             Ok(v) => {
-                report["smoke"]["ran"] = json!(v.smoke);
+                report["smoke"]["url_checks"] = json!(v.smoke);
+                if v.smoke {
+                    report["smoke"]["ran"] = json!(true);
+                }
                 Ok(())
             }
             Err(err) if self.rollback_on_failure => {

@@ -45,7 +45,7 @@ pub(super) fn new(skip_smoke: bool, dry_run: bool) -> Value {
         "digest": Value::Null,
         "url": Value::Null,
         "migrations_applied": [],
-        "smoke": {"ran": false, "skipped": skip_smoke},
+        "smoke": {"ran": false, "skipped": skip_smoke, "image": Value::Null, "url_checks": false},
         "dry_run": dry_run,
     })
 }
