@@ -333,6 +333,15 @@ pub struct Down {}
 pub struct Deploy {
     #[command(subcommand)]
     pub command: Option<DeployCommand>,
+    /// The target whose Render service this acts on: its `service-id` in
+    /// `[workspace.metadata.xtask.render]` (`RENDER_SERVICE_ID` overrides it).
+    #[arg(
+        long,
+        global = true,
+        default_value = "production",
+        value_name = "TARGET"
+    )]
+    pub target: String,
     #[command(flatten)]
     pub args: DeployRun,
 }
@@ -452,7 +461,8 @@ pub enum BenchCommand {
     Api(BenchApi),
     /// Seed rendering throughput, INSERT vs COPY, and the local stack's times.
     Seed(BenchSeed),
-    /// `deploy` against the Render stub: xtask's own time and how fast it notices `live`.
+    /// `deploy` against the Render stub: xtask's own time, how fast it notices `live`, and the
+    /// bytes a source-only change pushes (--cold-build: Render's Git-backed build).
     Deploy(BenchDeploy),
     /// Smoke: time to verdict, per-check latency, four runs at once vs one, sweep latency.
     Smoke(BenchSmoke),
@@ -465,6 +475,10 @@ pub struct BenchDeploy {
     /// Timed deploys (the median is reported).
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
+    /// Also time a Git-backed Render build with the pinned base against a cold build of the same
+    /// Dockerfile (several minutes).
+    #[arg(long)]
+    pub cold_build: bool,
     /// Print JSON on stdout.
     #[arg(long)]
     pub json: bool,

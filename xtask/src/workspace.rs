@@ -262,6 +262,10 @@ pub struct RenderConfig {
     pub preview_expire_after_days: u32,
     /// Fixed values of non-secret variables, written inline (e.g. `LOG_LEVEL = "info"`).
     pub env: std::collections::BTreeMap<String, String>,
+    /// The service `cargo xtask deploy --target T` ships to, per target:
+    /// `service-id = { production = "srv-…", staging = "srv-…" }`. `RENDER_SERVICE_ID`
+    /// overrides it; deploy validates it (xtask/src/deploy/settings.rs).
+    pub service_id: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for RenderConfig {
@@ -278,6 +282,7 @@ impl Default for RenderConfig {
             previews: "automatic".to_owned(),
             preview_expire_after_days: 7,
             env: std::collections::BTreeMap::from([("LOG_LEVEL".to_owned(), "info".to_owned())]),
+            service_id: std::collections::BTreeMap::new(),
         }
     }
 }

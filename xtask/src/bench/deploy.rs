@@ -3,22 +3,71 @@
 //! already pushed image is deployed (`--image`), so the figures are xtask's own: preflight,
 //! trigger, noticing `live`, verification.
 //!
-//! Not measured here yet: the bytes a source-only change pushes, and a Git-backed Render build
-//! with the pinned base against a cold build (see the README).
+//! Then what a source-only change pushes: the app image of a copy of the workspace is built and
+//! pushed to a private registry, a string of the service's source is changed, and the image is
+//! built and pushed again; the bytes sent are the blobs the registry's storage gained (docker
+//! sends only blobs the registry lacks), against the image's size and its binary's layer.
+//!
+//! `--cold-build` adds the Git-backed case (Render builds `Dockerfile` itself): a source-only
+//! `docker build` of `Dockerfile` with the pinned base present, against a cold build of the same
+//! Dockerfile (`Dockerfile.base` with `--no-cache`, then `Dockerfile`). Several minutes.
 
-use std::time::Duration;
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
 
 use anyhow::{Context, Result, bail};
 
 use crate::{
-    bench::{Figure, fmt_secs, median, report},
+    base,
+    bench::{Cleanup, Figure, fmt_secs, median, report, secs},
     deploy::stub::{self, Scenario, Stub},
-    flags, process,
-    workspace::Workspace,
+    docker::{Build, Docker, ImageOwner},
+    flags, http, image, process, progress, setup,
+    workspace::{self, Workspace},
 };
 
 impl flags::BenchDeploy {
     pub fn run(self, ws: &Workspace) -> Result<()> {
+        let mut figures = self.deploy_figures(ws)?;
+        let step = progress::step("setup");
+        setup::ensure(ws)?;
+        step.done();
+        let docker = Docker::new(ws);
+        let label = format!("org.openeu.bench-run={}", std::process::id());
+        let scratch = ws
+            .scratch("bench")?
+            .join(format!("deploy-{}", std::process::id()));
+        std::fs::create_dir_all(&scratch)?;
+        let mut cleanup = Cleanup {
+            docker: &docker,
+            label: label.clone(),
+            registry: None,
+            scratch: scratch.clone(),
+        };
+        let registry = cleanup.start_registry()?;
+        let repo = copy_repo(ws, &scratch.join("repo"))?;
+        let mut copy = Workspace::open(Some(repo.clone()), vec![label])?;
+        copy.config.registry = registry.clone();
+        // The copy may sit outside any rustup override; cargo metadata runs on our toolchain.
+        let toolchain = workspace::toolchain_version(&ws.path(workspace::TOOLCHAIN_FILE))?;
+        copy.sh.set_var("RUSTUP_TOOLCHAIN", toolchain);
+        figures.extend(pushed_after_source_change(
+            &copy,
+            &registry,
+            &scratch.join("registry"),
+        )?);
+        if self.cold_build {
+            figures.push(git_backed_build(&copy, &scratch)?);
+        }
+        drop(cleanup);
+        report(&figures, self.json)
+    }
+
+    /// xtask's own time for a deploy of a pushed image, and how soon it notices `live`.
+    fn deploy_figures(&self, ws: &Workspace) -> Result<Vec<Figure>> {
         let head = ws
             .sh
             .cmd("git")
@@ -126,6 +175,218 @@ impl flags::BenchDeploy {
                 met: notice <= Duration::from_secs(1) && most_requests <= limit as usize,
             },
         ];
-        report(&figures, self.json)
+        Ok(figures.into())
     }
+}
+
+/// The tracked and unignored files of the workspace, copied (no target/, no .git).
+fn copy_repo(ws: &Workspace, dest: &Path) -> Result<PathBuf> {
+    let step = progress::step("copying the workspace");
+    let sh = &ws.sh;
+    let files = xshell::cmd!(sh, "git ls-files --cached --others --exclude-standard")
+        .quiet()
+        .read()?;
+    for file in files.lines() {
+        let from = ws.root.join(file);
+        if from.is_file() {
+            let to = dest.join(file);
+            std::fs::create_dir_all(to.parent().expect("has a parent"))?;
+            std::fs::copy(&from, &to).with_context(|| format!("copying {file}"))?;
+        }
+    }
+    step.done();
+    Ok(dest.to_path_buf())
+}
+
+/// A source-only change: a string the service prints (its usage text) changes, so the binary
+/// changes and nothing else does.
+fn change_the_source(repo: &Path) -> Result<()> {
+    let main_rs = repo.join("crates/openeu-api/src/main.rs");
+    let text = std::fs::read_to_string(&main_rs)
+        .with_context(|| format!("reading {}", main_rs.display()))?;
+    let marker = "The OpenEU public API.";
+    if !text.contains(marker) {
+        bail!(
+            "{}: the usage text no longer starts with {marker:?}; update bench/deploy.rs's source-only change",
+            main_rs.display()
+        );
+    }
+    let stamp = format!(
+        "The OpenEU public API (bench edit {}).",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos()
+    );
+    std::fs::write(&main_rs, text.replacen(marker, &stamp, 1))
+        .with_context(|| format!("writing {}", main_rs.display()))
+}
+
+/// The blobs in a registry's filesystem storage: digest → size.
+fn stored_blobs(storage: &Path) -> Result<BTreeMap<String, u64>> {
+    let root = storage.join("data/docker/registry/v2/blobs/sha256");
+    let mut blobs = BTreeMap::new();
+    let Ok(prefixes) = std::fs::read_dir(&root) else {
+        return Ok(blobs);
+    };
+    for prefix in prefixes {
+        for blob in std::fs::read_dir(prefix?.path())? {
+            let blob = blob?;
+            if let Ok(meta) = std::fs::metadata(blob.path().join("data")) {
+                blobs.insert(
+                    format!("sha256:{}", blob.file_name().to_string_lossy()),
+                    meta.len(),
+                );
+            }
+        }
+    }
+    Ok(blobs)
+}
+
+/// The layers (digest, compressed size) and the config size of `repository@digest`, from the
+/// registry's API.
+fn manifest(registry: &str, repository: &str, digest: &str) -> Result<(Vec<(String, u64)>, u64)> {
+    let path = format!("/v2/{repository}/manifests/{digest}");
+    let response = http::Request::new("GET", registry, &path)
+        .header(
+            "Accept",
+            "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json",
+        )
+        .send()?;
+    if response.status != 200 {
+        bail!("GET {registry}{path}: HTTP {}", response.status);
+    }
+    let json = response.json()?;
+    let size = |v: &serde_json::Value| v["size"].as_u64().unwrap_or_default();
+    let layers = json["layers"]
+        .as_array()
+        .context("the manifest lists no layers")?
+        .iter()
+        .map(|l| (l["digest"].as_str().unwrap_or_default().to_owned(), size(l)))
+        .collect();
+    Ok((layers, size(&json["config"])))
+}
+
+fn fmt_bytes(bytes: u64) -> String {
+    format!("{:.2} MB", bytes as f64 / 1e6)
+}
+
+/// Builds and pushes the copy's app image, changes a source string, builds and pushes again,
+/// and counts what the second push stored.
+fn pushed_after_source_change(
+    copy: &Workspace,
+    registry: &str,
+    storage: &Path,
+) -> Result<Vec<Figure>> {
+    let docker = Docker::new(copy);
+    let step = progress::step("push after a source-only change: the first image");
+    let first = image::build(copy, &docker)?;
+    let first_digest = base::push_image(copy, &docker, &first.image)?;
+    step.done();
+    let before = stored_blobs(storage)?;
+    let step = progress::step("push after a source-only change: the changed image");
+    change_the_source(&copy.root)?;
+    let second = image::build(copy, &docker)?;
+    let digest = base::push_image(copy, &docker, &second.image)?;
+    step.done();
+    if digest == first_digest {
+        bail!("the source change left the image unchanged ({digest}): nothing to measure");
+    }
+    let after = stored_blobs(storage)?;
+    let sent: BTreeMap<&String, &u64> = after
+        .iter()
+        .filter(|(digest, _)| !before.contains_key(*digest))
+        .collect();
+    let pushed: u64 = sent.values().copied().sum();
+    let (first_layers, _) = manifest(registry, &copy.config.app_image, &first_digest)?;
+    let (layers, config) = manifest(registry, &copy.config.app_image, &digest)?;
+    let total: u64 = layers.iter().map(|(_, size)| size).sum::<u64>() + config;
+    // The binary's layer: the largest layer the change made new.
+    let binary_layer = layers
+        .iter()
+        .filter(|(d, _)| !first_layers.iter().any(|(f, _)| f == d))
+        .map(|(_, size)| *size)
+        .max()
+        .context("the changed image has no new layer")?;
+    let resent = layers
+        .iter()
+        .filter(|(d, _)| first_layers.iter().any(|(f, _)| f == d) && sent.contains_key(d))
+        .count();
+    let new_layers = layers.iter().filter(|(d, _)| sent.contains_key(d)).count();
+    progress::note(format!(
+        "the image has {} layer(s); the second push stored {} blob(s): {new_layers} layer(s), the config and the manifest",
+        layers.len(),
+        sent.len()
+    ));
+    let ratio = pushed as f64 / binary_layer.max(1) as f64;
+    Ok(vec![
+        Figure {
+            name: "bytes pushed after a source-only change".to_owned(),
+            ours: fmt_bytes(pushed),
+            reference: format!("binary layer {}", fmt_bytes(binary_layer)),
+            ratio: Some(ratio),
+            ratio_is: "pushed / binary layer",
+            goal: "<= 1.2, unchanged layers never re-sent",
+            met: ratio <= 1.2 && resent == 0,
+        },
+        Figure {
+            name: "the same bytes against the whole image".to_owned(),
+            ours: fmt_bytes(pushed),
+            reference: format!("image {}", fmt_bytes(total)),
+            ratio: Some(pushed as f64 / total.max(1) as f64),
+            ratio_is: "pushed / image",
+            goal: "only the app layer",
+            met: new_layers == 1 && resent == 0,
+        },
+    ])
+}
+
+/// Render's Git-backed build with the pinned base present (a source-only `docker build` of
+/// `Dockerfile`) against a cold build of the same Dockerfile (the base with `--no-cache`,
+/// then `Dockerfile`). Both with the classic builder, as every xtask build.
+fn git_backed_build(copy: &Workspace, scratch: &Path) -> Result<Figure> {
+    let docker = Docker::new(copy);
+    let inputs = base::compute(copy)?;
+    base::ensure(copy, &docker, &inputs, false, false)?;
+    let base_ref = base::reference(copy, &inputs);
+    let app_build = |log: &str| -> Result<Duration> {
+        let started = Instant::now();
+        docker.build(&Build {
+            dockerfile: &copy.path(workspace::APP_DOCKERFILE),
+            context: &copy.root,
+            tags: Vec::new(),
+            build_args: vec![("BASE_IMAGE".to_owned(), base_ref.clone())],
+            labels: Vec::new(),
+            // The app's own steps always run, as on Render after a source change.
+            no_cache: true,
+            owner: ImageOwner::Run,
+            log: scratch.join(log),
+        })?;
+        Ok(started.elapsed())
+    };
+    let step = progress::step("Git-backed build: Dockerfile with the pinned base present");
+    let warm = app_build("git-backed-warm.log")?;
+    step.done_with(&fmt_secs(warm));
+    let step = progress::step("Git-backed build: Dockerfile.base with --no-cache, then Dockerfile");
+    let started = Instant::now();
+    base::build(copy, &docker, &inputs, true)?;
+    let base_time = started.elapsed();
+    let app_time = app_build("git-backed-cold.log")?;
+    let cold = base_time + app_time;
+    step.done_with(&format!(
+        "{} (base {}, app {})",
+        fmt_secs(cold),
+        fmt_secs(base_time),
+        fmt_secs(app_time)
+    ));
+    let ratio = secs(warm) / secs(cold);
+    Ok(Figure {
+        name: "Git-backed build: pinned base vs cold".to_owned(),
+        ours: fmt_secs(warm),
+        reference: fmt_secs(cold),
+        ratio: Some(ratio),
+        ratio_is: "pinned / cold",
+        goal: "<= 0.25",
+        met: ratio <= 0.25,
+    })
 }

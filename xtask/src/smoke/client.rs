@@ -1,13 +1,13 @@
 //! Sending a check's request to the service under test. `http://` goes through xtask's own
-//! HTTP/1.1 client (http.rs); `https://` (a deployment) through `curl`, with the headers on its
-//! stdin so a token never reaches an argument list: xtask carries no TLS stack of its own.
+//! HTTP/1.1 client (http.rs); `https://` (a deployment) through https.rs, xtask's one HTTPS path
+//! (curl, with the URL and headers on its stdin so a token never reaches an argument list).
 //! Also the request as a `curl` command a person can paste, with secrets masked.
 
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
-use crate::{http, process};
+use crate::{http, https};
 
 /// Where the service under test answers: `http://host:port` or `https://host[/prefix]`.
 #[derive(Clone, Debug)]
@@ -44,34 +44,27 @@ impl Base {
             }
             return request.send();
         }
-        self.send_with_curl(method, target, headers, timeout)
+        self.send_https(method, target, headers, timeout)
     }
 
-    fn send_with_curl(
+    /// `https://` through the one HTTPS path of xtask (https.rs: curl, with the URL and the
+    /// headers on its stdin).
+    fn send_https(
         &self,
         method: &str,
         target: &str,
         headers: &[(String, String)],
         timeout: Duration,
     ) -> Result<http::Response> {
-        if process::which("curl").is_none() {
-            bail!("an https:// URL needs curl on PATH (apt-get install curl)");
-        }
-        let mut cmd = process::command("curl");
-        cmd.args(["--silent", "--show-error", "--include", "--http1.1"])
-            .args(["--max-time", &timeout.as_secs().max(1).to_string()])
-            .args(["--request", method, "--header", "@-"])
-            .arg(format!("{}{target}", self.url));
-        let stdin: String = headers.iter().map(|(k, v)| format!("{k}: {v}\n")).collect();
-        let out = process::output_with_timeout(cmd, Some(stdin.as_bytes()), timeout * 2)?;
-        if !out.status.success() {
-            bail!(
-                "curl {method} {}{target}: {}",
-                self.url,
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        parse_curl(&out.stdout)
+        let client = https::Client::new(https::Timeouts {
+            connect: timeout,
+            read: timeout,
+        })?;
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        client.send(method, &format!("{}{target}", self.url), &headers, None)
     }
 
     /// The request as a curl command, secrets masked.
@@ -117,31 +110,6 @@ fn quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
 }
 
-/// curl's `--include` output: maybe a proxy's `Connection established` block, then the head
-/// and the body, which curl has already de-chunked.
-fn parse_curl(raw: &[u8]) -> Result<http::Response> {
-    let mut raw = raw;
-    loop {
-        let end = raw
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .context("curl printed no HTTP head")?;
-        let head = &raw[..end];
-        let first = head.split(|&b| b == b'\n').next().unwrap_or_default();
-        let informational = first.windows(4).any(|w| w == b" 100")
-            || first
-                .windows(22)
-                .any(|w| w.eq_ignore_ascii_case(b"connection established"));
-        if informational {
-            raw = &raw[end + 4..];
-            continue;
-        }
-        let mut response = http::parse(&raw[..end + 4], true)?;
-        response.body = raw[end + 4..].to_vec();
-        return Ok(response);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,14 +128,5 @@ mod tests {
         );
         assert!(!line.contains("secretsig"));
         assert_eq!(mask_authorization("Basic abc"), "***");
-    }
-
-    #[test]
-    fn curl_output_with_a_proxy_block_parses() {
-        let r = parse_curl(
-            b"HTTP/1.1 200 Connection established\r\n\r\nHTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n{}",
-        )
-        .unwrap();
-        assert_eq!((r.status, r.text().as_str()), (404, "{}"));
     }
 }

@@ -413,6 +413,87 @@ fn a_live_deploy_that_fails_verification_is_rolled_back() {
     assert!(logs.contains("stub build log line"), "{logs}");
 }
 
+/// `deploy --target T` finds T's service in `service-id` of `[workspace.metadata.xtask.render]`;
+/// `RENDER_SERVICE_ID` overrides it; a missing target or a malformed id is named with Cargo.toml
+/// and the key.
+#[test]
+fn service_ids_per_target_come_from_the_manifest_and_the_env_var_overrides_them() {
+    let dir = repo_copy();
+    let manifest = dir.path().join("Cargo.toml");
+    let original = std::fs::read_to_string(&manifest).unwrap();
+    let with_ids = |ids: &str| {
+        std::fs::write(
+            &manifest,
+            format!("{original}\n[workspace.metadata.xtask.render]\nservice-id = {{ {ids} }}\n"),
+        )
+        .unwrap();
+    };
+    let stub = Stub::start(Scenario {
+        api_key: API_KEY.to_owned(),
+        ..Scenario::default()
+    })
+    .unwrap();
+    let run = |service_env: Option<&str>, args: &[&str]| -> Output {
+        let mut cmd = Xtask::new(dir.path())
+            .env("RENDER_API_KEY", API_KEY)
+            .env("RENDER_API_URL", &stub.api_url())
+            .command(args);
+        match service_env {
+            Some(id) => cmd.env("RENDER_SERVICE_ID", id),
+            None => cmd.env_remove("RENDER_SERVICE_ID"),
+        };
+        cmd.output().unwrap()
+    };
+    let service_of = |out: &Output| -> String {
+        assert_eq!(out.status.code(), Some(0), "{}", text(out));
+        json(out)["service"].as_str().unwrap().to_owned()
+    };
+
+    with_ids(&format!(
+        "production = \"srv-elsewhere1\", staging = \"{}\"",
+        stub::SERVICE_ID
+    ));
+    // The staging target's id, from the manifest alone.
+    let out = run(None, &["deploy", "status", "--target", "staging", "--json"]);
+    assert_eq!(service_of(&out), stub::SERVICE_ID);
+    // The env var overrides the manifest's production id.
+    let out = run(Some(stub::SERVICE_ID), &["deploy", "status", "--json"]);
+    assert_eq!(service_of(&out), stub::SERVICE_ID);
+    // Production from the manifest asks Render about the other service (the stub knows only one).
+    let out = run(None, &["deploy", "list", "--json"]);
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("srv-elsewhere1"), "{}", text(&out));
+    assert!(
+        stub.journal()
+            .iter()
+            .any(|r| r.target.contains("srv-elsewhere1")),
+        "the manifest's production id was asked for"
+    );
+
+    // A target the manifest does not name, without the env var.
+    let out = run(None, &["deploy", "status", "--target", "qa"]);
+    let message = text(&out);
+    assert_ne!(out.status.code(), Some(0), "{message}");
+    assert!(
+        message.contains("no Render service for target qa")
+            && message.contains("RENDER_SERVICE_ID")
+            && message.contains("[workspace.metadata.xtask.render] service-id in Cargo.toml (it names production, staging)"),
+        "{message}"
+    );
+
+    // A malformed id is refused even when the env var would override it.
+    with_ids("production = \"srv-ok1\", staging = \"SRV-Bad\"");
+    let out = run(Some(stub::SERVICE_ID), &["deploy", "status"]);
+    let message = text(&out);
+    assert_ne!(out.status.code(), Some(0), "{message}");
+    assert!(
+        message.contains(
+            "Cargo.toml: [workspace.metadata.xtask.render] service-id.staging = \"SRV-Bad\" is not a Render service id"
+        ),
+        "{message}"
+    );
+}
+
 #[test]
 fn preflight_reports_every_problem_at_once_and_changes_nothing() {
     let repo = Repo::new();
@@ -799,6 +880,144 @@ fn end_to_end_with_real_image_registry_container_and_canaries() {
     let _ = docker(&["rm", "-f", &container]);
 }
 
+/// A deploy with smoke on (no --skip-smoke): the image the local smoke stack ran is exactly the
+/// image Render was given. The smoke stack's app container is watched from outside while the
+/// deploy runs, and its image id must be the id of the digest in the trigger's `imageUrl` (the
+/// stub's journal) and of the container the stub started for `live`.
+#[test]
+fn deploy_with_smoke_ships_the_digest_of_the_image_smoke_tested() {
+    let cleanup = DockerCleanup::new();
+    let registry = Registry::start(None);
+    let repo = Repo::new();
+    let db = production_db();
+    let app_port = free_port();
+    let container = format!("openeu-deploy-smoke-test-{app_port}");
+    let db_port = db.port;
+    let label = cleanup.label.clone();
+    let name = container.clone();
+    let stub = Stub::start(Scenario {
+        api_key: API_KEY.to_owned(),
+        image_path: Some(format!("{}/openeu-backend:latest", registry.address)),
+        service_url: Some(format!("http://127.0.0.1:{app_port}")),
+        on_live: Some(OnLive(Arc::new(move |deploy: &Value| {
+            let image = deploy["image"]["ref"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let _ = docker(&["rm", "-f", &name]);
+            let out = docker(&[
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "--label",
+                &label,
+                "--network",
+                "host",
+                "-e",
+                &format!("PORT={app_port}"),
+                "-e",
+                "ENVIRONMENT=local",
+                "-e",
+                "SUPABASE_JWT_SECRET=deploy-test-jwt-secret",
+                "-e",
+                &format!("DATABASE_URL=postgres://postgres@127.0.0.1:{db_port}/postgres"),
+                &image,
+            ]);
+            assert!(
+                out.status.success(),
+                "docker run {image}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }))),
+        ..Scenario::default()
+    })
+    .unwrap();
+
+    // The image ids of the smoke stack's app containers, sampled while the deploy runs.
+    let running = Arc::new(AtomicBool::new(true));
+    let watcher = {
+        let running = Arc::clone(&running);
+        let label = cleanup.label.clone();
+        let ours = container.clone();
+        std::thread::spawn(move || {
+            let mut seen = std::collections::BTreeSet::new();
+            while running.load(Ordering::Relaxed) {
+                let out = docker(&[
+                    "ps",
+                    "--filter",
+                    &format!("label={label}"),
+                    "--format",
+                    "{{.Names}}",
+                ]);
+                for name in String::from_utf8_lossy(&out.stdout).lines() {
+                    if name.ends_with("-api") && name != ours {
+                        let image = docker(&["inspect", "--format", "{{.Image}}", name]);
+                        let image = String::from_utf8_lossy(&image.stdout).trim().to_owned();
+                        if image.starts_with("sha256:") {
+                            seen.insert(image);
+                        }
+                    }
+                }
+                // A sampling interval, not a synchronisation: the deploy takes tens of seconds.
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            seen
+        })
+    };
+    let out = Xtask::new(repo.path())
+        .env("RENDER_API_KEY", API_KEY)
+        .env("RENDER_SERVICE_ID", stub::SERVICE_ID)
+        .env("RENDER_API_URL", &stub.api_url())
+        .env("PRODUCTION_DATABASE_URL", &db.url())
+        .env("DOCKER_REGISTRY_SERVER", &registry.address)
+        .label(&cleanup.label)
+        .output(&["deploy", "--json"]);
+    running.store(false, Ordering::Relaxed);
+    let smoke_images = watcher.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report = json(&out);
+    assert_eq!(report["smoke"]["ran"], true, "{report}");
+    assert_eq!(report["smoke"]["skipped"], false, "{report}");
+    assert_eq!(report["smoke"]["url_checks"], true, "{report}");
+    assert!(report["phases"]["smoke"].as_f64().is_some(), "{report}");
+
+    // What Render was given: the imageUrl of the one trigger.
+    let triggers: Vec<_> = stub
+        .journal()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.target.ends_with("/deploys"))
+        .collect();
+    assert_eq!(triggers.len(), 1);
+    let image_url = serde_json::from_str::<Value>(&triggers[0].body).unwrap()["imageUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(report["image"], image_url.as_str());
+    assert!(
+        image_url.starts_with(&format!("{}/openeu-backend@sha256:", registry.address)),
+        "{image_url}"
+    );
+    let id_of = |reference: &str| {
+        let out = docker(&["image", "inspect", "--format", "{{.Id}}", reference]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let shipped = id_of(&image_url);
+    assert_eq!(
+        smoke_images,
+        std::collections::BTreeSet::from([shipped.clone()]),
+        "the smoke stack ran exactly the image whose digest Render was given"
+    );
+    let live = docker(&["inspect", "--format", "{{.Image}}", &container]);
+    assert_eq!(String::from_utf8_lossy(&live.stdout).trim(), shipped);
+    let _ = docker(&["rm", "-f", &container]);
+}
+
 fn assert_no_canary_in_tree(dir: &Path, canaries: &[&String]) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -890,9 +1109,17 @@ fn bench_deploy_reports_its_figures() {
     eprintln!("{stderr}");
     let figures: Value = serde_json::from_str(&stdout).unwrap();
     eprintln!("{}", serde_json::to_string_pretty(&figures).unwrap());
-    assert_eq!(figures.as_array().unwrap().len(), 2, "{figures}");
+    assert_eq!(figures.as_array().unwrap().len(), 4, "{figures}");
     assert!(
         figures[1]["ours"].as_str().unwrap().ends_with('s'),
+        "{figures}"
+    );
+    // A source-only change pushed something, and less than the whole image plus its binary
+    // layer again: the registry's storage gained the new layer, not the unchanged ones.
+    let pushed_share = figures[3]["ratio"].as_f64().unwrap();
+    assert!(pushed_share > 0.0 && pushed_share <= 1.0, "{figures}");
+    assert!(
+        figures[2]["ours"].as_str().unwrap().ends_with("MB"),
         "{figures}"
     );
 }
