@@ -23,6 +23,14 @@ pub(super) fn checks(ws: &Workspace) -> Vec<Check> {
     let mut checks = render_checks();
     checks.push(registry_check(ws));
     checks.extend(database_checks(ws));
+    // One line each: psql's and docker's messages span lines.
+    for check in &mut checks {
+        check.detail = check
+            .detail
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
     checks
 }
 
@@ -265,12 +273,19 @@ fn database_checks(ws: &Workspace) -> Vec<Check> {
                 ))
             }
         }
-        Err(err) => Err((
-            format!("{err:#}"),
-            format!(
-                "check {var} (host, port, password) and that the database accepts this machine"
-            ),
-        )),
+        Err(err) => {
+            let detail = format!("{err:#}");
+            let fix = if detail.contains("no encryption") {
+                format!(
+                    "the server requires TLS: add ?sslmode=verify-full&sslrootcert=<CA file> (or at least sslmode=require) to {var}"
+                )
+            } else {
+                format!(
+                    "check {var} (host, port, password) and that the database accepts this machine"
+                )
+            };
+            Err((detail, fix))
+        }
     };
     let up = reachable.is_ok();
     let mut checks = vec![Check::new(name, reachable)];

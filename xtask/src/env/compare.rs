@@ -74,7 +74,9 @@ impl Finding {
                 "set {name} on the service: put {name}=… in an env file F and run `{PUSH}` (or Render dashboard → Environment)"
             ),
             Kind::Malformed(why) => {
-                format!("give {name} a value that {why}, in F, and run `{PUSH}`")
+                let wanted =
+                    openeu_env::var(name).map_or_else(|| why.clone(), |v| v.format.describe());
+                format!("set {name} to {wanted} in F and run `{PUSH}`")
             }
             Kind::Unknown {
                 did_you_mean: Some(guess),

@@ -115,6 +115,21 @@ impl flags::EnvPush {
             );
         }
 
+        // The diff first, then the write.
+        if !self.json {
+            println!("service {id}, target {target}, from {}:", path.display());
+            for line in diff.lines() {
+                println!("{line}");
+            }
+            println!(
+                "{} added, {} changed, {} removed, {} kept, {} unchanged",
+                diff.added.len(),
+                diff.changed.len(),
+                diff.removed.len(),
+                diff.kept.len(),
+                diff.unchanged.len()
+            );
+        }
         let applied = if diff.is_empty() || self.dry_run {
             false
         } else {
@@ -141,28 +156,14 @@ impl flags::EnvPush {
             value["applied"] = json!(applied);
             value["not_pushed"] = json!(left_out);
             println!("{}", serde_json::to_string_pretty(&value)?);
+        } else if diff.is_empty() {
+            println!("nothing to change");
+        } else if self.dry_run {
+            println!("dry run: nothing was sent");
         } else {
-            println!("service {id}, target {target}, from {}:", path.display());
-            for line in diff.lines() {
-                println!("{line}");
-            }
             println!(
-                "{} added, {} changed, {} removed, {} kept, {} unchanged",
-                diff.added.len(),
-                diff.changed.len(),
-                diff.removed.len(),
-                diff.kept.len(),
-                diff.unchanged.len()
+                "applied; running instances keep their environment until the next deploy (`cargo xtask deploy`)"
             );
-            if diff.is_empty() {
-                println!("nothing to change");
-            } else if self.dry_run {
-                println!("dry run: nothing was sent");
-            } else {
-                println!(
-                    "applied; running instances keep their environment until the next deploy (`cargo xtask deploy`)"
-                );
-            }
         }
         Ok(())
     }
