@@ -1,6 +1,9 @@
 //! `cargo xtask doctor`: one line per part the project needs, each with the fix when it is
 //! missing. It changes nothing (beyond sweeping the leftovers of dead runs, owner.rs);
-//! `cargo xtask setup` applies the fixes.
+//! `cargo xtask setup` applies the fixes. `--remote` checks the production side instead
+//! (doctor/remote.rs).
+
+mod remote;
 
 use anyhow::{Result, bail};
 use serde_json::json;
@@ -19,9 +22,33 @@ struct Check {
     fix: Option<String>,
 }
 
+impl Check {
+    fn new(name: impl Into<String>, outcome: Result<String, (String, String)>) -> Check {
+        match outcome {
+            Ok(detail) => Check {
+                name: name.into(),
+                ok: true,
+                detail,
+                fix: None,
+            },
+            Err((detail, fix)) => Check {
+                name: name.into(),
+                ok: false,
+                detail,
+                fix: Some(fix),
+            },
+        }
+    }
+}
+
 impl flags::Doctor {
     pub fn run(self, ws: &Workspace) -> Result<()> {
-        let checks = checks(ws);
+        let checks = if self.remote {
+            remote::checks(ws)
+        } else {
+            checks(ws)
+        };
+        let bad = if self.remote { "FAIL   " } else { "MISSING" };
         if self.json {
             let value: Vec<_> = checks
                 .iter()
@@ -30,7 +57,7 @@ impl flags::Doctor {
             println!("{}", serde_json::to_string_pretty(&value)?);
         } else {
             for check in &checks {
-                let mark = if check.ok { "ok     " } else { "MISSING" };
+                let mark = if check.ok { "ok     " } else { bad };
                 match &check.fix {
                     Some(fix) if !check.ok => {
                         println!("{mark} {:<28} {} — fix: {fix}", check.name, check.detail);
@@ -41,6 +68,9 @@ impl flags::Doctor {
         }
         let failed = checks.iter().filter(|c| !c.ok).count();
         if failed > 0 {
+            if self.remote {
+                bail!("{failed} remote check(s) failed; each line above names its fix");
+            }
             bail!("{failed} check(s) failed; `cargo xtask setup` fixes what it can");
         }
         Ok(())

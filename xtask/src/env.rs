@@ -1,5 +1,12 @@
 //! `cargo xtask env …`: the deployment's environment, checked against the one env spec that the
 //! service also validates itself with (crates/openeu-env), and `.env.example` rendered from it.
+//!
+//! Parts: compare.rs (the service's variables against the spec and an env file: the one
+//! comparison that `env check --service`, `env push` and deploy share), service.rs (those two
+//! commands, through Render's API).
+
+pub mod compare;
+pub mod service;
 
 use std::{collections::BTreeMap, path::Path};
 
@@ -18,6 +25,7 @@ impl flags::EnvCommand {
         match self {
             flags::EnvCommand::Check(args) => args.run(),
             flags::EnvCommand::Example(args) => args.run(ws),
+            flags::EnvCommand::Push(args) => args.run(),
         }
     }
 }
@@ -257,6 +265,9 @@ fn closing<'t>(text: &'t str, quote: char, value: &mut String) -> Option<&'t str
 
 impl flags::EnvCheck {
     fn run(self) -> Result<()> {
+        if self.service {
+            return service::check(&self);
+        }
         let file_vars = match &self.env_file {
             Some(path) => {
                 let bytes =

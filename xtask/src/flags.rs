@@ -88,6 +88,10 @@ impl Command {
 
 #[derive(Args)]
 pub struct Doctor {
+    /// Check the production side instead: the Render API key and service, the registry's
+    /// credentials, and the production database (TLS, migration history).
+    #[arg(long)]
+    pub remote: bool,
     /// Print JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -196,6 +200,9 @@ pub enum EnvCommand {
     Check(EnvCheck),
     /// Write .env.example from the spec (with --check, fail when it is stale).
     Example(EnvExample),
+    /// Set the Render service's variables from an env file, through Render's API: a diff
+    /// first (secrets masked), then one request that replaces the list.
+    Push(EnvPush),
 }
 
 #[derive(Args)]
@@ -210,6 +217,32 @@ pub struct EnvCheck {
     /// (the variables set in Render's service settings), every reader for local.
     #[arg(long = "reader", value_enum, value_name = "READER")]
     pub readers: Vec<EnvReader>,
+    /// Check the variables set on the Render service (`RENDER_API_KEY`, `RENDER_SERVICE_ID`)
+    /// instead: missing, unknown (with "did you mean"), malformed, not read by the service, and
+    /// with --env-file, values that differ from the file. Target default: production.
+    #[arg(long, conflicts_with = "readers")]
+    pub service: bool,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct EnvPush {
+    /// The env file whose service variables are set (the values come from it only, never
+    /// from the command line).
+    #[arg(long, value_name = "FILE")]
+    pub env_file: PathBuf,
+    /// The deployment target whose required variables must be set afterwards (default
+    /// production).
+    #[arg(long, value_enum)]
+    pub target: Option<EnvTarget>,
+    /// Show the diff and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also remove the service's variables that the file lacks (kept otherwise).
+    #[arg(long)]
+    pub prune: bool,
     /// Print JSON on stdout.
     #[arg(long)]
     pub json: bool,

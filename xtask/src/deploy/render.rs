@@ -23,7 +23,17 @@
 //!   `imagePath` (image-backed), `repo` and `branch` (Git-backed), `dashboardUrl`,
 //!   `serviceDetails.url` and `serviceDetails.runtime` (docker or image) for web services
 //!   (`WebServiceDetails`).
-//! - `EnvVarWithCursor {cursor, envVar {key, value}}` (`GET /services/{id}/env-vars`).
+//! - `EnvVarWithCursor {cursor, envVar {key, value}}` (`GET /services/{id}/env-vars`,
+//!   `GetEnvVarsForService`, `GetEnvVarsForServiceParams {cursor, limit}`: cursor pagination,
+//!   the next page starts after the last item's `cursor`; `limit` is at most 100).
+//! - `PUT /services/{id}/env-vars` (`UpdateEnvVarsForService`): "Replace all environment
+//!   variables for a service with the provided list"; the body is `envVarInputArray`, each item
+//!   `envVarKeyValue {key, value}` (or `envVarKeyGenerateValue {key, generateValue}`,
+//!   pkg/client/envvar/envvar_gen.go); it answers 200 with `[EnvVarWithCursor]`.
+//! - `PUT /services/{id}/env-vars/{envVarKey}` (`UpdateEnvVar`, "Add or update"): the body is
+//!   `AddUpdateEnvVarInput`, `envVarValue {value}`; it answers 200 with `EnvVar {key, value}`.
+//! - `DELETE /services/{id}/env-vars/{envVarKey}` (`DeleteEnvVar`): 204, no body.
+//!   Both per-variable calls apply to variables set on the service, not to linked env groups.
 //! - `GET /logs` (`ListLogsParams`): `ownerId`, `resource`, `startTime`, `endTime`,
 //!   `direction`, `limit`; `Logs200Response {hasMore, logs [{id, labels, message,
 //!   timestamp}], nextStartTime, nextEndTime}` (pkg/client/logs/logs_gen.go).
@@ -32,7 +42,7 @@
 //!   value above 10^9 is read as a Unix time.
 
 use std::{
-    collections::BTreeSet,
+    collections::{BTreeMap, BTreeSet},
     fmt,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
@@ -44,6 +54,9 @@ use serde_json::{Value, json};
 use crate::https::{self, Response};
 
 pub const DEFAULT_API_URL: &str = "https://api.render.com/v1";
+
+/// Env vars asked for per page: Render's maximum `limit`.
+const ENV_VAR_PAGE: usize = 100;
 
 /// `serviceDetails.runtime` of a service that Render builds from a Dockerfile.
 const DOCKER_RUNTIME: &str = "docker";
@@ -457,12 +470,18 @@ impl Api {
 
     /// The names of the service's environment variables (values are not kept).
     pub fn env_var_names(&self, service: &str) -> Result<BTreeSet<String>> {
-        let mut names = BTreeSet::new();
+        Ok(self.env_vars(service)?.into_keys().collect())
+    }
+
+    /// The service's environment variables with their values, every page of them. The values
+    /// hold secrets: callers validate them and never print them.
+    pub fn env_vars(&self, service: &str) -> Result<BTreeMap<String, String>> {
+        let mut vars = BTreeMap::new();
         let mut cursor: Option<String> = None;
         loop {
-            let mut path = format!("/services/{service}/env-vars?limit=100");
+            let mut path = format!("/services/{service}/env-vars?limit={ENV_VAR_PAGE}");
             if let Some(c) = &cursor {
-                path.push_str(&format!("&cursor={c}"));
+                path.push_str(&format!("&cursor={}", query_escape(c)));
             }
             let value = self.get_json(&path)?;
             let items = value
@@ -470,14 +489,67 @@ impl Api {
                 .context("Render's env var list is not an array")?;
             for item in items {
                 if let Some(key) = item["envVar"]["key"].as_str() {
-                    names.insert(key.to_owned());
+                    let value = item["envVar"]["value"].as_str().unwrap_or_default();
+                    vars.insert(key.to_owned(), value.to_owned());
                 }
             }
             match items.last().and_then(|i| i["cursor"].as_str()) {
-                Some(next) if items.len() == 100 => cursor = Some(next.to_owned()),
-                _ => return Ok(names),
+                Some(next) if items.len() == ENV_VAR_PAGE => cursor = Some(next.to_owned()),
+                _ => return Ok(vars),
             }
         }
+    }
+
+    /// Replaces all of the service's environment variables with `vars`, in one request: a
+    /// variable left out is deleted, so the caller passes the ones it keeps too. Nothing is
+    /// half-applied. Returns the variables as Render now holds them.
+    pub fn replace_env_vars(
+        &self,
+        service: &str,
+        vars: &BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, String>> {
+        let path = format!("/services/{service}/env-vars");
+        let body = Value::Array(
+            vars.iter()
+                .map(|(key, value)| json!({ "key": key, "value": value }))
+                .collect(),
+        );
+        // A PUT of the whole list is idempotent: retrying it after a lost answer is safe.
+        let response = self.call("PUT", &path, Some(&body))?;
+        if response.status != 200 {
+            return Err(api_error("PUT", &path, &response));
+        }
+        let value = response.json()?;
+        Ok(value
+            .as_array()
+            .context("Render's answer to the env var update is not an array")?
+            .iter()
+            .filter_map(|item| {
+                let key = item["envVar"]["key"].as_str()?;
+                let value = item["envVar"]["value"].as_str().unwrap_or_default();
+                Some((key.to_owned(), value.to_owned()))
+            })
+            .collect())
+    }
+
+    /// Adds or updates one variable.
+    pub fn set_env_var(&self, service: &str, key: &str, value: &str) -> Result<()> {
+        let path = format!("/services/{service}/env-vars/{key}");
+        let response = self.call("PUT", &path, Some(&json!({ "value": value })))?;
+        if response.status != 200 {
+            return Err(api_error("PUT", &path, &response));
+        }
+        Ok(())
+    }
+
+    /// Deletes one variable; one that is already gone is not an error.
+    pub fn delete_env_var(&self, service: &str, key: &str) -> Result<()> {
+        let path = format!("/services/{service}/env-vars/{key}");
+        let response = self.call("DELETE", &path, None)?;
+        if !matches!(response.status, 200 | 204 | 404) {
+            return Err(api_error("DELETE", &path, &response));
+        }
+        Ok(())
     }
 
     /// Triggers a deploy of `source` and returns it. Never creates a duplicate: a 202 (queued,
@@ -593,6 +665,25 @@ impl Api {
         lines.reverse();
         Ok(lines)
     }
+}
+
+/// The API and the service id as `deploy` reads them: `RENDER_API_KEY`, `RENDER_SERVICE_ID`,
+/// and `RENDER_API_URL` (default [`DEFAULT_API_URL`]); the errors name the missing variable.
+pub fn from_env(client: &https::Client) -> Result<(Api, String)> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let key = var("RENDER_API_KEY").context(
+        "RENDER_API_KEY is not set: create an API key in Render's account settings (Account settings → API keys)",
+    )?;
+    let service = var("RENDER_SERVICE_ID")
+        .context("RENDER_SERVICE_ID is not set: the srv-… id of the service (its dashboard URL ends with it)")?;
+    let base = var("RENDER_API_URL").unwrap_or_else(|| DEFAULT_API_URL.to_owned());
+    if let Err(why) = openeu_env::Format::HttpUrl.check(&base) {
+        bail!("RENDER_API_URL is malformed: it {why}");
+    }
+    Ok((
+        Api::new(&base, &key, client.clone()),
+        service.trim().to_owned(),
+    ))
 }
 
 /// Triggers a deploy through the service's deploy hook. Its URL holds a credential (`key`), so

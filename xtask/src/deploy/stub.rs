@@ -52,6 +52,9 @@ pub struct Scenario {
     /// Called with a new deploy when it turns live, before the answer that says so: a test
     /// starts the real container of the deployed image here, as Render would.
     pub on_live: Option<OnLive>,
+    /// Env vars with their values, set on the service besides `env_vars` (whose values are
+    /// `stub-value`); a name in both takes the value given here.
+    pub env_values: Vec<(String, String)>,
 }
 
 /// A callback for [`Scenario::on_live`].
@@ -91,6 +94,7 @@ impl Default for Scenario {
             app_version: None,
             image_version: String::new(),
             on_live: None,
+            env_values: Vec::new(),
         }
     }
 }
@@ -123,6 +127,9 @@ struct State {
     started: Instant,
     /// When each deploy turned live (for the benchmark's noticing delay).
     live_at: Vec<(String, Instant)>,
+    /// The service's env vars, sorted by name (the order the list pages in); changed by the
+    /// env var writes.
+    env: std::collections::BTreeMap<String, String>,
 }
 
 /// A running stub; stops when dropped.
@@ -139,7 +146,14 @@ impl Stub {
     pub fn start(scenario: Scenario) -> std::io::Result<Stub> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let port = listener.local_addr()?.port();
+        let mut env: std::collections::BTreeMap<String, String> = scenario
+            .env_vars
+            .iter()
+            .map(|k| (k.clone(), "stub-value".to_owned()))
+            .collect();
+        env.extend(scenario.env_values.iter().cloned());
         let mut state = State {
+            env,
             scenario,
             deploys: Vec::new(),
             journal: Vec::new(),
@@ -212,6 +226,11 @@ impl Stub {
     pub fn deploys(&self) -> Vec<Value> {
         let state = self.state.lock().unwrap();
         state.deploys.iter().rev().map(|d| d.json.clone()).collect()
+    }
+
+    /// The service's env vars now, with their values.
+    pub fn env_vars(&self) -> std::collections::BTreeMap<String, String> {
+        self.state.lock().unwrap().env.clone()
     }
 
     pub fn triggers(&self) -> u32 {
@@ -381,6 +400,8 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
         200 => "OK",
         201 => "Created",
         202 => "Accepted",
+        204 => "No Content",
+        400 => "Bad Request",
         401 => "Unauthorized",
         404 => "Not Found",
         429 => "Too Many Requests",
@@ -494,6 +515,13 @@ fn answer(
         )
     };
     let body: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let bad_request = |why: &str| {
+        (
+            400,
+            rate_headers.clone(),
+            json!({ "message": why }).to_string(),
+        )
+    };
     match (method, segments.as_slice()) {
         ("GET", ["services", id]) if *id == SERVICE_ID => {
             let url = state
@@ -519,14 +547,25 @@ fn answer(
             }
             ok(service)
         }
-        ("GET", ["services", id, "env-vars"]) if *id == SERVICE_ID => ok(Value::Array(
-            state
-                .scenario
-                .env_vars
-                .iter()
-                .map(|k| json!({"cursor": k, "envVar": {"key": k, "value": "stub-value"}}))
-                .collect(),
-        )),
+        ("GET", ["services", id, "env-vars"]) if *id == SERVICE_ID => {
+            // Cursor pagination: the page after the item whose cursor is given, `limit` long.
+            let param = |name: &str| {
+                query
+                    .split('&')
+                    .find_map(|p| p.strip_prefix(name)?.strip_prefix('='))
+            };
+            let limit: usize = param("limit").and_then(|l| l.parse().ok()).unwrap_or(20);
+            let after = param("cursor");
+            ok(Value::Array(
+                state
+                    .env
+                    .iter()
+                    .filter(|(k, _)| after.is_none_or(|c| k.as_str() > c))
+                    .take(limit)
+                    .map(|(k, v)| json!({"cursor": k, "envVar": {"key": k, "value": v}}))
+                    .collect(),
+            ))
+        }
         ("GET", ["services", id, "deploys"]) if *id == SERVICE_ID => {
             let statuses: Vec<&str> = query
                 .split('&')
@@ -604,6 +643,48 @@ fn answer(
             // A rollback serves the old version again, whatever the app pinned before.
             state.scenario.app_version = None;
             (201, rate_headers, state.deploys[index].json.to_string())
+        }
+        ("PUT", ["services", id, "env-vars"]) if *id == SERVICE_ID => {
+            // UpdateEnvVarsForService: the list replaces every variable of the service.
+            let Some(items) = body.as_array() else {
+                return bad_request("the body must be an array of {key, value}");
+            };
+            let mut env = std::collections::BTreeMap::new();
+            for item in items {
+                match (item["key"].as_str(), item["value"].as_str()) {
+                    (Some(key), Some(value)) if !key.is_empty() => {
+                        env.insert(key.to_owned(), value.to_owned());
+                    }
+                    _ => return bad_request("each item must be {key, value}"),
+                }
+            }
+            state.env = env;
+            ok(Value::Array(
+                state
+                    .env
+                    .iter()
+                    .map(|(k, v)| json!({"cursor": k, "envVar": {"key": k, "value": v}}))
+                    .collect(),
+            ))
+        }
+        ("GET", ["services", id, "env-vars", key]) if *id == SERVICE_ID => {
+            match state.env.get(*key) {
+                Some(value) => ok(json!({"key": key, "value": value})),
+                None => not_found(),
+            }
+        }
+        ("PUT", ["services", id, "env-vars", key]) if *id == SERVICE_ID => {
+            let Some(value) = body["value"].as_str() else {
+                return bad_request("the body must be {value}");
+            };
+            state.env.insert((*key).to_owned(), value.to_owned());
+            ok(json!({"key": key, "value": value}))
+        }
+        ("DELETE", ["services", id, "env-vars", key]) if *id == SERVICE_ID => {
+            match state.env.remove(*key) {
+                Some(_) => (204, rate_headers, String::new()),
+                None => not_found(),
+            }
         }
         ("GET", ["logs"]) => ok(json!({
             "hasMore": true,

@@ -9,6 +9,7 @@ mod deploy;
 mod docker_base;
 mod docker_failures;
 mod env;
+mod env_remote;
 mod everyday;
 mod production;
 mod reliability;
