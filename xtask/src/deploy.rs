@@ -165,6 +165,10 @@ impl flags::DeployRun {
                 None => {
                     let built = phases.time("build", || {
                         docker.require_engine()?;
+                        // The build retags `<app>:latest`, as `up` does: under the stack's lock,
+                        // like every local step. Released before smoke, whose isolated stack
+                        // is its own (a second flock in this process would wait on the first).
+                        let _lock = crate::lock::stack(ws, "deploy")?;
                         image::build(ws, &docker)
                     })?;
                     if !self.skip_smoke {
