@@ -34,6 +34,11 @@
 //!   `AddUpdateEnvVarInput`, `envVarValue {value}`; it answers 200 with `EnvVar {key, value}`.
 //! - `DELETE /services/{id}/env-vars/{envVarKey}` (`DeleteEnvVar`): 204, no body.
 //!   Both per-variable calls apply to variables set on the service, not to linked env groups.
+//!   A recorded exchange with the real API (github.com/render-oss/terraform-provider-render at
+//!   033eb45, internal/provider/webservice/resource/testdata/env_var_cassette.yaml) agrees:
+//!   `PUT …/env-vars` with `[{"key":"foo","value":"bar"}]` answered 200 with
+//!   `[{"envVar":{"key":"foo","value":"bar"},"cursor":"DLRR7F1e…"}]`; cursors are opaque
+//!   base64-like text, so they are percent-encoded into the query.
 //! - `GET /logs` (`ListLogsParams`): `ownerId`, `resource`, `startTime`, `endTime`,
 //!   `direction`, `limit`; `Logs200Response {hasMore, logs [{id, labels, message,
 //!   timestamp}], nextStartTime, nextEndTime}` (pkg/client/logs/logs_gen.go).
@@ -703,8 +708,17 @@ pub fn trigger_hook(client: &https::Client, hook_url: &str) -> Result<Option<Str
         .and_then(|v| v["deploy"]["id"].as_str().map(str::to_owned)))
 }
 
+/// Percent-encodes everything but RFC 3986's unreserved characters (timestamps' `+` and `:`,
+/// cursors' base64 `/`, `+` and `=`).
 fn query_escape(text: &str) -> String {
-    text.replace('+', "%2B").replace(':', "%3A")
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 fn api_error(method: &str, path: &str, response: &Response) -> anyhow::Error {
@@ -783,6 +797,15 @@ mod tests {
                 .count(),
             Status::IN_PROGRESS.len()
         );
+    }
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(
+            query_escape("2026-11-28T10:00:00+01:00"),
+            "2026-11-28T10%3A00%3A00%2B01%3A00"
+        );
+        assert_eq!(query_escape("ab/c+d=="), "ab%2Fc%2Bd%3D%3D");
     }
 
     #[test]
