@@ -735,7 +735,15 @@ impl Docker<'_> {
     pub fn list_containers(&self, label: &str, format: &str) -> Result<String> {
         let filter = format!("label={label}");
         self.docker()
-            .args(["ps", "--all", "--no-trunc", "--filter", &filter, "--format", format])
+            .args([
+                "ps",
+                "--all",
+                "--no-trunc",
+                "--filter",
+                &filter,
+                "--format",
+                format,
+            ])
             .quiet()
             .read()
             .context("listing containers")
@@ -762,8 +770,8 @@ impl Docker<'_> {
         if !out.status.success() {
             return Ok(None);
         }
-        let labels: Option<BTreeMap<String, String>> = serde_json::from_slice(&out.stdout)
-            .context("parsing docker's network label output")?;
+        let labels: Option<BTreeMap<String, String>> =
+            serde_json::from_slice(&out.stdout).context("parsing docker's network label output")?;
         Ok(Some(labels.unwrap_or_default()))
     }
 
@@ -812,7 +820,13 @@ impl Docker<'_> {
         }
         let text = self
             .docker()
-            .args(["stats", "--no-stream", "--no-trunc", "--format", "{{.ID}}\t{{.MemUsage}}"])
+            .args([
+                "stats",
+                "--no-stream",
+                "--no-trunc",
+                "--format",
+                "{{.ID}}\t{{.MemUsage}}",
+            ])
             .args(&missing)
             .quiet()
             .ignore_stderr()
@@ -837,8 +851,13 @@ impl Docker<'_> {
 fn cgroup_memory(id: &str) -> Option<u64> {
     let read = |path: String| std::fs::read_to_string(path).ok();
     let stat_value = |stat: &str, key: &str| {
-        stat.lines()
-            .find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse::<u64>().ok())
+        stat.lines().find_map(|l| {
+            l.strip_prefix(key)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
     };
     let v1 = format!("/sys/fs/cgroup/memory/docker/{id}");
     if let Some(usage) = read(format!("{v1}/memory.usage_in_bytes")) {

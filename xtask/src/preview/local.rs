@@ -138,7 +138,11 @@ pub fn current_branch(ws: &Workspace) -> Result<String> {
 fn branch_commit(ws: &Workspace, branch: &str) -> Result<String> {
     git(
         ws,
-        &["rev-parse", "--verify", &format!("refs/heads/{branch}^{{commit}}")],
+        &[
+            "rev-parse",
+            "--verify",
+            &format!("refs/heads/{branch}^{{commit}}"),
+        ],
     )
     .with_context(|| {
         format!("`{branch}` is not a local branch; `git branch --list` shows those that are")
@@ -380,13 +384,9 @@ fn ensure_network(
             names.preview
         );
     }
-    // Two `up`s of different branches must not pick one port: the choice and the network that
-    // records it are made under one lock.
-    let _ports = lock::named(
-        ws,
-        &format!("{}-preview-ports", ws.config.stack),
-        "preview up",
-    )?;
+    // Two `up`s of different branches (of any stack) must not pick one port: the choice and
+    // the network that records it are made under one machine-wide lock.
+    let _ports = lock::named(ws, "preview-ports", "preview up")?;
     let taken: BTreeSet<u16> = docker
         .list_networks(PORT_LABEL, &format!("{{{{.Label \"{PORT_LABEL}\"}}}}"))?
         .lines()
@@ -434,9 +434,7 @@ fn template(branch_ws: &Workspace, docker: &Docker<'_>) -> Result<String> {
         ));
         return Ok(reference);
     }
-    let step = progress::step(format!(
-        "database template {reference} (migrations, seed)"
-    ));
+    let step = progress::step(format!("database template {reference} (migrations, seed)"));
     // Shared by every preview of equal inputs, so it carries no run's labels (a test's cleanup
     // must not remove it from under another test); the builder container is owned by this
     // process, so a sweep removes it if we are killed.
@@ -475,16 +473,22 @@ fn template(branch_ws: &Workspace, docker: &Docker<'_>) -> Result<String> {
             let cmd = docker.exec_command(
                 &name,
                 &[
-                    "psql", "-X", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres",
-                    "-c", &sql,
+                    "psql",
+                    "-X",
+                    "-q",
+                    "-h",
+                    "127.0.0.1",
+                    "-U",
+                    "postgres",
+                    "-d",
+                    "postgres",
+                    "-c",
+                    &sql,
                 ],
             );
             let out = process::output_with_timeout(cmd, None, Duration::from_secs(30))?;
             if !out.status.success() {
-                bail!(
-                    "{sql}: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                );
+                bail!("{sql}: {}", String::from_utf8_lossy(&out.stderr).trim());
             }
         }
         // A clean shutdown (the image's STOPSIGNAL is SIGINT): the data directory is
@@ -750,12 +754,15 @@ pub fn down(ws: &Workspace, args: &flags::PreviewDown) -> Result<()> {
     Ok(())
 }
 
+/// Whether a branch is gone, and why (deleted, merged).
+type GoneCheck<'a> = &'a dyn Fn(&str) -> Option<&'static str>;
+
 /// Why `gc` removes a preview.
 fn reasons(
     preview: &Preview,
     now: u64,
     older_than: Option<Duration>,
-    gone: Option<&dyn Fn(&str) -> Option<&'static str>>,
+    gone: Option<GoneCheck<'_>>,
 ) -> Vec<String> {
     let mut why = Vec::new();
     let age = now.saturating_sub(preview.created);
@@ -780,7 +787,18 @@ fn reasons(
 fn main_branch(ws: &Workspace) -> Option<String> {
     ["main", "master"]
         .into_iter()
-        .find(|b| git(ws, &["rev-parse", "--verify", "--quiet", &format!("refs/heads/{b}")]).is_ok())
+        .find(|b| {
+            git(
+                ws,
+                &[
+                    "rev-parse",
+                    "--verify",
+                    "--quiet",
+                    &format!("refs/heads/{b}"),
+                ],
+            )
+            .is_ok()
+        })
         .map(str::to_owned)
 }
 
@@ -803,7 +821,12 @@ pub fn gc(ws: &Workspace, args: &flags::PreviewGc) -> Result<()> {
         }
         git(
             ws,
-            &["merge-base", "--is-ancestor", &reference, &format!("refs/heads/{main}")],
+            &[
+                "merge-base",
+                "--is-ancestor",
+                &reference,
+                &format!("refs/heads/{main}"),
+            ],
         )
         .is_ok()
         .then_some("branch merged")
@@ -816,7 +839,8 @@ pub fn gc(ws: &Workspace, args: &flags::PreviewGc) -> Result<()> {
             preview,
             now,
             older_than,
-            args.gone.then_some(&gone_check as &dyn Fn(&str) -> Option<&'static str>),
+            args.gone
+                .then_some(&gone_check as &dyn Fn(&str) -> Option<&'static str>),
         );
         if why.is_empty() {
             continue;
@@ -824,7 +848,11 @@ pub fn gc(ws: &Workspace, args: &flags::PreviewGc) -> Result<()> {
         if !args.json {
             println!(
                 "{} {} ({}): {}",
-                if args.dry_run { "would remove" } else { "removed" },
+                if args.dry_run {
+                    "would remove"
+                } else {
+                    "removed"
+                },
                 preview.branch,
                 preview.name,
                 why.join(", ")

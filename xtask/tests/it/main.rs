@@ -10,6 +10,7 @@ mod docker_base;
 mod docker_failures;
 mod env;
 mod everyday;
+mod preview;
 mod production;
 mod reliability;
 mod runtime_image;
