@@ -469,6 +469,16 @@ pub struct PreviewUp {
     /// A Supabase branch and a Render preview instead of local containers.
     #[arg(long)]
     pub remote: bool,
+    /// With --remote: the image the Render preview runs (default: the service's image
+    /// repository at the branch's commit, as CI pushes it).
+    #[arg(long, value_name = "REF", requires = "remote")]
+    pub image: Option<String>,
+    /// With --remote: how long Supabase and Render may take (15m, 90s, 1h).
+    #[arg(long, default_value = "15m", value_parser = crate::deploy::parse_duration)]
+    pub timeout: std::time::Duration,
+    /// With --remote: do not run the read-only smoke checks against the preview's URL.
+    #[arg(long)]
+    pub skip_smoke: bool,
     /// Print JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -537,6 +547,16 @@ pub enum BenchCommand {
     Smoke(BenchSmoke),
     /// The runtime image vs the debian-slim runtime it replaced: size, pull, start to healthy.
     Image(BenchImage),
+    /// Local previews: the first from nothing vs the second of another branch, memory per
+    /// preview, `preview list` with five running.
+    Preview(BenchPreview),
+}
+
+#[derive(Args)]
+pub struct BenchPreview {
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args)]

@@ -9,36 +9,23 @@ use crate::{flags, workspace::Workspace};
 
 pub mod local;
 pub mod names;
+pub mod remote;
+pub mod stub;
+pub mod supabase;
 
 pub use names::parse_age;
 
 impl flags::PreviewCommand {
     pub fn run(self, ws: &Workspace) -> Result<()> {
         match self {
-            flags::PreviewCommand::Up(args) => {
-                if args.remote {
-                    anyhow::bail!("preview up --remote is not available yet");
-                }
-                local::up(ws, &args)
-            }
-            flags::PreviewCommand::Down(args) => {
-                if args.remote {
-                    anyhow::bail!("preview down --remote is not available yet");
-                }
-                local::down(ws, &args)
-            }
-            flags::PreviewCommand::List(args) => {
-                if args.remote {
-                    anyhow::bail!("preview list --remote is not available yet");
-                }
-                local::list(ws, &args)
-            }
-            flags::PreviewCommand::Gc(args) => {
-                if args.remote {
-                    anyhow::bail!("preview gc --remote is not available yet");
-                }
-                local::gc(ws, &args)
-            }
+            flags::PreviewCommand::Up(args) if args.remote => remote::up(ws, &args),
+            flags::PreviewCommand::Up(args) => local::up(ws, &args),
+            flags::PreviewCommand::Down(args) if args.remote => remote::down(ws, &args),
+            flags::PreviewCommand::Down(args) => local::down(ws, &args),
+            flags::PreviewCommand::List(args) if args.remote => remote::list(ws, &args),
+            flags::PreviewCommand::List(args) => local::list(ws, &args),
+            flags::PreviewCommand::Gc(args) if args.remote => remote::gc(ws, &args),
+            flags::PreviewCommand::Gc(args) => local::gc(ws, &args),
         }
     }
 }

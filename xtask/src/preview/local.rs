@@ -135,7 +135,7 @@ pub fn current_branch(ws: &Workspace) -> Result<String> {
 }
 
 /// The commit a local branch points at.
-fn branch_commit(ws: &Workspace, branch: &str) -> Result<String> {
+pub fn branch_commit(ws: &Workspace, branch: &str) -> Result<String> {
     git(
         ws,
         &[
