@@ -289,7 +289,8 @@ fn converge(
             fresh_db = true;
         }
     }
-    wait_healthy(docker, &names.db)?;
+    // Not waited on here: the API starts meanwhile (its /health needs no database), and /ready
+    // below says when both are up.
     step.done();
     failpoint::hit("preview-up:after-database");
 
@@ -327,18 +328,22 @@ fn converge(
             )
         })?;
     }
-    let step = progress::step("checking /ready, then the read-only smoke checks");
+    let step = progress::step("waiting for /ready, then the read-only smoke checks");
+    wait_healthy(docker, &names.db)?;
     let address = url.trim_start_matches("http://");
-    let ready = http::Request::new("GET", address, "/ready")
-        .timeout(Duration::from_secs(10))
-        .send()?;
-    if ready.status != 200 {
-        bail!(
-            "the preview's API is up but not ready (HTTP {}):\n{}",
-            ready.status,
-            ready.text()
-        );
-    }
+    let mut last = String::new();
+    process::wait_until(
+        &format!("{url}/ready (the database and its migrations)"),
+        Duration::from_secs(30),
+        || {
+            let ready = http::Request::new("GET", address, "/ready")
+                .timeout(Duration::from_secs(5))
+                .send()?;
+            last = format!("HTTP {}: {}", ready.status, ready.text());
+            Ok(ready.status == 200)
+        },
+    )
+    .with_context(|| format!("the preview's API is up but not ready ({last})"))?;
     smoke::verify_url(branch_ws, &url)?;
     step.done();
     Ok(Started {
@@ -673,7 +678,14 @@ pub fn previews(ws: &Workspace, docker: &Docker<'_>, sizes: bool) -> Result<Vec<
 
 /// `pg_database_size` of a preview's database, through its loopback port.
 fn database_size(port: u16) -> Option<u64> {
-    let mut cmd = process::command("psql");
+    // Debian's /usr/bin/psql is a Perl wrapper that costs more than the query: the binary of
+    // the PostgreSQL that setup installs, when it is there.
+    let direct = std::path::Path::new("/usr/lib/postgresql/15/bin/psql");
+    let mut cmd = process::command(if direct.exists() {
+        direct.as_os_str()
+    } else {
+        std::ffi::OsStr::new("psql")
+    });
     cmd.args([
         "-X",
         "-At",
@@ -697,8 +709,14 @@ fn database_size(port: u16) -> Option<u64> {
 
 pub fn list(ws: &Workspace, args: &flags::PreviewList) -> Result<()> {
     let docker = Docker::new(ws);
-    docker.require_engine()?;
-    let previews = previews(ws, &docker, true)?;
+    // The engine is asked only when listing fails: `list` is meant to be fast.
+    let previews = match previews(ws, &docker, true) {
+        Ok(previews) => previews,
+        Err(err) => {
+            docker.require_engine()?;
+            return Err(err);
+        }
+    };
     let now = now();
     if args.json {
         let all: Vec<Value> = previews.iter().map(|p| p.json(now)).collect();
