@@ -775,6 +775,37 @@ impl Docker<'_> {
         Ok(Some(labels.unwrap_or_default()))
     }
 
+    /// `docker image ls --filter reference=<reference> --format <format>`.
+    pub fn list_images(&self, reference: &str, format: &str) -> Result<String> {
+        let filter = format!("reference={reference}");
+        self.docker()
+            .args(["image", "ls", "--filter", &filter, "--format", format])
+            .quiet()
+            .read()
+            .context("listing images")
+    }
+
+    /// The containers (running or not) created from `image`, one id a line.
+    pub fn list_containers_of_image(&self, image: &str) -> Result<String> {
+        let filter = format!("ancestor={image}");
+        self.docker()
+            .args(["ps", "--all", "--quiet", "--filter", &filter])
+            .quiet()
+            .read()
+            .context("listing containers")
+    }
+
+    /// `docker image rm` without force: false when the engine keeps it (a container uses it).
+    pub fn remove_image_if_unused(&self, reference: &str) -> Result<bool> {
+        let out = self
+            .docker()
+            .args(["image", "rm", reference])
+            .quiet()
+            .ignore_status()
+            .output()?;
+        Ok(out.status.success())
+    }
+
     /// `docker volume rm --force`: absent is fine.
     pub fn remove_volume(&self, name: &str) -> Result<()> {
         self.docker()

@@ -48,6 +48,8 @@ pub const TEMPLATE_LABEL: &str = "org.openeu.preview.template";
 
 /// The repository of the database templates.
 const TEMPLATE_IMAGE: &str = "openeu-preview-db";
+/// The machine-wide lock between using a template and pruning it.
+const TEMPLATES_LOCK: &str = "preview-templates";
 
 /// PostgreSQL settings for a small preview database (ALTER SYSTEM, baked into the template):
 /// the defaults size the server for a machine of its own; five previews share this one.
@@ -251,6 +253,9 @@ fn converge(
 ) -> Result<Started> {
     seed::ensure_current(branch_ws)?;
     let built = image::build(branch_ws, docker)?;
+    // Held until the database container exists: `gc` prunes unused templates under it, so the
+    // template found (or made) here cannot go before a container uses it.
+    let templates_lock = lock::named(ws, TEMPLATES_LOCK, "preview up")?;
     let template = template(branch_ws, docker)?;
 
     let (created, port) = ensure_network(ws, docker, names, created_at)?;
@@ -289,6 +294,7 @@ fn converge(
             fresh_db = true;
         }
     }
+    drop(templates_lock);
     // Not waited on here: the API starts meanwhile (its /health needs no database), and /ready
     // below says when both are up.
     step.done();
@@ -837,6 +843,12 @@ pub fn gc(ws: &Workspace, args: &flags::PreviewGc) -> Result<()> {
         if branch == main {
             return None;
         }
+        // A branch just made from the main branch (its tip is the main branch's) is new work,
+        // not merged work: only a tip behind the main branch counts as merged.
+        let tip = |r: &str| git(ws, &["rev-parse", r]).ok();
+        if tip(&reference) == tip(&format!("refs/heads/{main}")) {
+            return None;
+        }
         git(
             ws,
             &[
@@ -886,6 +898,10 @@ pub fn gc(ws: &Workspace, args: &flags::PreviewGc) -> Result<()> {
             "reasons": why,
         }));
     }
+    let templates = match older_than {
+        Some(age) => prune_templates(ws, &docker, now, age, args.dry_run, args.json)?,
+        None => Vec::new(),
+    };
     if args.json {
         println!(
             "{}",
@@ -893,6 +909,7 @@ pub fn gc(ws: &Workspace, args: &flags::PreviewGc) -> Result<()> {
                 "dry_run": args.dry_run,
                 "removed": removed,
                 "kept": previews.len() - removed.len(),
+                "templates_removed": templates,
             }))?
         );
     } else if removed.is_empty() {
@@ -901,9 +918,76 @@ pub fn gc(ws: &Workspace, args: &flags::PreviewGc) -> Result<()> {
     Ok(())
 }
 
+/// Removes the database templates older than `age` that no container uses (any stack's: the
+/// engine refuses to remove an image a container runs, and nothing here forces it). A template
+/// is a cache: the next `up` that needs it builds it again.
+fn prune_templates(
+    ws: &Workspace,
+    docker: &Docker<'_>,
+    now: u64,
+    age: Duration,
+    dry_run: bool,
+    json: bool,
+) -> Result<Vec<String>> {
+    let _lock = lock::named(ws, TEMPLATES_LOCK, "preview gc")?;
+    let mut removed = Vec::new();
+    for line in docker
+        .list_images(TEMPLATE_IMAGE, "{{.Repository}}:{{.Tag}}\t{{.CreatedAt}}")?
+        .lines()
+    {
+        let Some((reference, created)) = line.split_once('\t') else {
+            continue;
+        };
+        let Some(created) = docker_time(created) else {
+            continue;
+        };
+        if now.saturating_sub(created) <= age.as_secs() {
+            continue;
+        }
+        let in_use = !docker
+            .list_containers_of_image(reference)?
+            .trim()
+            .is_empty();
+        if in_use {
+            continue;
+        }
+        if !dry_run && !docker.remove_image_if_unused(reference)? {
+            continue;
+        }
+        if !json {
+            println!(
+                "{} the database template {reference} (unused, {} old)",
+                if dry_run { "would remove" } else { "removed" },
+                names::format_age(now.saturating_sub(created))
+            );
+        }
+        removed.push(reference.to_owned());
+    }
+    Ok(removed)
+}
+
+/// `2026-11-29 10:56:31 +0000 UTC` (docker's `CreatedAt`) in Unix seconds.
+fn docker_time(text: &str) -> Option<u64> {
+    let mut words = text.split_whitespace();
+    let (date, time, offset) = (words.next()?, words.next()?, words.next()?);
+    if offset.len() != 5 {
+        return None;
+    }
+    super::remote::parse_time(&format!("{date}T{time}{}:{}", &offset[..3], &offset[3..]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn docker_times_parse() {
+        assert_eq!(
+            docker_time("2026-11-28 11:00:00 +0100 CET"),
+            Some(1_795_860_000)
+        );
+        assert_eq!(docker_time("yesterday"), None);
+    }
 
     fn preview(branch: &str, created: u64) -> Preview {
         Preview {
