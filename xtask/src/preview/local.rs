@@ -304,7 +304,17 @@ fn converge(
     let url = format!("http://127.0.0.1:{port}");
     let keep = !fresh_db
         && matches!(docker.container_image(&names.api)?, Some((id, true)) if id == image_id)
-        && docker.container_state(&names.api)?.0 == "healthy";
+        && docker.container_state(&names.api)?.0 == "healthy"
+        // A new commit with the same image: the container is made again, so its labels (what
+        // `list` shows) name the commit it serves.
+        && docker
+            .inspect(
+                "container",
+                &names.api,
+                &format!("{{{{index .Config.Labels \"{COMMIT_LABEL}\"}}}}"),
+            )?
+            .trim()
+            == commit;
     if keep {
         progress::note(format!("{} is running on {}", names.api, built.image));
     } else {

@@ -509,3 +509,49 @@ mod remote {
         assert!(refused.contains("main branch"), "{refused}");
     }
 }
+
+mod cost {
+    use serde_json::Value;
+    use xtask::preview::stub::{self, Scenario, SeedBranch, Stub};
+
+    use crate::support::{Xtask, edit, repo_copy};
+
+    #[test]
+    fn list_remote_estimates_each_previews_cost_from_the_hourly_price() {
+        let created = "2026-01-01T00:00:00Z";
+        let mut scenario = Scenario::default();
+        scenario.branches.push(SeedBranch {
+            name: "feature/cost".to_owned(),
+            git_branch: Some("feature/cost".to_owned()),
+            is_default: false,
+            created_at: created.to_owned(),
+        });
+        scenario.render_previews = vec![(
+            xtask::preview::remote::render_name(stub::SERVICE_NAME, "feature/cost"),
+            created.to_owned(),
+        )];
+        let stub = Stub::start(scenario).unwrap();
+        let ws = repo_copy();
+        edit(&ws.path().join("Cargo.toml"), |s| {
+            s.replace(
+                "[workspace.metadata.xtask]\n",
+                "[workspace.metadata.xtask]\npreview-price-per-hour = 0.5\n",
+            )
+        });
+        let (out, err) = Xtask::new(ws.path())
+            .env("RENDER_API_KEY", "rnd_stubkey")
+            .env("RENDER_SERVICE_ID", stub::SERVICE_ID)
+            .env("RENDER_API_URL", &stub.render_url())
+            .env("SUPABASE_REST_KEY", "sbp_stubtoken")
+            .env("SUPABASE_PROJECT_ID", stub::PROJECT_REF)
+            .env("SUPABASE_API_URL", &stub.supabase_url())
+            .ok(&["preview", "list", "--remote", "--json"]);
+        let listed: Vec<Value> = serde_json::from_str(&out).unwrap();
+        assert_eq!(listed.len(), 1, "{listed:#?}\n{err}");
+        let pair = &listed[0];
+        assert!(pair["orphan"].is_null(), "{pair:#}");
+        let hours = pair["age_seconds"].as_f64().unwrap() / 3600.0;
+        let cost = pair["estimated_cost"].as_f64().unwrap();
+        assert!((cost - 0.5 * hours).abs() < 0.01, "{cost} for {hours} h");
+    }
+}
