@@ -285,7 +285,7 @@ fn converge(
             docker.run_detached(&Run {
                 image: &template,
                 name: Some(&names.db),
-                publish: vec!["127.0.0.1::5432".to_owned()],
+                publish: vec![format!("127.0.0.1:{}:5432", port + names::DB_PORT_OFFSET)],
                 env: Vec::new(),
                 labels: with("db"),
                 network: Some((&names.preview, "db")),
@@ -414,7 +414,12 @@ fn ensure_network(
         .filter_map(|l| l.trim().parse().ok())
         .collect();
     let port = names::ports(&names.branch)
-        .find(|p| !taken.contains(p) && std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .find(|p| {
+            !taken.contains(p)
+                && [*p, p + names::DB_PORT_OFFSET]
+                    .iter()
+                    .all(|q| std::net::TcpListener::bind(("127.0.0.1", *q)).is_ok())
+        })
         .with_context(|| {
             format!(
                 "no free port in 127.0.0.1:{}..{} for another preview; `cargo xtask preview gc` removes old ones",
@@ -556,6 +561,11 @@ impl Preview {
             "branch": self.branch,
             "name": self.name,
             "url": self.url(),
+            // The local development credentials of every preview database (db.rs).
+            "database_url": format!(
+                "postgres://postgres:postgres@127.0.0.1:{}/postgres",
+                self.port + names::DB_PORT_OFFSET
+            ),
             "image": self.image,
             "commit": self.commit,
             "created": self.created,
@@ -602,8 +612,39 @@ pub fn previews(ws: &Workspace, docker: &Docker<'_>, sizes: bool) -> Result<Vec<
             },
         );
     }
+    // The databases are asked their size while docker is asked about the containers.
+    std::thread::scope(|scope| -> Result<()> {
+        let asked: Vec<_> = found
+            .values()
+            .filter(|_| sizes)
+            .map(|p| {
+                let (name, port) = (p.name.clone(), p.port + names::DB_PORT_OFFSET);
+                scope.spawn(move || (name, database_size(port)))
+            })
+            .collect();
+        containers_into(docker, &stack_filter, &mut found)?;
+        for handle in asked {
+            if let Ok((name, Some(size))) = handle.join()
+                && let Some(preview) = found.get_mut(&name)
+                && preview.state != "stopped"
+            {
+                preview.db_bytes = Some(size);
+            }
+        }
+        Ok(())
+    })?;
+    Ok(found.into_values().collect())
+}
+
+/// Fills in what the containers say: image, commit, state, memory.
+fn containers_into(
+    docker: &Docker<'_>,
+    stack_filter: &str,
+    found: &mut BTreeMap<String, Preview>,
+) -> Result<()> {
+    let field = |key: &str| format!("{{{{.Label \"{key}\"}}}}");
     let container_format = format!(
-        "{{{{.ID}}}}\t{}\t{}\t{}\t{{{{.Image}}}}\t{{{{.State}}}}\t{{{{.Status}}}}\t{{{{.Ports}}}}",
+        "{{{{.ID}}}}\t{}\t{}\t{}\t{{{{.Image}}}}\t{{{{.State}}}}\t{{{{.Status}}}}",
         field(LABEL),
         field(ROLE_LABEL),
         field(COMMIT_LABEL)
@@ -614,7 +655,6 @@ pub fn previews(ws: &Workspace, docker: &Docker<'_>, sizes: bool) -> Result<Vec<
         role: String,
         running: bool,
         healthy: bool,
-        db_port: Option<u16>,
     }
     let mut containers = Vec::new();
     for line in docker
@@ -622,7 +662,7 @@ pub fn previews(ws: &Workspace, docker: &Docker<'_>, sizes: bool) -> Result<Vec<
         .lines()
     {
         let fields: Vec<&str> = line.split('\t').collect();
-        let [id, preview, role, commit, image, state, status, ports] = fields.as_slice() else {
+        let [id, preview, role, commit, image, state, status] = fields.as_slice() else {
             continue;
         };
         let Some(entry) = found.get_mut(*preview) else {
@@ -633,18 +673,12 @@ pub fn previews(ws: &Workspace, docker: &Docker<'_>, sizes: bool) -> Result<Vec<
             entry.commit = (*commit).to_owned();
         }
         // `127.0.0.1:32771->5432/tcp`
-        let db_port = ports
-            .split("->")
-            .next()
-            .and_then(|a| a.rsplit(':').next())
-            .and_then(|p| p.parse().ok());
         containers.push(Container {
             id: (*id).to_owned(),
             preview: (*preview).to_owned(),
             role: (*role).to_owned(),
             running: *state == "running",
             healthy: status.contains("(healthy)"),
-            db_port,
         });
     }
     let running: Vec<String> = containers
@@ -653,22 +687,6 @@ pub fn previews(ws: &Workspace, docker: &Docker<'_>, sizes: bool) -> Result<Vec<
         .map(|c| c.id.clone())
         .collect();
     let memory = docker.memory_use(&running)?;
-    let db_ports: Vec<(String, u16)> = containers
-        .iter()
-        .filter(|c| c.role == "db" && c.running && sizes)
-        .filter_map(|c| Some((c.preview.clone(), c.db_port?)))
-        .collect();
-    let db_sizes: BTreeMap<String, u64> = std::thread::scope(|scope| {
-        let handles: Vec<_> = db_ports
-            .iter()
-            .map(|(preview, port)| scope.spawn(move || (preview.clone(), database_size(*port))))
-            .collect();
-        handles
-            .into_iter()
-            .filter_map(|h| h.join().ok())
-            .filter_map(|(preview, size)| Some((preview, size?)))
-            .collect()
-    });
     for preview in found.values_mut() {
         let mine: Vec<&Container> = containers
             .iter()
@@ -687,9 +705,8 @@ pub fn previews(ws: &Workspace, docker: &Docker<'_>, sizes: bool) -> Result<Vec<
         .to_owned();
         let used: u64 = mine.iter().filter_map(|c| memory.get(&c.id)).sum();
         preview.memory_bytes = (used > 0).then_some(used);
-        preview.db_bytes = db_sizes.get(&preview.name).copied();
     }
-    Ok(found.into_values().collect())
+    Ok(())
 }
 
 /// `pg_database_size` of a preview's database, through its loopback port.

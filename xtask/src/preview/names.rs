@@ -11,6 +11,10 @@ use crate::files::hex;
 /// name, so it stays the same across restarts, and probed for collisions inside this range.
 pub const PORT_RANGE: std::ops::Range<u16> = 18000..19000;
 
+/// A preview's database is published this far above its API: both ports are known from the
+/// one recorded, so `list` asks the databases while it asks docker about the containers.
+pub const DB_PORT_OFFSET: u16 = 1000;
+
 /// The longest sanitised part of a name; the hash after it keeps names unique.
 const MAX_SLUG: usize = 32;
 
