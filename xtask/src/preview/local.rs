@@ -658,7 +658,7 @@ fn containers_into(
     }
     let mut containers = Vec::new();
     for line in docker
-        .list_containers(&stack_filter, &container_format)?
+        .list_containers(stack_filter, &container_format)?
         .lines()
     {
         let fields: Vec<&str> = line.split('\t').collect();
