@@ -327,39 +327,57 @@ fn converge(
             ),
             ("DATABASE_URL".to_owned(), db::network_url()),
         ];
-        image::run_healthy_on(
-            docker,
-            &built.image,
-            Some(&names.api),
-            Some((&names.preview, "api")),
-            env,
-            with("api"),
-            Some(port),
-        )
-        .with_context(|| {
-            format!(
-                "starting {} on 127.0.0.1:{port} (the port recorded for this preview; when \
-                 another process holds it, `cargo xtask preview down {}` and `up` again picks another)",
-                names.api, names.branch
-            )
-        })?;
+        // Not docker's health check (it runs once a second): /ready below answers as soon as
+        // the API and its database are up.
+        let mut env = env;
+        env.push(("PORT".to_owned(), image::CONTAINER_PORT.to_string()));
+        docker
+            .run_detached(&Run {
+                image: &built.image,
+                name: Some(&names.api),
+                publish: vec![format!("127.0.0.1:{port}:{}", image::CONTAINER_PORT)],
+                env,
+                labels: with("api"),
+                network: Some((&names.preview, "api")),
+                volumes: Vec::new(),
+            })
+            .with_context(|| {
+                format!(
+                    "starting {} on 127.0.0.1:{port} (the port recorded for this preview; when \
+                     another process holds it, `cargo xtask preview down {}` and `up` again picks another)",
+                    names.api, names.branch
+                )
+            })?;
     }
     let step = progress::step("waiting for /ready, then the read-only smoke checks");
-    wait_healthy(docker, &names.db)?;
     let address = url.trim_start_matches("http://");
-    let mut last = String::new();
+    let mut last = String::from("no answer yet");
     process::wait_until(
-        &format!("{url}/ready (the database and its migrations)"),
-        Duration::from_secs(30),
+        &format!("{url}/ready (the API, its database and migrations)"),
+        Duration::from_mins(1),
         || {
-            let ready = http::Request::new("GET", address, "/ready")
+            match http::Request::new("GET", address, "/ready")
                 .timeout(Duration::from_secs(5))
-                .send()?;
-            last = format!("HTTP {}: {}", ready.status, ready.text());
-            Ok(ready.status == 200)
+                .send()
+            {
+                Ok(ready) if ready.status == 200 => return Ok(true),
+                Ok(ready) => last = format!("HTTP {}: {}", ready.status, ready.text()),
+                Err(err) => last = format!("{err:#}"),
+            }
+            // Not answering yet: fail at once, with its logs, when a container has stopped.
+            for name in [&names.api, &names.db] {
+                let (health, running) = docker.container_state(name)?;
+                if !running || health == "unhealthy" {
+                    bail!(
+                        "{name} stopped or turned unhealthy ({health}); its logs:\n{}",
+                        docker.logs(name)?
+                    );
+                }
+            }
+            Ok(false)
         },
     )
-    .with_context(|| format!("the preview's API is up but not ready ({last})"))?;
+    .with_context(|| format!("the preview is not ready ({last})"))?;
     smoke::verify_url(branch_ws, &url)?;
     step.done();
     Ok(Started {
@@ -655,6 +673,7 @@ fn containers_into(
         role: String,
         running: bool,
         healthy: bool,
+        starting: bool,
     }
     let mut containers = Vec::new();
     for line in docker
@@ -679,6 +698,7 @@ fn containers_into(
             role: (*role).to_owned(),
             running: *state == "running",
             healthy: status.contains("(healthy)"),
+            starting: status.contains("health: starting"),
         });
     }
     let running: Vec<String> = containers
@@ -699,6 +719,8 @@ fn containers_into(
             "stopped"
         } else if mine.iter().all(|c| c.healthy) {
             "healthy"
+        } else if mine.iter().all(|c| c.healthy || c.starting) {
+            "starting"
         } else {
             "unhealthy"
         }
