@@ -78,6 +78,21 @@ impl Repo {
         serde_json::from_str::<Vec<Value>>(&out).unwrap()
     }
 
+    /// `list` once it shows `count` previews, all healthy (docker's health checks run once a
+    /// second after a container starts).
+    fn healthy(&self, count: usize) -> Vec<Value> {
+        let mut listed = Vec::new();
+        crate::support::wait_until(
+            "the previews to be healthy",
+            std::time::Duration::from_secs(60),
+            || {
+                listed = self.list();
+                listed.len() == count && listed.iter().all(|p| p["state"] == "healthy")
+            },
+        );
+        listed
+    }
+
     /// How many containers, networks and volumes carry this stack's preview label.
     fn objects(&self) -> (usize, usize, usize) {
         let filter = format!("label=org.openeu.preview.stack={}", self.stack);
@@ -129,8 +144,8 @@ fn two_branches_serve_their_own_seeds_and_gc_removes_exactly_what_it_should() {
     assert_eq!(title(&a), "Preview ALPHA");
     assert_eq!(title(&b), "Preview BRAVO");
 
-    let listed = repo.list();
-    assert_eq!(listed.len(), 2, "{listed:#?}");
+    // `up` returns on /ready; docker's own health checks (what `list` reports) follow.
+    let listed = repo.healthy(2);
     for preview in &listed {
         assert_eq!(preview["state"], "healthy", "{preview:#}");
         assert!(
@@ -206,9 +221,8 @@ fn up_killed_at_each_step_then_up_again_duplicates_nothing() {
         (2, 1, 1),
         "one db, one api, one network, one volume"
     );
-    let listed = repo.list();
+    let listed = repo.healthy(1);
     assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0]["state"], "healthy");
     repo.xtask().ok(&["preview", "down", "feature/a"]);
     assert_eq!(repo.objects(), (0, 0, 0));
 }
