@@ -15,6 +15,7 @@ pub mod api;
 pub mod base;
 pub mod deploy;
 pub mod image;
+pub mod preview;
 pub mod seed;
 pub mod smoke;
 
@@ -29,6 +30,7 @@ impl flags::BenchCommand {
             flags::BenchCommand::Deploy(bench) => bench.run(ws),
             flags::BenchCommand::Smoke(bench) => bench.run(ws),
             flags::BenchCommand::Image(bench) => bench.run(ws),
+            flags::BenchCommand::Preview(bench) => bench.run(ws),
         }
     }
 }

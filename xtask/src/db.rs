@@ -408,6 +408,15 @@ pub struct Files {
     seeds: Vec<PathBuf>,
 }
 
+impl Files {
+    /// Every file, in the order a reset applies them (what a preview's template is hashed from).
+    pub fn paths(&self) -> impl Iterator<Item = &Path> {
+        std::iter::once(self.compat.as_path())
+            .chain(self.migrations.iter().map(PathBuf::as_path))
+            .chain(self.seeds.iter().map(PathBuf::as_path))
+    }
+}
+
 /// `dir/pattern` where `*` may appear in the last component; matches sorted by name.
 fn glob(dir: &Path, pattern: &str) -> Result<Vec<PathBuf>> {
     let pattern = pattern.trim_start_matches("./");

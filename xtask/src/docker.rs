@@ -728,6 +728,204 @@ impl<'a> Docker<'a> {
     }
 }
 
+/// What previews (preview.rs) ask the engine: listings by label in one call per kind, a
+/// container committed as a template image, and memory use without a call per container.
+impl Docker<'_> {
+    /// `docker ps --all --filter label=<label> --format <format>` (one line per container).
+    pub fn list_containers(&self, label: &str, format: &str) -> Result<String> {
+        let filter = format!("label={label}");
+        self.docker()
+            .args([
+                "ps",
+                "--all",
+                "--no-trunc",
+                "--filter",
+                &filter,
+                "--format",
+                format,
+            ])
+            .quiet()
+            .read()
+            .context("listing containers")
+    }
+
+    /// `docker network ls --filter label=<label> --format <format>` (one line per network).
+    pub fn list_networks(&self, label: &str, format: &str) -> Result<String> {
+        let filter = format!("label={label}");
+        self.docker()
+            .args(["network", "ls", "--filter", &filter, "--format", format])
+            .quiet()
+            .read()
+            .context("listing networks")
+    }
+
+    /// The labels of a network, or None when there is no network of that name.
+    pub fn network_labels(&self, name: &str) -> Result<Option<BTreeMap<String, String>>> {
+        let out = self
+            .docker()
+            .args(["network", "inspect", "--format", "{{json .Labels}}", name])
+            .quiet()
+            .ignore_status()
+            .output()?;
+        if !out.status.success() {
+            return Ok(None);
+        }
+        let labels: Option<BTreeMap<String, String>> =
+            serde_json::from_slice(&out.stdout).context("parsing docker's network label output")?;
+        Ok(Some(labels.unwrap_or_default()))
+    }
+
+    /// `docker image ls --filter reference=<reference> --format <format>`.
+    pub fn list_images(&self, reference: &str, format: &str) -> Result<String> {
+        let filter = format!("reference={reference}");
+        self.docker()
+            .args(["image", "ls", "--filter", &filter, "--format", format])
+            .quiet()
+            .read()
+            .context("listing images")
+    }
+
+    /// The containers (running or not) created from `image`, one id a line.
+    pub fn list_containers_of_image(&self, image: &str) -> Result<String> {
+        let filter = format!("ancestor={image}");
+        self.docker()
+            .args(["ps", "--all", "--quiet", "--filter", &filter])
+            .quiet()
+            .read()
+            .context("listing containers")
+    }
+
+    /// `docker image rm` without force: false when the engine keeps it (a container uses it).
+    pub fn remove_image_if_unused(&self, reference: &str) -> Result<bool> {
+        let out = self
+            .docker()
+            .args(["image", "rm", reference])
+            .quiet()
+            .ignore_status()
+            .output()?;
+        Ok(out.status.success())
+    }
+
+    /// `docker volume rm --force`: absent is fine.
+    pub fn remove_volume(&self, name: &str) -> Result<()> {
+        self.docker()
+            .args(["volume", "rm", "--force", name])
+            .quiet()
+            .ignore_stdout()
+            .run()
+            .with_context(|| format!("removing volume {name}"))
+    }
+
+    /// `docker commit --change … <container> <reference>`: the container's filesystem as an
+    /// image (a stopped database with its data directory, for example).
+    pub fn commit(&self, container: &str, reference: &str, changes: &[String]) -> Result<()> {
+        let mut args: Vec<String> = vec!["commit".into()];
+        for change in changes {
+            args.extend(["--change".into(), change.clone()]);
+        }
+        args.extend([container.to_owned(), reference.to_owned()]);
+        self.docker()
+            .args(&args)
+            .quiet()
+            .ignore_stdout()
+            .run()
+            .with_context(|| format!("committing {container} as {reference}"))
+    }
+
+    /// The memory each running container uses, in bytes, as `docker stats` counts it (usage
+    /// minus inactive file cache), keyed by full container id. Read from the cgroup files when
+    /// they are readable (no process at all), else one `docker stats --no-stream` for all.
+    pub fn memory_use(&self, ids: &[String]) -> Result<BTreeMap<String, u64>> {
+        let mut found = BTreeMap::new();
+        let mut missing = Vec::new();
+        for id in ids {
+            match cgroup_memory(id) {
+                Some(bytes) => {
+                    found.insert(id.clone(), bytes);
+                }
+                None => missing.push(id.clone()),
+            }
+        }
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        let text = self
+            .docker()
+            .args([
+                "stats",
+                "--no-stream",
+                "--no-trunc",
+                "--format",
+                "{{.ID}}\t{{.MemUsage}}",
+            ])
+            .args(&missing)
+            .quiet()
+            .ignore_stderr()
+            .ignore_status()
+            .read()
+            .unwrap_or_default();
+        for line in text.lines() {
+            let Some((id, usage)) = line.split_once('\t') else {
+                continue;
+            };
+            let used = usage.split('/').next().unwrap_or_default().trim();
+            if let Some(bytes) = parse_size(used) {
+                found.insert(id.trim().to_owned(), bytes);
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// A container's memory use from its cgroup (v1 under the cgroupfs driver, or v2 under either
+/// driver), the way `docker stats` computes it.
+fn cgroup_memory(id: &str) -> Option<u64> {
+    let read = |path: String| std::fs::read_to_string(path).ok();
+    let stat_value = |stat: &str, key: &str| {
+        stat.lines().find_map(|l| {
+            l.strip_prefix(key)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+    };
+    let v1 = format!("/sys/fs/cgroup/memory/docker/{id}");
+    if let Some(usage) = read(format!("{v1}/memory.usage_in_bytes")) {
+        let usage: u64 = usage.trim().parse().ok()?;
+        let stat = read(format!("{v1}/memory.stat")).unwrap_or_default();
+        let inactive = stat_value(&stat, "total_inactive_file").unwrap_or(0);
+        return Some(usage.saturating_sub(inactive));
+    }
+    for v2 in [
+        format!("/sys/fs/cgroup/system.slice/docker-{id}.scope"),
+        format!("/sys/fs/cgroup/docker/{id}"),
+    ] {
+        if let Some(usage) = read(format!("{v2}/memory.current")) {
+            let usage: u64 = usage.trim().parse().ok()?;
+            let stat = read(format!("{v2}/memory.stat")).unwrap_or_default();
+            let inactive = stat_value(&stat, "inactive_file").unwrap_or(0);
+            return Some(usage.saturating_sub(inactive));
+        }
+    }
+    None
+}
+
+/// `12.5MiB`, `1.2GiB`, `512KiB`, `800B` (docker's human sizes) in bytes.
+fn parse_size(text: &str) -> Option<u64> {
+    let split = text.find(|c: char| c.is_ascii_alphabetic())?;
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.trim().parse().ok()?;
+    let factor = match unit {
+        "B" => 1.0,
+        "KiB" | "kB" | "KB" => 1024.0,
+        "MiB" | "MB" => 1024.0 * 1024.0,
+        "GiB" | "GB" => 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    Some((number * factor) as u64)
+}
+
 impl Docker<'_> {
     /// Asks a remote registry for a manifest through the CLI (TLS, stored credentials).
     pub fn manifest_digest(&self, reference: &str) -> Result<registry::Lookup> {

@@ -19,6 +19,8 @@ pub const POINTS: &[&str] = &[
     "db-reset:after-swap",
     "base-push:after-login",
     "up:after-database",
+    "preview-up:after-network",
+    "preview-up:after-database",
 ];
 
 /// Aborts the process when `XTASK_FAILPOINT` names `point`; otherwise does nothing.

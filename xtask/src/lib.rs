@@ -33,6 +33,7 @@ pub mod doctor;
 pub mod env;
 pub mod image;
 pub mod migration;
+pub mod preview;
 pub mod seed;
 pub mod setup;
 pub mod smoke;
@@ -69,6 +70,7 @@ pub fn run(cli: Xtask) -> Result<()> {
         Command::Down(cmd) => cmd.run(&ws),
         Command::Deploy(cmd) => cmd.run(&ws),
         Command::Smoke(cmd) => cmd.run(&ws),
+        Command::Preview(cmd) => cmd.run(&ws),
         Command::Bench(cmd) => cmd.run(&ws),
         Command::Test(cmd) => cmd.run(&ws),
     }

@@ -32,7 +32,11 @@ pub fn path(stack: &str) -> Result<PathBuf> {
 /// Takes the lock of the workspace's stack for `what` (e.g. "up"). When another command holds
 /// it, waits and says so, or with `--no-wait` fails naming the holder.
 pub fn stack(ws: &Workspace, what: &str) -> Result<StackLock> {
-    let stack = &ws.config.stack;
+    named(ws, &ws.config.stack, what)
+}
+
+/// As [`stack`], for a stack of another name (a branch's preview).
+pub fn named(ws: &Workspace, stack: &str, what: &str) -> Result<StackLock> {
     let path = path(stack)?;
     let mut file = OpenOptions::new()
         .read(true)

@@ -11,7 +11,7 @@ use crate::{
 };
 
 /// The local stack's JWT secret: a well-known development value, like the Supabase CLI's.
-const LOCAL_JWT_SECRET: &str = "openeu-local-development-jwt-secret-not-for-production";
+pub const LOCAL_JWT_SECRET: &str = "openeu-local-development-jwt-secret-not-for-production";
 
 fn labels(ws: &Workspace) -> Vec<(String, String)> {
     vec![ws.config.stack_label()]

@@ -238,6 +238,10 @@ pub struct Config {
     /// The Render web service that `render.yaml` declares (see xtask/src/blueprint.rs).
     #[serde(default)]
     pub render: RenderConfig,
+    /// What one remote preview (a Render preview instance and a Supabase branch) costs per
+    /// hour, in your billing currency: `preview list --remote` shows an estimate from it.
+    #[serde(default)]
+    pub preview_price_per_hour: Option<f64>,
 }
 
 /// `[workspace.metadata.xtask.render]`: what `render.yaml` says beyond the env spec. Every key

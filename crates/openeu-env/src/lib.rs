@@ -236,7 +236,7 @@ pub static SPEC: &[Var] = &[
     },
     Var {
         name: "SUPABASE_API_URL",
-        readers: &[Service],
+        readers: &[Service, Deploy],
         required_in: &[],
         secret: false,
         format: Format::HttpUrl,

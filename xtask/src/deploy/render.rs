@@ -273,7 +273,7 @@ pub struct Service {
 }
 
 impl Service {
-    fn from_json(value: &Value) -> Result<Service> {
+    pub fn from_json(value: &Value) -> Result<Service> {
         let text = |v: &Value| v.as_str().map(str::to_owned);
         let id = text(&value["id"]).context("Render sent a service without an id")?;
         let runtime = value["serviceDetails"]["runtime"]
@@ -765,6 +765,97 @@ pub fn reset_after(value: u64, now: SystemTime) -> Duration {
         Duration::from_secs(value)
     }
 }
+
+// ---- Preview instances (used by preview/remote.rs) --------------------------------------------
+// `POST /services/{serviceId}/preview` (operation `previewService` in render-oss/cli's generated
+// client: body `previewInput` {imagePath, name, plan}, answer `serviceAndDeploy` {deployId,
+// service}; image-backed services only), the preview services of a service (`GET /services
+// ?includePreviews=true`, each with `serviceDetails.parentServer`), one env var set or removed
+// (`PUT`/`DELETE /services/{serviceId}/env-vars/{envVarKey}`, body `{value}`), and a service
+// deleted (`DELETE /services/{serviceId}`).
+impl Api {
+    /// Creates a preview instance of `service` running `image_path`. Not retried on a lost
+    /// answer: the caller lists the previews by name before trying again.
+    pub fn create_preview(
+        &self,
+        service: &str,
+        image_path: &str,
+        name: &str,
+        plan: Option<&str>,
+    ) -> Result<(Value, Option<String>)> {
+        let path = format!("/services/{service}/preview");
+        let mut body = json!({ "imagePath": image_path, "name": name });
+        if let Some(plan) = plan {
+            body["plan"] = json!(plan);
+        }
+        let response = self.exchange("POST", &path, Some(&body))?;
+        if !(200..300).contains(&response.status) {
+            return Err(api_error("POST", &path, &response));
+        }
+        let value = response.json()?;
+        let deploy = value["deployId"].as_str().map(str::to_owned);
+        Ok((value["service"].clone(), deploy))
+    }
+
+    /// The services whose `parentServer` is `parent`: its preview instances, as JSON.
+    pub fn preview_services(&self, parent: &str) -> Result<Vec<Value>> {
+        let mut found = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = "/services?includePreviews=true&limit=100".to_owned();
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={c}"));
+            }
+            let value = self.get_json(&path)?;
+            let items = value
+                .as_array()
+                .context("Render's service list is not an array")?;
+            for item in items {
+                let service = &item["service"];
+                if service["serviceDetails"]["parentServer"]["id"].as_str() == Some(parent)
+                    && service["id"].as_str() != Some(parent)
+                {
+                    found.push(service.clone());
+                }
+            }
+            match items.last().and_then(|i| i["cursor"].as_str()) {
+                Some(next) if items.len() == 100 => cursor = Some(next.to_owned()),
+                _ => return Ok(found),
+            }
+        }
+    }
+
+    /// Sets one env var of `service` (the others stay).
+    pub fn set_env_var(&self, service: &str, key: &str, value: &str) -> Result<()> {
+        let path = format!("/services/{service}/env-vars/{key}");
+        let response = self.call("PUT", &path, Some(&json!({ "value": value })))?;
+        if !(200..300).contains(&response.status) {
+            return Err(api_error("PUT", &path, &response));
+        }
+        Ok(())
+    }
+
+    /// Removes one env var of `service`; absent is fine.
+    pub fn delete_env_var(&self, service: &str, key: &str) -> Result<()> {
+        let path = format!("/services/{service}/env-vars/{key}");
+        let response = self.call("DELETE", &path, None)?;
+        if !(200..300).contains(&response.status) && response.status != 404 {
+            return Err(api_error("DELETE", &path, &response));
+        }
+        Ok(())
+    }
+
+    /// Deletes a service; absent is fine.
+    pub fn delete_service(&self, service: &str) -> Result<()> {
+        let path = format!("/services/{service}");
+        let response = self.call("DELETE", &path, None)?;
+        if !(200..300).contains(&response.status) && response.status != 404 {
+            return Err(api_error("DELETE", &path, &response));
+        }
+        Ok(())
+    }
+}
+// ---- end of preview instances -------------------------------------------------------------------
 
 #[cfg(test)]
 mod tests {

@@ -11,6 +11,7 @@ mod docker_failures;
 mod env;
 mod env_remote;
 mod everyday;
+mod preview;
 mod production;
 mod reliability;
 mod runtime_image;
