@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 
+pub mod cache;
 pub mod edit_table;
+pub mod graph;
 pub mod hash;
 
 use hash::BaseInputs;
@@ -40,11 +42,97 @@ impl flags::BaseCommand {
     }
 }
 
-/// Runs `cargo metadata --no-deps` and hashes the workspace.
+/// Hashes the workspace. The key is cached under the target directory by the raw bytes of
+/// everything it reads (cache.rs), so a warm `base status` costs one `cargo metadata
+/// --no-deps`; on a miss, cargo resolves the graph for the image's platform and derives the
+/// pruned lockfile.
 pub fn compute(ws: &Workspace) -> Result<BaseInputs> {
+    let no_deps = ws.metadata_json()?;
+    let key = cache::key(ws, no_deps)?;
+    let dir = ws.scratch("base-key")?;
+    if let Some(inputs) = cache::load(&dir, &key) {
+        return Ok(inputs);
+    }
+    let inputs = compute_uncached(ws)?;
+    cache::store(&dir, &key, &inputs);
+    Ok(inputs)
+}
+
+/// The key without the cache: `cargo metadata --filter-platform` with dependencies, then the
+/// pruned manifests and the lockfile cargo derives from them.
+pub fn compute_uncached(ws: &Workspace) -> Result<BaseInputs> {
+    let resolved = resolved_metadata(ws)?;
     let metadata: hash::Metadata =
-        serde_json::from_slice(ws.metadata_json()?).context("parsing cargo metadata")?;
-    hash::collect(&ws.root, &metadata, &ws.config)
+        serde_json::from_slice(&resolved).context("parsing cargo metadata")?;
+    hash::collect(&ws.root, &metadata, &ws.config, &|staging| {
+        prune_lock(ws, staging)
+    })
+}
+
+/// `cargo metadata` with the resolved graph, for the image's platform. `--locked`: the base
+/// builds with it, and hashing must never rewrite the workspace's Cargo.lock.
+fn resolved_metadata(ws: &Workspace) -> Result<Vec<u8>> {
+    let lock = ws.path(workspace::LOCKFILE);
+    if !lock.exists() {
+        bail!(
+            "{} is missing: run `cargo generate-lockfile` and commit it (the base image is built with --locked)",
+            lock.display()
+        );
+    }
+    let out = ws
+        .sh
+        .cmd("cargo")
+        .args(["metadata", "--format-version", "1", "--locked"])
+        .args(["--filter-platform", hash::image_triple()])
+        .quiet()
+        .ignore_status()
+        .output()
+        .context("running cargo metadata")?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let hint = if stderr.contains("--locked") {
+            "\nCargo.lock does not match the manifests (the base builds with --locked); run `cargo update --workspace` and commit Cargo.lock"
+        } else {
+            ""
+        };
+        bail!("cargo metadata failed:\n{}{hint}", stderr.trim_end());
+    }
+    Ok(out.stdout)
+}
+
+/// Writes the staged context (pruned manifests, stubs, cargo config) beside the workspace's
+/// Cargo.lock and lets cargo drop what the pruned manifests no longer reach: `cargo update
+/// --workspace --offline` keeps every remaining locked version and re-resolves only the
+/// members. The result is exactly the file that `cargo build --locked` accepts in the base
+/// build. Offline: the resolve above already cached every index entry it needs.
+fn prune_lock(ws: &Workspace, staging: &hash::Staging<'_>) -> Result<String> {
+    let dir = ws.scratch("base-key-stage")?;
+    std::fs::remove_dir_all(&dir)?;
+    std::fs::create_dir_all(&dir)?;
+    for (relative, content) in &staging.files {
+        let path = dir.join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&path, content).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let lock = dir.join(workspace::LOCKFILE);
+    std::fs::write(&lock, staging.lockfile)?;
+    let mut cmd = crate::process::command("cargo");
+    cmd.args(["update", "--workspace", "--offline", "--quiet"])
+        .current_dir(&dir);
+    if let Some(toolchain) = ws.sh.var_os("RUSTUP_TOOLCHAIN") {
+        cmd.env("RUSTUP_TOOLCHAIN", toolchain);
+    }
+    let out = cmd.output().context("running cargo update")?;
+    if !out.status.success() {
+        bail!(
+            "cargo update --workspace --offline in {} failed:\n{}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr).trim_end()
+        );
+    }
+    std::fs::read_to_string(&lock).with_context(|| format!("reading {}", lock.display()))
 }
 
 /// The full reference of the current base: `<registry>/<base-image>:<tag>`.
