@@ -61,10 +61,29 @@ pub fn compute(ws: &Workspace) -> Result<BaseInputs> {
 /// The key without the cache: `cargo metadata --filter-platform` with dependencies, then the
 /// pruned manifests and the lockfile cargo derives from them.
 pub fn compute_uncached(ws: &Workspace) -> Result<BaseInputs> {
-    let resolved = resolved_metadata(ws)?;
+    let resolved = match resolved_metadata(ws) {
+        Ok(resolved) => resolved,
+        // A manifest that the base can never build (a path dependency outside the workspace)
+        // also makes the lockfile stale: name the manifest's problem, not the lockfile's.
+        Err(err) => {
+            let no_deps: hash::Metadata =
+                serde_json::from_slice(ws.metadata_json()?).context("parsing cargo metadata")?;
+            hash::check_manifests(&ws.root, &no_deps)?;
+            return Err(err);
+        }
+    };
     let metadata: hash::Metadata =
         serde_json::from_slice(&resolved).context("parsing cargo metadata")?;
-    hash::collect(&ws.root, &metadata, &ws.config, &|staging| {
+    let triple = hash::image_triple();
+    let print_cfg = ws
+        .sh
+        .cmd("rustc")
+        .args(["--print", "cfg", "--target", triple])
+        .quiet()
+        .read()
+        .with_context(|| format!("reading the cfg values of {triple} from rustc"))?;
+    let platform = graph::Platform::new(triple, &print_cfg);
+    hash::collect(&ws.root, &metadata, &ws.config, &platform, &|staging| {
         prune_lock(ws, staging)
     })
 }

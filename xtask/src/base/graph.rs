@@ -42,6 +42,9 @@ pub struct NodeDep {
 #[derive(Debug, Deserialize)]
 pub struct DepKind {
     pub kind: Option<String>,
+    /// The `[target.<platform>]` table the edge comes from, as cargo prints it.
+    #[serde(default)]
+    pub target: Option<String>,
 }
 
 impl NodeDep {
@@ -52,10 +55,17 @@ impl NodeDep {
             .any(|k| k.kind.as_deref() != Some("dev"))
     }
 
-    fn has_kind(&self, kind: Kind) -> bool {
-        self.dep_kinds.iter().any(|k| match kind {
-            Kind::Normal => k.kind.is_none(),
-            Kind::Build => k.kind.as_deref() == Some("build"),
+    /// Whether the edge comes from a table of `kind` under `platform` (`None`: the top-level
+    /// table). `--filter-platform` has removed the edges of other platforms. Platforms compare
+    /// without whitespace: cargo prints `cfg(target_os = "linux")` whatever the manifest wrote.
+    fn has_kind(&self, kind: Kind, platform: Option<&str>) -> bool {
+        let squash = |s: &str| s.split_whitespace().collect::<String>();
+        self.dep_kinds.iter().any(|k| {
+            let kind_matches = match kind {
+                Kind::Normal => k.kind.is_none(),
+                Kind::Build => k.kind.as_deref() == Some("build"),
+            };
+            kind_matches && k.target.as_deref().map(squash) == platform.map(squash)
         })
     }
 }
@@ -76,6 +86,36 @@ pub fn closure(resolve: &Resolve, roots: &[&str]) -> BTreeSet<String> {
         }
     }
     seen
+}
+
+/// Closure packages compiled for the host: proc-macros, build dependencies, and everything
+/// they depend on. Their dependencies get host-side features, so they are never hoisted.
+pub fn host_side(
+    resolve: &Resolve,
+    closure: &BTreeSet<String>,
+    packages: &BTreeMap<&str, &super::hash::Package>,
+) -> BTreeSet<String> {
+    let mut starts: Vec<&str> = Vec::new();
+    for node in resolve.nodes.iter().filter(|n| closure.contains(&n.id)) {
+        let is_proc_macro = packages.get(node.id.as_str()).is_some_and(|p| {
+            p.targets
+                .iter()
+                .any(|t| t.kind.iter().any(|k| k == "proc-macro"))
+        });
+        if is_proc_macro {
+            starts.push(&node.id);
+        }
+        for dep in &node.deps {
+            if dep
+                .dep_kinds
+                .iter()
+                .any(|k| k.kind.as_deref() == Some("build"))
+            {
+                starts.push(&dep.pkg);
+            }
+        }
+    }
+    self::closure(resolve, &starts)
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -100,6 +140,80 @@ pub struct Inherited<'a> {
     /// The member's directory relative to the root, as path components, for rewriting the
     /// relative paths of inherited path dependencies.
     pub member_depth: usize,
+    /// The image's platform, for `[target.<platform>]` tables.
+    pub platform: &'a Platform,
+}
+
+/// The image's platform: its triple and its `cfg` values (`rustc --print cfg --target`).
+#[derive(Debug, Default)]
+pub struct Platform {
+    pub triple: String,
+    pub cfg: BTreeSet<String>,
+}
+
+impl Platform {
+    /// From `rustc --print cfg` output: `unix`, `target_os="linux"`, one a line.
+    pub fn new(triple: &str, print_cfg: &str) -> Platform {
+        Platform {
+            triple: triple.to_owned(),
+            cfg: print_cfg
+                .lines()
+                .map(|l| l.split_whitespace().collect())
+                .filter(|l: &String| !l.is_empty())
+                .collect(),
+        }
+    }
+
+    /// Whether a `[target.<key>]` table applies; `None` when the key cannot be read, so the
+    /// caller keeps the table (keeping is always safe, dropping never is when unsure).
+    /// `--filter-platform` alone does not settle it: an edge that some table of this platform
+    /// keeps lists the other platforms' tables too.
+    pub fn applies(&self, key: &str) -> Option<bool> {
+        let squashed: String = key.split_whitespace().collect();
+        match squashed
+            .strip_prefix("cfg(")
+            .and_then(|r| r.strip_suffix(')'))
+        {
+            Some(expr) => {
+                let (value, rest) = self.eval(expr)?;
+                rest.is_empty().then_some(value)
+            }
+            None => Some(squashed == self.triple),
+        }
+    }
+
+    /// Evaluates one cfg predicate at the start of `expr`; returns it and the rest.
+    fn eval<'e>(&self, expr: &'e str) -> Option<(bool, &'e str)> {
+        for (name, combine) in [("all(", 0), ("any(", 1), ("not(", 2)] {
+            if let Some(mut rest) = expr.strip_prefix(name) {
+                let mut values = Vec::new();
+                loop {
+                    if let Some(after) = rest.strip_prefix(')') {
+                        rest = after;
+                        break;
+                    }
+                    let (value, after) = self.eval(rest)?;
+                    values.push(value);
+                    rest = after.strip_prefix(',').unwrap_or(after);
+                }
+                let value = match combine {
+                    0 => values.iter().all(|v| *v),
+                    1 => values.iter().any(|v| *v),
+                    _ => match values.as_slice() {
+                        [one] => !one,
+                        _ => return None,
+                    },
+                };
+                return Some((value, rest));
+            }
+        }
+        let end = expr.find([',', ')']).unwrap_or(expr.len());
+        let (atom, rest) = expr.split_at(end);
+        if atom.is_empty() || atom.matches('"').count() % 2 == 1 {
+            return None;
+        }
+        Some((self.cfg.contains(atom), rest))
+    }
 }
 
 const DEV_TABLES: [&str; 2] = ["dev-dependencies", "dev_dependencies"];
@@ -127,14 +241,19 @@ pub fn prune_member(
         manifest.remove(table);
     }
     let mut kept_names = BTreeSet::new();
-    prune_dependency_tables(manifest, edges, inherited, &mut kept_names, file)?;
+    prune_dependency_tables(manifest, None, edges, inherited, &mut kept_names, file)?;
     if let Some(Value::Table(targets)) = manifest.get_mut("target") {
-        for (_, platform) in targets.iter_mut() {
+        for (name, platform) in targets.iter_mut() {
             if let Value::Table(platform) = platform {
                 for table in DEV_TABLES {
                     platform.remove(table);
                 }
-                prune_dependency_tables(platform, edges, inherited, &mut kept_names, file)?;
+                if inherited.platform.applies(name) == Some(false) {
+                    platform.retain(|_, _| false);
+                    continue;
+                }
+                let name = Some(name.as_str());
+                prune_dependency_tables(platform, name, edges, inherited, &mut kept_names, file)?;
             }
         }
         targets.retain(|_, t| t.as_table().is_some_and(|t| !t.is_empty()));
@@ -189,6 +308,7 @@ fn is_inherited(value: &Value) -> bool {
 
 fn prune_dependency_tables(
     table: &mut Table,
+    platform: Option<&str>,
     edges: &[Edge<'_>],
     inherited: &Inherited<'_>,
     kept_names: &mut BTreeSet<String>,
@@ -208,7 +328,7 @@ fn prune_dependency_tables(
                 .to_owned();
             let candidates: Vec<&Edge<'_>> = edges
                 .iter()
-                .filter(|e| e.package_name == real && e.dep.has_kind(kind))
+                .filter(|e| e.package_name == real && e.dep.has_kind(kind, platform))
                 .collect();
             let edge = match candidates.as_slice() {
                 [] => continue,
@@ -229,6 +349,120 @@ fn prune_dependency_tables(
         }
     }
     Ok(())
+}
+
+/// Moves the plain registry dependencies of target-side members into one holder member, so
+/// that which member declares a package stops mattering: a member that starts using a package
+/// another member already compiles (same version, features within the union) leaves the key
+/// alone. Sound for what the base compiles because resolver 2 unifies a package's features over
+/// every target-side dependent of the build: the holder declares the union of the features and
+/// default features if any declaration had them, at the one locked version.
+///
+/// `tables[i]` is eligible when `eligible[i]`: a member compiled for the target only (not a
+/// proc-macro, not reached through a build dependency), whose stub sources use nothing. Only
+/// `[dependencies]` entries of the form `{ version = "=x", features, default-features }` that
+/// no kept `[features]` value names move; a package declared at two versions does not.
+pub fn hoist_shared(tables: &mut [&mut Table], eligible: &[bool], holder: usize) {
+    struct Declaration {
+        member: usize,
+        version: String,
+        features: BTreeSet<String>,
+        default: bool,
+    }
+    let mut found: BTreeMap<String, Vec<Declaration>> = BTreeMap::new();
+    let mut pinned: BTreeSet<String> = BTreeSet::new();
+    for (member, table) in tables.iter().enumerate() {
+        let named = names_in_features(table);
+        let Some(deps) = table.get("dependencies").and_then(Value::as_table) else {
+            continue;
+        };
+        for (name, spec) in deps {
+            let plain = spec.as_table().filter(|spec| {
+                spec.keys()
+                    .all(|k| ["version", "features", "default-features"].contains(&k.as_str()))
+                    && spec
+                        .get("version")
+                        .and_then(Value::as_str)
+                        .is_some_and(|v| v.starts_with('='))
+            });
+            match plain {
+                Some(spec) if eligible[member] && !named.contains(name) => {
+                    found.entry(name.clone()).or_default().push(Declaration {
+                        member,
+                        version: spec["version"].as_str().unwrap_or_default().to_owned(),
+                        features: spec
+                            .get("features")
+                            .and_then(Value::as_array)
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|f| f.as_str().map(str::to_owned))
+                            .collect(),
+                        default: spec.get("default-features").and_then(Value::as_bool)
+                            != Some(false),
+                    });
+                }
+                // The holder keeps its own entry of that name: nothing can move onto it.
+                _ if member == holder => {
+                    pinned.insert(name.clone());
+                }
+                _ => {}
+            }
+        }
+    }
+    for (name, declarations) in found {
+        let version = &declarations[0].version;
+        if pinned.contains(&name) || declarations.iter().any(|d| &d.version != version) {
+            continue;
+        }
+        let mut merged = Table::new();
+        merged.insert("version".into(), Value::String(version.clone()));
+        let features: BTreeSet<&String> = declarations.iter().flat_map(|d| &d.features).collect();
+        if !features.is_empty() {
+            merged.insert(
+                "features".into(),
+                Value::Array(features.into_iter().cloned().map(Value::String).collect()),
+            );
+        }
+        if declarations.iter().all(|d| !d.default) {
+            merged.insert("default-features".into(), Value::Boolean(false));
+        }
+        for declaration in &declarations {
+            let table = &mut tables[declaration.member];
+            if let Some(Value::Table(deps)) = table.get_mut("dependencies") {
+                deps.remove(&name);
+                if deps.is_empty() {
+                    table.remove("dependencies");
+                }
+            }
+        }
+        let deps = tables[holder]
+            .entry("dependencies")
+            .or_insert_with(|| Value::Table(Table::new()));
+        if let Value::Table(deps) = deps {
+            deps.insert(name, Value::Table(merged));
+        }
+    }
+}
+
+/// Dependency names that a manifest's `[features]` values refer to.
+fn names_in_features(manifest: &Table) -> BTreeSet<String> {
+    let Some(features) = manifest.get("features").and_then(Value::as_table) else {
+        return BTreeSet::new();
+    };
+    features
+        .values()
+        .filter_map(Value::as_array)
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(|v| {
+            let v = v.strip_prefix("dep:").unwrap_or(v);
+            v.split('/')
+                .next()
+                .unwrap_or(v)
+                .trim_end_matches('?')
+                .to_owned()
+        })
+        .collect()
 }
 
 /// `dep = { workspace = true, features = [...], optional = true }` → the workspace entry with
@@ -349,6 +583,7 @@ mod tests {
             pkg: format!("registry#{name}@1.0.0"),
             dep_kinds: vec![DepKind {
                 kind: kind.map(str::to_owned),
+                target: None,
             }],
         }
     }
@@ -391,10 +626,15 @@ name = "it"
             },
         ];
         let ws_package: Table = toml::from_str("edition = \"2024\"").unwrap();
+        let platform = Platform::new(
+            "x86_64-unknown-linux-gnu",
+            "unix\ntarget_os=\"linux\"\ntarget_arch=\"x86_64\"\n",
+        );
         let inherited = Inherited {
             package: Some(&ws_package),
             dependencies: None,
             member_depth: 1,
+            platform: &platform,
         };
         let enabled: BTreeSet<&str> = ["default", "fast"].into();
         prune_member(
@@ -419,6 +659,32 @@ fast = ["itoa/std"]
         )
         .unwrap();
         assert_eq!(table, expected);
+    }
+
+    #[test]
+    fn platform_tables_are_evaluated_against_the_image_cfg() {
+        let platform = Platform::new(
+            "x86_64-unknown-linux-gnu",
+            "unix\ntarget_os=\"linux\"\ntarget_arch=\"x86_64\"\ntarget_env=\"gnu\"\n",
+        );
+        assert_eq!(platform.applies("cfg(unix)"), Some(true));
+        assert_eq!(platform.applies("cfg(windows)"), Some(false));
+        assert_eq!(platform.applies("cfg(target_os = \"linux\")"), Some(true));
+        assert_eq!(
+            platform.applies("cfg(not(target_arch = \"wasm32\"))"),
+            Some(true)
+        );
+        assert_eq!(
+            platform.applies("cfg(all(unix, not(target_env = \"musl\")))"),
+            Some(true)
+        );
+        assert_eq!(
+            platform.applies("cfg(any(windows, target_env = \"musl\"))"),
+            Some(false)
+        );
+        assert_eq!(platform.applies("x86_64-unknown-linux-gnu"), Some(true));
+        assert_eq!(platform.applies("x86_64-pc-windows-msvc"), Some(false));
+        assert_eq!(platform.applies("cfg(all(unix"), None);
     }
 
     #[test]

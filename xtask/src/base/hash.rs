@@ -180,6 +180,7 @@ pub fn collect(
     root: &Path,
     metadata: &Metadata,
     config: &Config,
+    image_platform: &graph::Platform,
     prune_lock: &dyn Fn(&Staging<'_>) -> Result<String>,
 ) -> Result<BaseInputs> {
     let members: Vec<&Package> = metadata
@@ -288,14 +289,16 @@ pub fn collect(
             package: ws_package,
             dependencies: ws_dependencies,
             member_depth: depth,
+            platform: image_platform,
         };
         graph::prune_member(table, &edges, &enabled, &inherited, file)
     };
 
-    if let Some(package) = in_context
+    let root_package = in_context
         .iter()
-        .find(|p| p.manifest_path.parent() == Some(root))
-    {
+        .copied()
+        .find(|p| p.manifest_path.parent() == Some(root));
+    if let Some(package) = root_package {
         prune(package, &mut root_table, &root_manifest)?;
     }
     let mut context_members: Vec<String> = in_context
@@ -314,6 +317,49 @@ pub fn collect(
             Value::Array(context_members.iter().cloned().map(Value::String).collect()),
         );
     }
+
+    // Manifests are independent: normalise them on every core (a 500-member workspace hashes
+    // in about the time cargo metadata takes).
+    let others: Vec<&Package> = in_context
+        .iter()
+        .copied()
+        .filter(|p| p.manifest_path.parent() != Some(root))
+        .collect();
+    let per_member = parallel_map(&others, |package| -> Result<Table> {
+        let text = std::fs::read_to_string(&package.manifest_path)
+            .with_context(|| format!("reading {}", package.manifest_path.display()))?;
+        let (_, mut table) = rules.normalise(&text, &package.manifest_path, true)?;
+        prune(package, &mut table, &package.manifest_path)?;
+        Ok(table)
+    });
+    let mut tables: Vec<Table> = per_member.into_iter().collect::<Result<_>>()?;
+
+    // Which member declares a shared registry package stops mattering (graph::hoist_shared).
+    {
+        let host = graph::host_side(resolve, &closure, &by_id);
+        let mut packages: Vec<&Package> = Vec::new();
+        let mut refs: Vec<&mut Table> = Vec::new();
+        if let Some(package) = root_package {
+            packages.push(package);
+            refs.push(&mut root_table);
+        }
+        packages.extend(others.iter().copied());
+        refs.extend(tables.iter_mut());
+        let eligible: Vec<bool> = packages
+            .iter()
+            .map(|p| closure.contains(&p.id) && !host.contains(&p.id))
+            .collect();
+        let holder = packages
+            .iter()
+            .enumerate()
+            .filter(|(i, p)| eligible[*i] && app_packages.contains(&p.name))
+            .min_by_key(|(_, p)| &p.name)
+            .map(|(i, _)| i);
+        if let Some(holder) = holder {
+            graph::hoist_shared(&mut refs, &eligible, holder);
+        }
+    }
+
     let root_canonical = toml::to_string(&root_table)
         .with_context(|| format!("{}: cannot re-serialise", root_manifest.display()))?;
     inputs.push(file_input(
@@ -321,39 +367,23 @@ pub fn collect(
         workspace::ROOT_MANIFEST,
         root_canonical.into_bytes(),
     ));
-
-    // Manifests are independent: normalise them on every core (a 500-member workspace hashes
-    // in about the time cargo metadata takes).
-    let per_member = parallel_map(
-        &in_context,
-        |package| -> Result<(Option<Input>, Vec<Stub>)> {
-            let dir = package
-                .manifest_path
-                .parent()
-                .context("manifest path has no parent")?;
-            if dir == root {
-                return Ok((None, stub_sources(root, dir, package, &root_table)?));
-            }
-            let relative = relative_slash(root, &package.manifest_path)?;
-            let text = std::fs::read_to_string(&package.manifest_path)
-                .with_context(|| format!("reading {}", package.manifest_path.display()))?;
-            let (_, mut table) = rules.normalise(&text, &package.manifest_path, true)?;
-            prune(package, &mut table, &package.manifest_path)?;
-            let canonical = toml::to_string(&table).with_context(|| {
-                format!("{}: cannot re-serialise", package.manifest_path.display())
-            })?;
-            let input = file_input(
-                &format!("manifest:{relative}"),
-                &relative,
-                canonical.into_bytes(),
-            );
-            Ok((Some(input), stub_sources(root, dir, package, &table)?))
-        },
-    );
-    for result in per_member {
-        let (input, member_stubs) = result?;
-        inputs.extend(input);
-        stubs.extend(member_stubs);
+    if let Some(package) = root_package {
+        stubs.extend(stub_sources(root, root, package, &root_table)?);
+    }
+    for (package, table) in others.iter().zip(&tables) {
+        let relative = relative_slash(root, &package.manifest_path)?;
+        let canonical = toml::to_string(table)
+            .with_context(|| format!("{}: cannot re-serialise", package.manifest_path.display()))?;
+        inputs.push(file_input(
+            &format!("manifest:{relative}"),
+            &relative,
+            canonical.into_bytes(),
+        ));
+        let dir = package
+            .manifest_path
+            .parent()
+            .context("manifest path has no parent")?;
+        stubs.extend(stub_sources(root, dir, package, table)?);
     }
     stubs.sort();
     stubs.dedup();
@@ -485,6 +515,32 @@ pub fn collect(
         build_args,
         hash,
     })
+}
+
+/// Normalises every manifest of the workspace, for its errors only (file, line and fix).
+pub fn check_manifests(root: &Path, metadata: &Metadata) -> Result<()> {
+    let members: Vec<&Package> = metadata
+        .packages
+        .iter()
+        .filter(|p| metadata.workspace_members.contains(&p.id))
+        .collect();
+    let member_dirs: BTreeSet<PathBuf> = members
+        .iter()
+        .filter_map(|p| p.manifest_path.parent().map(Path::to_path_buf))
+        .collect();
+    let rules = ManifestRules {
+        root,
+        member_dirs: &member_dirs,
+    };
+    let root_manifest = root.join(workspace::ROOT_MANIFEST);
+    let manifests = std::iter::once((root_manifest, member_dirs.contains(root)))
+        .chain(members.iter().map(|p| (p.manifest_path.clone(), true)));
+    for (manifest, is_member) in manifests {
+        let text = std::fs::read_to_string(&manifest)
+            .with_context(|| format!("reading {}", manifest.display()))?;
+        rules.normalise(&text, &manifest, is_member)?;
+    }
+    Ok(())
 }
 
 /// Member directories that `[patch]` or `[replace]` of the root manifest point at.
