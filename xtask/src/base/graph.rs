@@ -689,6 +689,35 @@ fast = ["itoa/std"]
     }
 
     #[test]
+    fn shared_registry_dependencies_move_to_the_holder_with_the_union_of_features() {
+        let mut app: Table = toml::from_str(
+            "[dependencies]\nitoa = { version = \"=1.0.19\" }\nserde = { version = \"=1.0.0\", features = [\"derive\"] }\n",
+        )
+        .unwrap();
+        let mut util: Table = toml::from_str(
+            "[dependencies]\nitoa = { version = \"=1.0.19\" }\nserde = { version = \"=1.0.0\", features = [\"rc\"] }\nmemchr = { version = \"=2.0.0\", default-features = false }\nlog = { version = \"=0.4.0\", optional = true }\n[features]\nx = [\"memchr/std\"]\n",
+        )
+        .unwrap();
+        let mut macros: Table =
+            toml::from_str("[dependencies]\nitoa = { version = \"=1.0.19\" }\n").unwrap();
+        let mut tables = [&mut app, &mut util, &mut macros];
+        hoist_shared(&mut tables, &[true, true, false], 0);
+        let expected_app: Table = toml::from_str(
+            "[dependencies]\nitoa = { version = \"=1.0.19\" }\nserde = { version = \"=1.0.0\", features = [\"derive\", \"rc\"] }\n",
+        )
+        .unwrap();
+        assert_eq!(app, expected_app);
+        // memchr is named by a feature, log is optional: both stay; the host-side member keeps
+        // its own declaration.
+        let expected_util: Table = toml::from_str(
+            "[dependencies]\nmemchr = { version = \"=2.0.0\", default-features = false }\nlog = { version = \"=0.4.0\", optional = true }\n[features]\nx = [\"memchr/std\"]\n",
+        )
+        .unwrap();
+        assert_eq!(util, expected_util);
+        assert!(macros["dependencies"].get("itoa").is_some());
+    }
+
+    #[test]
     fn closure_follows_normal_and_build_edges_only() {
         let node = |id: &str, deps: Vec<NodeDep>| Node {
             id: id.to_owned(),

@@ -946,6 +946,20 @@ mod tests {
     }
 
     #[test]
+    fn a_custom_built_profile_keeps_its_inherits_chain() {
+        let mut profiles: Table = toml::from_str(
+            "[prod]\ninherits = \"release\"\nlto = true\n[release]\nopt-level = 3\n[dev]\nopt-level = 1\n[deb]\ninherits = \"release\"\n",
+        )
+        .unwrap();
+        keep_built_profile(&mut profiles, "prod");
+        assert_eq!(
+            profiles.keys().collect::<Vec<_>>(),
+            ["prod", "release"],
+            "the built profile and the one it inherits from"
+        );
+    }
+
+    #[test]
     fn combine_depends_on_names_and_digests() {
         let a: BTreeMap<String, String> = [("x".to_owned(), "1".to_owned())].into();
         let b: BTreeMap<String, String> = [("y".to_owned(), "1".to_owned())].into();
