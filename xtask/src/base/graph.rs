@@ -64,14 +64,16 @@ impl NodeDep {
             let kind_matches = match kind {
                 Kind::Normal => k.kind.is_none(),
                 Kind::Build => k.kind.as_deref() == Some("build"),
+                Kind::Dev => k.kind.as_deref() == Some("dev"),
             };
             kind_matches && k.target.as_deref().map(squash) == platform.map(squash)
         })
     }
 }
 
-/// The package ids reachable from `roots` through normal and build edges.
-pub fn closure(resolve: &Resolve, roots: &[&str]) -> BTreeSet<String> {
+/// The package ids reachable from `roots` through normal and build edges (and dev edges with
+/// `include_dev`, for resolver 1, which unifies dev-dependencies' features into every build).
+pub fn closure(resolve: &Resolve, roots: &[&str], include_dev: bool) -> BTreeSet<String> {
     let nodes: BTreeMap<&str, &Node> = resolve.nodes.iter().map(|n| (n.id.as_str(), n)).collect();
     let mut seen: BTreeSet<String> = BTreeSet::new();
     let mut queue: VecDeque<&str> = roots.iter().copied().collect();
@@ -80,7 +82,7 @@ pub fn closure(resolve: &Resolve, roots: &[&str]) -> BTreeSet<String> {
             continue;
         }
         if let Some(node) = nodes.get(id) {
-            for dep in node.deps.iter().filter(|d| d.is_built()) {
+            for dep in node.deps.iter().filter(|d| include_dev || d.is_built()) {
                 queue.push_back(&dep.pkg);
             }
         }
@@ -115,13 +117,14 @@ pub fn host_side(
             }
         }
     }
-    self::closure(resolve, &starts)
+    self::closure(resolve, &starts, true)
 }
 
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
     Normal,
     Build,
+    Dev,
 }
 
 /// A resolved edge of one member, with what the pruning needs of its target package.
@@ -142,6 +145,9 @@ pub struct Inherited<'a> {
     pub member_depth: usize,
     /// The image's platform, for `[target.<platform>]` tables.
     pub platform: &'a Platform,
+    /// Resolver 1 unifies the features of dev-dependencies and of other platforms'
+    /// dependencies into every build: those tables stay (normalised, not pruned).
+    pub resolver_v1: bool,
 }
 
 /// The image's platform: its triple and its `cfg` values (`rustc --print cfg --target`).
@@ -238,23 +244,47 @@ pub fn prune_member(
     if let Some(Value::Table(package)) = manifest.get_mut("package") {
         inherit_package_keys(package, inherited.package);
     }
-    for table in DEV_TABLES.into_iter().chain(UNBUILT_TARGETS) {
+    let v1 = inherited.resolver_v1;
+    for table in UNBUILT_TARGETS {
         manifest.remove(table);
     }
+    if !v1 {
+        for table in DEV_TABLES {
+            manifest.remove(table);
+        }
+    }
     let mut kept_names = BTreeSet::new();
-    prune_dependency_tables(manifest, None, edges, inherited, &mut kept_names, file)?;
+    prune_dependency_tables(
+        manifest,
+        None,
+        false,
+        edges,
+        inherited,
+        &mut kept_names,
+        file,
+    )?;
     if let Some(Value::Table(targets)) = manifest.get_mut("target") {
         for (name, platform) in targets.iter_mut() {
             if let Value::Table(platform) = platform {
-                for table in DEV_TABLES {
-                    platform.remove(table);
-                }
-                if inherited.platform.applies(name) == Some(false) {
-                    platform.retain(|_, _| false);
-                    continue;
+                if !v1 {
+                    for table in DEV_TABLES {
+                        platform.remove(table);
+                    }
+                    if inherited.platform.applies(name) == Some(false) {
+                        platform.retain(|_, _| false);
+                        continue;
+                    }
                 }
                 let name = Some(name.as_str());
-                prune_dependency_tables(platform, name, edges, inherited, &mut kept_names, file)?;
+                prune_dependency_tables(
+                    platform,
+                    name,
+                    v1,
+                    edges,
+                    inherited,
+                    &mut kept_names,
+                    file,
+                )?;
             }
         }
         targets.retain(|_, t| t.as_table().is_some_and(|t| !t.is_empty()));
@@ -310,12 +340,19 @@ fn is_inherited(value: &Value) -> bool {
 fn prune_dependency_tables(
     table: &mut Table,
     platform: Option<&str>,
+    keep_all: bool,
     edges: &[Edge<'_>],
     inherited: &Inherited<'_>,
     kept_names: &mut BTreeSet<String>,
     file: &std::path::Path,
 ) -> Result<()> {
-    for (key, kind) in BUILT_TABLES {
+    let dev = DEV_TABLES.map(|t| (t, Kind::Dev));
+    let tables = BUILT_TABLES
+        .iter()
+        .chain(if inherited.resolver_v1 { &dev[..] } else { &[] });
+    for &(key, kind) in tables {
+        // Resolver 1: every entry of a dev table or another platform's table counts.
+        let keep_all = keep_all || kind == Kind::Dev;
         let Some(Value::Table(deps)) = table.get_mut(key) else {
             continue;
         };
@@ -332,6 +369,7 @@ fn prune_dependency_tables(
                 .filter(|e| e.package_name == real && e.dep.has_kind(kind, platform))
                 .collect();
             let edge = match candidates.as_slice() {
+                [] if keep_all => None,
                 [] => continue,
                 [one] => Some(*one),
                 many => {
@@ -636,6 +674,7 @@ name = "it"
             dependencies: None,
             member_depth: 1,
             platform: &platform,
+            resolver_v1: false,
         };
         let enabled: BTreeSet<&str> = ["default", "fast"].into();
         prune_member(
@@ -738,7 +777,7 @@ fast = ["itoa/std"]
                 node("d", vec![]),
             ],
         };
-        let found = closure(&resolve, &["a"]);
+        let found = closure(&resolve, &["a"], false);
         assert_eq!(
             found,
             ["a", "b", "c"].into_iter().map(str::to_owned).collect()

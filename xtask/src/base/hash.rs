@@ -224,7 +224,10 @@ pub fn collect(
         .filter(|p| app_packages.contains(&p.name))
         .map(|p| p.id.as_str())
         .collect();
-    let closure = graph::closure(resolve, &roots);
+    let root_text = std::fs::read_to_string(root.join(workspace::ROOT_MANIFEST))
+        .with_context(|| format!("reading {}", root.join(workspace::ROOT_MANIFEST).display()))?;
+    let resolver_v1 = resolver_is_v1(&root_text);
+    let closure = graph::closure(resolve, &roots, resolver_v1);
 
     let mut inputs = Vec::new();
     let mut stubs = Vec::new();
@@ -290,6 +293,7 @@ pub fn collect(
             dependencies: ws_dependencies,
             member_depth: depth,
             platform: image_platform,
+            resolver_v1,
         };
         graph::prune_member(table, &edges, &enabled, &inherited, file)
     };
@@ -541,6 +545,29 @@ pub fn check_manifests(root: &Path, metadata: &Metadata) -> Result<()> {
         rules.normalise(&text, &manifest, is_member)?;
     }
     Ok(())
+}
+
+/// Whether the workspace resolves features with resolver 1: `resolver = "1"`, or no resolver
+/// with a virtual manifest or a root package of edition 2015 or 2018.
+fn resolver_is_v1(root_manifest: &str) -> bool {
+    let Ok(table) = toml::from_str::<Table>(root_manifest) else {
+        return true;
+    };
+    let resolver = table
+        .get("workspace")
+        .and_then(|w| w.get("resolver"))
+        .or_else(|| table.get("package").and_then(|p| p.get("resolver")))
+        .and_then(Value::as_str);
+    match resolver {
+        Some(resolver) => resolver == "1",
+        None => {
+            let edition = table
+                .get("package")
+                .and_then(|p| p.get("edition"))
+                .and_then(Value::as_str);
+            !matches!(edition, Some(e) if e >= "2021")
+        }
+    }
 }
 
 /// Member directories that `[patch]` or `[replace]` of the root manifest point at.
