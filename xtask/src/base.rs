@@ -1,7 +1,7 @@
 //! `cargo xtask base …`: the content-addressed base image. Its tag is the hash of its inputs
 //! (see hash.rs), so a tag that exists locally or in the registry is never built again.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, path::Path};
 
 use anyhow::{Context, Result, bail};
 use serde_json::json;
@@ -125,9 +125,22 @@ fn resolved_metadata(ws: &Workspace) -> Result<Vec<u8>> {
 /// members. The result is exactly the file that `cargo build --locked` accepts in the base
 /// build. Offline: the resolve above already cached every index entry it needs.
 fn prune_lock(ws: &Workspace, staging: &hash::Staging<'_>) -> Result<String> {
-    let dir = ws.scratch("base-key-stage")?;
-    std::fs::remove_dir_all(&dir)?;
+    // One directory per call: tests and worktrees hash side by side in one target dir.
+    static STAGES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let stage = STAGES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = ws
+        .scratch("base-key-stage")?
+        .join(format!("{}-{stage}", std::process::id()));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
     std::fs::create_dir_all(&dir)?;
+    let result = stage_and_update(ws, staging, &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn stage_and_update(ws: &Workspace, staging: &hash::Staging<'_>, dir: &Path) -> Result<String> {
     for (relative, content) in &staging.files {
         let path = dir.join(relative);
         if let Some(parent) = path.parent() {
@@ -139,7 +152,7 @@ fn prune_lock(ws: &Workspace, staging: &hash::Staging<'_>) -> Result<String> {
     std::fs::write(&lock, staging.lockfile)?;
     let mut cmd = crate::process::command("cargo");
     cmd.args(["update", "--workspace", "--offline", "--quiet"])
-        .current_dir(&dir);
+        .current_dir(dir);
     if let Some(toolchain) = ws.sh.var_os("RUSTUP_TOOLCHAIN") {
         cmd.env("RUSTUP_TOOLCHAIN", toolchain);
     }
