@@ -297,7 +297,7 @@ pub fn prune_member(
         manifest.remove("target");
     }
     if let Some(Value::Table(features)) = manifest.get_mut("features") {
-        features.retain(|name, _| enabled.contains(&name[..]));
+        features.retain(|name, _| enabled.contains::<str>(name));
         let kept_features: BTreeSet<String> = features.keys().cloned().collect();
         for (_, values) in features.iter_mut() {
             if let Value::Array(values) = values {

@@ -389,7 +389,7 @@ impl History {
                     _ => Value::String(pool_entry.1.to_owned()),
                 };
                 deps.insert(krate.to_owned(), spec);
-                if n % 3 == 0 {
+                if n.is_multiple_of(3) {
                     let mut t = Table::new();
                     t.insert("path".into(), Value::String("../testkit".into()));
                     deps.insert("testkit".into(), Value::Table(t));
