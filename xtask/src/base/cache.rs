@@ -77,6 +77,7 @@ pub fn key(ws: &Workspace, no_deps_metadata: &[u8]) -> Result<String> {
 struct Stored {
     inputs: Vec<StoredInput>,
     stubs: Vec<(String, String)>,
+    member_stubs: Vec<(String, String)>,
     build_args: Vec<(String, String)>,
     hash: String,
 }
@@ -92,11 +93,14 @@ struct StoredInput {
 pub fn load(dir: &Path, key: &str) -> Option<BaseInputs> {
     let bytes = std::fs::read(dir.join(format!("{key}.json"))).ok()?;
     let stored: Stored = serde_json::from_slice(&bytes).ok()?;
-    let stubs = stored
-        .stubs
-        .into_iter()
-        .map(|(path, content)| Some((path, hash::stub_content(&content)?)))
-        .collect::<Option<Vec<_>>>()?;
+    let restore = |stubs: Vec<(String, String)>| {
+        stubs
+            .into_iter()
+            .map(|(path, content)| Some((path, hash::stub_content(&content)?)))
+            .collect::<Option<Vec<_>>>()
+    };
+    let stubs = restore(stored.stubs)?;
+    let member_stubs = restore(stored.member_stubs)?;
     Some(BaseInputs {
         inputs: stored
             .inputs
@@ -108,6 +112,7 @@ pub fn load(dir: &Path, key: &str) -> Option<BaseInputs> {
             })
             .collect(),
         stubs,
+        member_stubs,
         build_args: stored.build_args,
         hash: stored.hash,
     })
@@ -136,6 +141,11 @@ pub fn store(dir: &Path, key: &str, inputs: &BaseInputs) {
             .collect(),
         stubs: inputs
             .stubs
+            .iter()
+            .map(|(p, c)| (p.clone(), (*c).to_owned()))
+            .collect(),
+        member_stubs: inputs
+            .member_stubs
             .iter()
             .map(|(p, c)| (p.clone(), (*c).to_owned()))
             .collect(),

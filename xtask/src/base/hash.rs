@@ -118,6 +118,10 @@ pub struct BaseInputs {
     pub inputs: Vec<Input>,
     /// Stub sources written into the context; their layout is itself an input.
     pub stubs: Vec<Stub>,
+    /// Stub sources of every workspace member (declared tests, benches and examples
+    /// included), for the app image's context, which stubs the members it does not compile.
+    /// Not a base input: the app context hashes its own files.
+    pub member_stubs: Vec<Stub>,
     pub build_args: Vec<(String, String)>,
     pub hash: String,
 }
@@ -243,6 +247,7 @@ pub fn collect(
     let root_text = std::fs::read_to_string(&root_manifest)
         .with_context(|| format!("reading {}", root_manifest.display()))?;
     let (_, mut root_table) = rules.normalise(&root_text, &root_manifest, root_is_member)?;
+    let member_stubs = all_member_stubs(root, &members, &rules, &root_table)?;
     let workspace_table = root_table
         .get("workspace")
         .and_then(Value::as_table)
@@ -516,6 +521,7 @@ pub fn collect(
     Ok(BaseInputs {
         inputs,
         stubs,
+        member_stubs,
         build_args,
         hash,
     })
@@ -545,6 +551,35 @@ pub fn check_manifests(root: &Path, metadata: &Metadata) -> Result<()> {
         rules.normalise(&text, &manifest, is_member)?;
     }
     Ok(())
+}
+
+/// The stub sources of every member as its own manifest declares them (scheme v3's rule).
+fn all_member_stubs(
+    root: &Path,
+    members: &[&Package],
+    rules: &ManifestRules<'_>,
+    root_table: &Table,
+) -> Result<Vec<Stub>> {
+    let per_member = parallel_map(members, |package| -> Result<Vec<Stub>> {
+        let dir = package
+            .manifest_path
+            .parent()
+            .context("manifest path has no parent")?;
+        if dir == root {
+            return stub_sources(root, dir, package, root_table);
+        }
+        let text = std::fs::read_to_string(&package.manifest_path)
+            .with_context(|| format!("reading {}", package.manifest_path.display()))?;
+        let (_, table) = rules.normalise(&text, &package.manifest_path, true)?;
+        stub_sources(root, dir, package, &table)
+    });
+    let mut stubs = Vec::new();
+    for result in per_member {
+        stubs.extend(result?);
+    }
+    stubs.sort();
+    stubs.dedup();
+    Ok(stubs)
 }
 
 /// Whether the workspace resolves features with resolver 1: `resolver = "1"`, or no resolver
