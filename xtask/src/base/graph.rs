@@ -401,9 +401,16 @@ fn prune_dependency_tables(
 /// proc-macro, not reached through a build dependency), whose stub sources use nothing. Only
 /// `[dependencies]` entries of the form `{ version = "=x", features, default-features }` that
 /// no kept `[features]` value names move; a package declared at two versions does not.
-pub fn hoist_shared(tables: &mut [&mut Table], eligible: &[bool], holder: usize) {
+pub fn hoist_shared(
+    tables: &mut [&mut Table],
+    eligible: &[bool],
+    holder: usize,
+    platform: &Platform,
+) {
     struct Declaration {
         member: usize,
+        /// `None`: `[dependencies]`; else the `[target.<key>]` table (one that applies).
+        location: Option<String>,
         version: String,
         features: BTreeSet<String>,
         default: bool,
@@ -412,39 +419,53 @@ pub fn hoist_shared(tables: &mut [&mut Table], eligible: &[bool], holder: usize)
     let mut pinned: BTreeSet<String> = BTreeSet::new();
     for (member, table) in tables.iter().enumerate() {
         let named = names_in_features(table);
-        let Some(deps) = table.get("dependencies").and_then(Value::as_table) else {
-            continue;
-        };
-        for (name, spec) in deps {
-            let plain = spec.as_table().filter(|spec| {
-                spec.keys()
-                    .all(|k| ["version", "features", "default-features"].contains(&k.as_str()))
-                    && spec
-                        .get("version")
-                        .and_then(Value::as_str)
-                        .is_some_and(|v| v.starts_with('='))
-            });
-            match plain {
-                Some(spec) if eligible[member] && !named.contains(name) => {
-                    found.entry(name.clone()).or_default().push(Declaration {
-                        member,
-                        version: spec["version"].as_str().unwrap_or_default().to_owned(),
-                        features: spec
-                            .get("features")
-                            .and_then(Value::as_array)
-                            .into_iter()
-                            .flatten()
-                            .filter_map(|f| f.as_str().map(str::to_owned))
-                            .collect(),
-                        default: spec.get("default-features").and_then(Value::as_bool)
-                            != Some(false),
-                    });
+        // On the image's platform, `[target.<applying>.dependencies]` is `[dependencies]`.
+        let mut locations: Vec<(Option<String>, &Table)> = Vec::new();
+        if let Some(deps) = table.get("dependencies").and_then(Value::as_table) {
+            locations.push((None, deps));
+        }
+        if let Some(targets) = table.get("target").and_then(Value::as_table) {
+            for (key, target) in targets {
+                if platform.applies(key) == Some(true)
+                    && let Some(deps) = target.get("dependencies").and_then(Value::as_table)
+                {
+                    locations.push((Some(key.clone()), deps));
                 }
-                // The holder keeps its own entry of that name: nothing can move onto it.
-                _ if member == holder => {
-                    pinned.insert(name.clone());
+            }
+        }
+        for (location, deps) in locations {
+            for (name, spec) in deps {
+                let plain = spec.as_table().filter(|spec| {
+                    spec.keys()
+                        .all(|k| ["version", "features", "default-features"].contains(&k.as_str()))
+                        && spec
+                            .get("version")
+                            .and_then(Value::as_str)
+                            .is_some_and(|v| v.starts_with('='))
+                });
+                match plain {
+                    Some(spec) if eligible[member] && !named.contains(name) => {
+                        found.entry(name.clone()).or_default().push(Declaration {
+                            member,
+                            location: location.clone(),
+                            version: spec["version"].as_str().unwrap_or_default().to_owned(),
+                            features: spec
+                                .get("features")
+                                .and_then(Value::as_array)
+                                .into_iter()
+                                .flatten()
+                                .filter_map(|f| f.as_str().map(str::to_owned))
+                                .collect(),
+                            default: spec.get("default-features").and_then(Value::as_bool)
+                                != Some(false),
+                        });
+                    }
+                    // The holder keeps its own entry of that name: nothing can move onto it.
+                    _ if member == holder => {
+                        pinned.insert(name.clone());
+                    }
+                    _ => {}
                 }
-                _ => {}
             }
         }
     }
@@ -466,13 +487,11 @@ pub fn hoist_shared(tables: &mut [&mut Table], eligible: &[bool], holder: usize)
             merged.insert("default-features".into(), Value::Boolean(false));
         }
         for declaration in &declarations {
-            let table = &mut tables[declaration.member];
-            if let Some(Value::Table(deps)) = table.get_mut("dependencies") {
-                deps.remove(&name);
-                if deps.is_empty() {
-                    table.remove("dependencies");
-                }
-            }
+            remove_entry(
+                tables[declaration.member],
+                declaration.location.as_deref(),
+                &name,
+            );
         }
         let deps = tables[holder]
             .entry("dependencies")
@@ -480,6 +499,37 @@ pub fn hoist_shared(tables: &mut [&mut Table], eligible: &[bool], holder: usize)
         if let Value::Table(deps) = deps {
             deps.insert(name, Value::Table(merged));
         }
+    }
+}
+
+/// Removes `name` from `[dependencies]` or `[target.<location>.dependencies]`, and the
+/// tables it leaves empty.
+fn remove_entry(table: &mut Table, location: Option<&str>, name: &str) {
+    let Some(location) = location else {
+        if let Some(Value::Table(deps)) = table.get_mut("dependencies") {
+            deps.remove(name);
+            if deps.is_empty() {
+                table.remove("dependencies");
+            }
+        }
+        return;
+    };
+    let Some(Value::Table(targets)) = table.get_mut("target") else {
+        return;
+    };
+    if let Some(Value::Table(target)) = targets.get_mut(location) {
+        if let Some(Value::Table(deps)) = target.get_mut("dependencies") {
+            deps.remove(name);
+            if deps.is_empty() {
+                target.remove("dependencies");
+            }
+        }
+        if target.is_empty() {
+            targets.remove(location);
+        }
+    }
+    if targets.is_empty() {
+        table.remove("target");
     }
 }
 
@@ -739,10 +789,17 @@ fast = ["itoa/std"]
         .unwrap();
         let mut macros: Table =
             toml::from_str("[dependencies]\nitoa = { version = \"=1.0.19\" }\n").unwrap();
+        // A table of the image's platform counts as [dependencies].
+        util.insert(
+            "target".into(),
+            toml::from_str("[\"cfg(unix)\".dependencies]\nitoa = { version = \"=1.0.19\", features = [\"x\"] }\n")
+                .unwrap(),
+        );
         let mut tables = [&mut app, &mut util, &mut macros];
-        hoist_shared(&mut tables, &[true, true, false], 0);
+        let unix = Platform::new("x86_64-unknown-linux-gnu", "unix\n");
+        hoist_shared(&mut tables, &[true, true, false], 0, &unix);
         let expected_app: Table = toml::from_str(
-            "[dependencies]\nitoa = { version = \"=1.0.19\" }\nserde = { version = \"=1.0.0\", features = [\"derive\", \"rc\"] }\n",
+            "[dependencies]\nitoa = { version = \"=1.0.19\", features = [\"x\"] }\nserde = { version = \"=1.0.0\", features = [\"derive\", \"rc\"] }\n",
         )
         .unwrap();
         assert_eq!(app, expected_app);

@@ -365,7 +365,7 @@ pub fn collect(
             .min_by_key(|(_, p)| &p.name)
             .map(|(i, _)| i);
         if let Some(holder) = holder {
-            graph::hoist_shared(&mut refs, &eligible, holder);
+            graph::hoist_shared(&mut refs, &eligible, holder, image_platform);
         }
     }
 
