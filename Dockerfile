@@ -8,9 +8,12 @@ WORKDIR /build
 # (xtask/src/image/context.rs: other members stubbed, no seed, no docs), so data, docs and xtask
 # changes never rebuild; Render sends the repository, and .dockerignore keeps most of it out.
 COPY . .
-# The base compiled every external dependency; only workspace crates compile here.
+# The base compiled every external dependency; only workspace crates compile here. Not
+# --offline: the base holds the index entries and crates of what it compiles, not of the
+# lockfile's other entries (dev-dependencies, other platforms, xtask's), which cargo still
+# resolves; it reads those few index files from crates.io and downloads no crate.
 ARG GIT_SHA=unknown
-RUN OPENEU_GIT_SHA="$GIT_SHA" cargo build --profile "$CARGO_PROFILE" --locked --offline --package openeu-api \
+RUN OPENEU_GIT_SHA="$GIT_SHA" cargo build --profile "$CARGO_PROFILE" --locked --package openeu-api \
  && install -D "target/$CARGO_PROFILE/openeu-api" /out/openeu-api
 
 # The runtime's whole file system, gathered from the build stage's own files: the binary, the

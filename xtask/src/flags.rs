@@ -621,6 +621,14 @@ pub struct BenchBase {
     /// Timed repetitions of the quick measurements (the median is reported).
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
+    /// Only the key's own figures, without Docker: the decision time (fresh and warm cargo
+    /// home) and the precision over a generated commit history against cargo's unit graph,
+    /// docker's manifest-COPY layer key and cargo-chef's recipe.
+    #[arg(long)]
+    pub precision: bool,
+    /// Commits in the generated history of --precision.
+    #[arg(long, default_value_t = 120)]
+    pub commits: usize,
     /// Print JSON on stdout.
     #[arg(long)]
     pub json: bool,

@@ -14,6 +14,8 @@ use xshell::Shell;
 pub const ROOT_MANIFEST: &str = "Cargo.toml";
 pub const LOCKFILE: &str = "Cargo.lock";
 pub const TOOLCHAIN_FILE: &str = "rust-toolchain.toml";
+/// rustup's older name for the toolchain file: TOML, or just the channel on one line.
+pub const LEGACY_TOOLCHAIN_FILE: &str = "rust-toolchain";
 pub const CARGO_CONFIG_FILES: [&str; 2] = [".cargo/config", ".cargo/config.toml"];
 pub const BASE_DOCKERFILE: &str = "Dockerfile.base";
 pub const APP_DOCKERFILE: &str = "Dockerfile";
@@ -72,9 +74,24 @@ pub fn toolchain_version(file: &Path) -> Result<String> {
     toolchain_channel(&content, file)
 }
 
+/// The workspace's toolchain file: `rust-toolchain.toml`, else the legacy `rust-toolchain`.
+pub fn toolchain_file(root: &Path) -> Option<&'static str> {
+    [TOOLCHAIN_FILE, LEGACY_TOOLCHAIN_FILE]
+        .into_iter()
+        .find(|name| root.join(name).is_file())
+}
+
 pub fn toolchain_channel(content: &[u8], file: &Path) -> Result<String> {
     let text =
         std::str::from_utf8(content).with_context(|| format!("{} is not UTF-8", file.display()))?;
+    // The legacy file may hold just the channel (`1.70.0`, `stable`).
+    let bare = text.trim();
+    if file.file_name().is_some_and(|n| n == LEGACY_TOOLCHAIN_FILE)
+        && !bare.is_empty()
+        && !bare.contains(['[', '=', '\n'])
+    {
+        return Ok(bare.to_owned());
+    }
     let parsed: toml::Table = toml::from_str(text)
         .map_err(|err| anyhow::anyhow!("{}: {}", file.display(), err.to_string().trim_end()))?;
     parsed
@@ -215,9 +232,14 @@ pub const LOCAL_REGISTRY_HOSTS: [&str; 3] = ["127.0.0.1", "localhost", "[::1]"];
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Config {
     /// host[:port] of the registry images are pushed to.
+    #[serde(default = "default_registry")]
     pub registry: String,
+    #[serde(default)]
     pub base_image: String,
+    #[serde(default)]
     pub app_image: String,
+    /// Empty: the workspace's packages with a binary (see base/hash.rs).
+    #[serde(default)]
     pub app_packages: Vec<String>,
     #[serde(default)]
     pub base_inputs: Vec<String>,
@@ -291,6 +313,10 @@ impl Default for RenderConfig {
     }
 }
 
+fn default_registry() -> String {
+    "127.0.0.1:5000".to_owned()
+}
+
 fn default_stack() -> String {
     "local".to_owned()
 }
@@ -323,27 +349,33 @@ impl Config {
         let parsed: RootManifest = toml::from_str(&text).with_context(|| {
             format!("{}: invalid [workspace.metadata.xtask]", manifest.display())
         })?;
-        let Some(mut config) = parsed
+        // Any workspace works without the table (`--workspace DIR` on another repository):
+        // images are named after the directory, the app packages are the binary packages.
+        let mut config = match parsed
             .workspace
             .and_then(|w| w.metadata)
             .and_then(|m| m.xtask)
-        else {
-            bail!(
-                "{}: missing [workspace.metadata.xtask]; add registry, base-image, app-image and app-packages",
-                manifest.display()
-            );
+        {
+            Some(config) => config,
+            None => toml::from_str::<Config>("")
+                .with_context(|| format!("{}: default xtask config", manifest.display()))?,
         };
+        let dir_name = manifest
+            .parent()
+            .and_then(Path::file_name)
+            .map(|n| n.to_string_lossy().to_lowercase())
+            .unwrap_or_else(|| "workspace".to_owned());
+        if config.base_image.is_empty() {
+            config.base_image = format!("{dir_name}-base");
+        }
+        if config.app_image.is_empty() {
+            config.app_image = format!("{dir_name}-app");
+        }
         // The deploy environment names its registry; the manifest's value is the local default.
         if let Ok(server) = std::env::var("DOCKER_REGISTRY_SERVER")
             && !server.trim().is_empty()
         {
             config.registry = server.trim().trim_end_matches('/').to_owned();
-        }
-        if config.app_packages.is_empty() {
-            bail!(
-                "{}: [workspace.metadata.xtask] app-packages is empty",
-                manifest.display()
-            );
         }
         Ok(config)
     }

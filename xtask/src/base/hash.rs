@@ -16,13 +16,14 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use toml::{Table, Value};
 
+use super::graph;
 use crate::{
     files::hex,
     workspace::{self, Config},
 };
 
 /// Bumped whenever the normalisation rules change, so old tags are not reused by mistake.
-const SCHEME: &str = "openeu-base-hash v3";
+const SCHEME: &str = "openeu-base-hash v4";
 
 /// Keys of `[package]` (and `[workspace.package]`) that cannot affect compiled dependencies.
 const DROPPED_PACKAGE_KEYS: [&str; 15] = [
@@ -67,17 +68,24 @@ const MASKED_VERSION: &str = "0.0.0";
 pub const CONTEXT_PACKAGES: &str = ".xtask/packages";
 pub const CONTEXT_MEMBERS: &str = ".xtask/members";
 
-/// The part of `cargo metadata --no-deps --format-version 1` that hashing needs.
+/// The part of `cargo metadata --format-version 1` that hashing needs.
 #[derive(Debug, Deserialize)]
 pub struct Metadata {
     pub packages: Vec<Package>,
     pub workspace_members: Vec<String>,
+    /// Present when cargo metadata ran with dependencies.
+    #[serde(default)]
+    pub resolve: Option<graph::Resolve>,
 }
 
 #[derive(Debug, Deserialize)]
 pub struct Package {
     pub name: String,
     pub id: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub source: Option<String>,
     pub manifest_path: PathBuf,
     pub targets: Vec<CargoTarget>,
 }
@@ -110,6 +118,10 @@ pub struct BaseInputs {
     pub inputs: Vec<Input>,
     /// Stub sources written into the context; their layout is itself an input.
     pub stubs: Vec<Stub>,
+    /// Stub sources of every workspace member (declared tests, benches and examples
+    /// included), for the app image's context, which stubs the members it does not compile.
+    /// Not a base input: the app context hashes its own files.
+    pub member_stubs: Vec<Stub>,
     pub build_args: Vec<(String, String)>,
     pub hash: String,
 }
@@ -141,8 +153,40 @@ pub fn combine(digests: &BTreeMap<String, String>) -> String {
     hex(&hasher.finalize())
 }
 
-/// Collects and normalises every input of the base image of the workspace at `root`.
-pub fn collect(root: &Path, metadata: &Metadata, config: &Config) -> Result<BaseInputs> {
+/// The files cargo needs to derive the context's lockfile: the pruned manifests, the stub
+/// sources and the cargo config, each at its path in the context.
+pub struct Staging<'a> {
+    pub files: Vec<(String, Vec<u8>)>,
+    /// The workspace's own Cargo.lock: cargo keeps its versions for the packages that remain.
+    pub lockfile: &'a str,
+}
+
+/// The app packages: the configured ones, else the workspace's packages with a binary.
+pub fn app_packages(config: &Config, metadata: &Metadata) -> Vec<String> {
+    if !config.app_packages.is_empty() {
+        return config.app_packages.clone();
+    }
+    let mut names: Vec<String> = metadata
+        .packages
+        .iter()
+        .filter(|p| metadata.workspace_members.contains(&p.id))
+        .filter(|p| p.targets.iter().any(|t| t.kind.iter().any(|k| k == "bin")))
+        .map(|p| p.name.clone())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Collects and normalises every input of the base image of the workspace at `root`, from
+/// `cargo metadata --filter-platform <image triple>` with dependencies. `prune_lock` runs
+/// cargo over the staged context and returns the lockfile it writes for it.
+pub fn collect(
+    root: &Path,
+    metadata: &Metadata,
+    config: &Config,
+    image_platform: &graph::Platform,
+    prune_lock: &dyn Fn(&Staging<'_>) -> Result<String>,
+) -> Result<BaseInputs> {
     let members: Vec<&Package> = metadata
         .packages
         .iter()
@@ -153,7 +197,14 @@ pub fn collect(root: &Path, metadata: &Metadata, config: &Config) -> Result<Base
         .filter_map(|p| p.manifest_path.parent().map(Path::to_path_buf))
         .collect();
     let member_names: BTreeSet<&str> = members.iter().map(|p| p.name.as_str()).collect();
-    for package in &config.app_packages {
+    let app_packages = app_packages(config, metadata);
+    if app_packages.is_empty() {
+        bail!(
+            "{}: no app packages: the workspace has no binary package and [workspace.metadata.xtask] names no app-packages",
+            root.join(workspace::ROOT_MANIFEST).display()
+        );
+    }
+    for package in &app_packages {
         if !member_names.contains(package.as_str()) {
             bail!(
                 "{}: [workspace.metadata.xtask] app-packages names `{package}`, which is not a workspace member",
@@ -161,6 +212,26 @@ pub fn collect(root: &Path, metadata: &Metadata, config: &Config) -> Result<Base
             );
         }
     }
+    let resolve = metadata
+        .resolve
+        .as_ref()
+        .context("cargo metadata gave no resolved graph (it ran with --no-deps)")?;
+    let by_id: BTreeMap<&str, &Package> = metadata
+        .packages
+        .iter()
+        .map(|p| (p.id.as_str(), p))
+        .collect();
+    let nodes: BTreeMap<&str, &graph::Node> =
+        resolve.nodes.iter().map(|n| (n.id.as_str(), n)).collect();
+    let roots: Vec<&str> = members
+        .iter()
+        .filter(|p| app_packages.contains(&p.name))
+        .map(|p| p.id.as_str())
+        .collect();
+    let root_text = std::fs::read_to_string(root.join(workspace::ROOT_MANIFEST))
+        .with_context(|| format!("reading {}", root.join(workspace::ROOT_MANIFEST).display()))?;
+    let resolver_v1 = resolver_is_v1(&root_text);
+    let closure = graph::closure(resolve, &roots, resolver_v1);
 
     let mut inputs = Vec::new();
     let mut stubs = Vec::new();
@@ -173,52 +244,159 @@ pub fn collect(root: &Path, metadata: &Metadata, config: &Config) -> Result<Base
     // the normalised table gives both the hashed text and the targets to stub.
     let root_manifest = root.join(workspace::ROOT_MANIFEST);
     let root_is_member = member_dirs.contains(root);
-    let (input, root_table) = manifest_input(root, &root_manifest, &rules, root_is_member)?;
-    inputs.push(input);
+    let root_text = std::fs::read_to_string(&root_manifest)
+        .with_context(|| format!("reading {}", root_manifest.display()))?;
+    let (_, mut root_table) = rules.normalise(&root_text, &root_manifest, root_is_member)?;
+    let member_stubs = all_member_stubs(root, &members, &rules, &root_table)?;
+    let workspace_table = root_table
+        .get("workspace")
+        .and_then(Value::as_table)
+        .cloned()
+        .unwrap_or_default();
+    let ws_package = workspace_table.get("package").and_then(Value::as_table);
+    let ws_dependencies = workspace_table
+        .get("dependencies")
+        .and_then(Value::as_table);
+
+    // The members the base builds: the closure's, the root package, and those that [patch] or
+    // [replace] name (cargo reads them while resolving).
+    let patched = patched_member_dirs(root, &root_table);
+    let in_context: Vec<&Package> = members
+        .iter()
+        .copied()
+        .filter(|p| {
+            let dir = p.manifest_path.parent();
+            closure.contains(&p.id) || dir == Some(root) || dir.is_some_and(|d| patched.contains(d))
+        })
+        .collect();
+    let prune = |package: &Package, table: &mut Table, file: &Path| -> Result<()> {
+        let node = nodes
+            .get(package.id.as_str())
+            .with_context(|| format!("cargo metadata has no resolved node for {}", package.id))?;
+        let edges: Vec<graph::Edge<'_>> =
+            node.deps
+                .iter()
+                .filter_map(|dep| {
+                    let target = by_id.get(dep.pkg.as_str())?;
+                    Some(graph::Edge {
+                        dep,
+                        package_name: &target.name,
+                        version: &target.version,
+                        from_registry: target.source.as_deref().is_some_and(|s| {
+                            s.starts_with("registry+") || s.starts_with("sparse+")
+                        }),
+                    })
+                })
+                .collect();
+        let enabled: BTreeSet<&str> = node.features.iter().map(String::as_str).collect();
+        let depth = file
+            .parent()
+            .and_then(|d| d.strip_prefix(root).ok())
+            .map_or(0, |d| d.components().count());
+        let inherited = graph::Inherited {
+            package: ws_package,
+            dependencies: ws_dependencies,
+            member_depth: depth,
+            platform: image_platform,
+            resolver_v1,
+        };
+        graph::prune_member(table, &edges, &enabled, &inherited, file)
+    };
+
+    let root_package = in_context
+        .iter()
+        .copied()
+        .find(|p| p.manifest_path.parent() == Some(root));
+    if let Some(package) = root_package {
+        prune(package, &mut root_table, &root_manifest)?;
+    }
+    let mut context_members: Vec<String> = in_context
+        .iter()
+        .filter_map(|p| p.manifest_path.parent())
+        .filter(|d| *d != root)
+        .map(|d| relative_slash(root, d))
+        .collect::<Result<_>>()?;
+    context_members.sort();
+    if let Some(Value::Table(workspace)) = root_table.get_mut("workspace") {
+        // Inherited settings are written out in each member; `exclude` and `default-members`
+        // do not apply to a build that names its packages.
+        workspace.retain(|key, _| key == "resolver" || key == "members");
+        workspace.insert(
+            "members".into(),
+            Value::Array(context_members.iter().cloned().map(Value::String).collect()),
+        );
+    }
+
     // Manifests are independent: normalise them on every core (a 500-member workspace hashes
     // in about the time cargo metadata takes).
-    let per_member = parallel_map(&members, |package| -> Result<(Option<Input>, Vec<Stub>)> {
+    let others: Vec<&Package> = in_context
+        .iter()
+        .copied()
+        .filter(|p| p.manifest_path.parent() != Some(root))
+        .collect();
+    let per_member = parallel_map(&others, |package| -> Result<Table> {
+        let text = std::fs::read_to_string(&package.manifest_path)
+            .with_context(|| format!("reading {}", package.manifest_path.display()))?;
+        let (_, mut table) = rules.normalise(&text, &package.manifest_path, true)?;
+        prune(package, &mut table, &package.manifest_path)?;
+        Ok(table)
+    });
+    let mut tables: Vec<Table> = per_member.into_iter().collect::<Result<_>>()?;
+
+    // Which member declares a shared registry package stops mattering (graph::hoist_shared).
+    {
+        let host = graph::host_side(resolve, &closure, &by_id);
+        let mut packages: Vec<&Package> = Vec::new();
+        let mut refs: Vec<&mut Table> = Vec::new();
+        if let Some(package) = root_package {
+            packages.push(package);
+            refs.push(&mut root_table);
+        }
+        packages.extend(others.iter().copied());
+        refs.extend(tables.iter_mut());
+        let eligible: Vec<bool> = packages
+            .iter()
+            .map(|p| closure.contains(&p.id) && !host.contains(&p.id))
+            .collect();
+        let holder = packages
+            .iter()
+            .enumerate()
+            .filter(|(i, p)| eligible[*i] && app_packages.contains(&p.name))
+            .min_by_key(|(_, p)| &p.name)
+            .map(|(i, _)| i);
+        if let Some(holder) = holder {
+            graph::hoist_shared(&mut refs, &eligible, holder, image_platform);
+        }
+    }
+
+    let root_canonical = toml::to_string(&root_table)
+        .with_context(|| format!("{}: cannot re-serialise", root_manifest.display()))?;
+    inputs.push(file_input(
+        "manifest:Cargo.toml",
+        workspace::ROOT_MANIFEST,
+        root_canonical.into_bytes(),
+    ));
+    if let Some(package) = root_package {
+        stubs.extend(stub_sources(root, root, package, &root_table)?);
+    }
+    for (package, table) in others.iter().zip(&tables) {
+        let relative = relative_slash(root, &package.manifest_path)?;
+        let canonical = toml::to_string(table)
+            .with_context(|| format!("{}: cannot re-serialise", package.manifest_path.display()))?;
+        inputs.push(file_input(
+            &format!("manifest:{relative}"),
+            &relative,
+            canonical.into_bytes(),
+        ));
         let dir = package
             .manifest_path
             .parent()
             .context("manifest path has no parent")?;
-        if dir == root {
-            return Ok((None, stub_sources(root, dir, package, &root_table)?));
-        }
-        let (input, table) = manifest_input(root, &package.manifest_path, &rules, true)?;
-        Ok((Some(input), stub_sources(root, dir, package, &table)?))
-    });
-    for result in per_member {
-        let (input, member_stubs) = result?;
-        inputs.extend(input);
-        stubs.extend(member_stubs);
+        stubs.extend(stub_sources(root, dir, package, table)?);
     }
     stubs.sort();
     stubs.dedup();
 
-    let lock_path = root.join(workspace::LOCKFILE);
-    let lock = std::fs::read_to_string(&lock_path).map_err(|_| {
-        anyhow::anyhow!(
-            "{} is missing: run `cargo generate-lockfile` and commit it (the base image is built with --locked)",
-            lock_path.display()
-        )
-    })?;
-    inputs.push(file_input(
-        "Cargo.lock",
-        workspace::LOCKFILE,
-        mask_lockfile(&lock, &member_names).into_bytes(),
-    ));
-
-    inputs.push(raw_file(root, workspace::BASE_DOCKERFILE)?);
-    let toolchain = raw_file(root, workspace::TOOLCHAIN_FILE).with_context(|| {
-        format!(
-            "{} pins the toolchain of the base image; create it",
-            workspace::TOOLCHAIN_FILE
-        )
-    })?;
-    let rust_version =
-        workspace::toolchain_channel(&toolchain.content, &root.join(workspace::TOOLCHAIN_FILE))?;
-    inputs.push(toolchain);
     for config_file in workspace::CARGO_CONFIG_FILES {
         let path = root.join(config_file);
         if path.exists() {
@@ -230,6 +408,54 @@ pub fn collect(root: &Path, metadata: &Metadata, config: &Config) -> Result<Base
             ));
         }
     }
+
+    let lock_path = root.join(workspace::LOCKFILE);
+    let lock = std::fs::read_to_string(&lock_path).map_err(|_| {
+        anyhow::anyhow!(
+            "{} is missing: run `cargo generate-lockfile` and commit it (the base image is built with --locked)",
+            lock_path.display()
+        )
+    })?;
+    let staging = Staging {
+        files: inputs
+            .iter()
+            .filter_map(|i| Some((i.context_path.clone()?, i.content.clone())))
+            .chain(
+                stubs
+                    .iter()
+                    .map(|(path, content)| (path.clone(), content.as_bytes().to_vec())),
+            )
+            .collect(),
+        lockfile: &lock,
+    };
+    let pruned_lock = prune_lock(&staging).context("deriving the base context's Cargo.lock")?;
+    inputs.push(file_input(
+        "Cargo.lock",
+        workspace::LOCKFILE,
+        pruned_lock.into_bytes(),
+    ));
+
+    inputs.push(match raw_file(root, workspace::BASE_DOCKERFILE) {
+        Ok(input) => input,
+        // Another workspace measured with --workspace may have none: the hash still works,
+        // `base build` names the missing file.
+        Err(_) if !root.join(workspace::BASE_DOCKERFILE).exists() => Input {
+            name: workspace::BASE_DOCKERFILE.into(),
+            content: b"absent".to_vec(),
+            context_path: None,
+        },
+        Err(err) => return Err(err),
+    });
+    let toolchain_name = workspace::toolchain_file(root).with_context(|| {
+        format!(
+            "{} (or the legacy rust-toolchain) pins the toolchain of the base image; create it",
+            workspace::TOOLCHAIN_FILE
+        )
+    })?;
+    let toolchain = raw_file(root, toolchain_name)?;
+    let rust_version =
+        workspace::toolchain_channel(&toolchain.content, &root.join(toolchain_name))?;
+    inputs.push(toolchain);
     for extra in &config.base_inputs {
         let input = raw_file(root, extra).with_context(|| {
             format!("[workspace.metadata.xtask] base-inputs names `{extra}`, which cannot be read")
@@ -238,7 +464,7 @@ pub fn collect(root: &Path, metadata: &Metadata, config: &Config) -> Result<Base
     }
 
     let build_args = vec![
-        ("CARGO_PROFILE".to_owned(), "release".to_owned()),
+        ("CARGO_PROFILE".to_owned(), BUILT_PROFILE.to_owned()),
         ("RUST_VERSION".to_owned(), rust_version),
     ];
     let build_args_text: String = build_args
@@ -261,17 +487,16 @@ pub fn collect(root: &Path, metadata: &Metadata, config: &Config) -> Result<Base
         context_path: None,
     });
 
-    let packages: String = config
-        .app_packages
-        .iter()
-        .map(|p| format!("{p}\n"))
-        .collect();
+    let packages: String = app_packages.iter().map(|p| format!("{p}\n")).collect();
     inputs.push(file_input(
         "app-packages",
         CONTEXT_PACKAGES,
         packages.into_bytes(),
     ));
-    let members_text: String = member_names.iter().map(|m| format!("{m}\n")).collect();
+    let mut context_names: Vec<&str> = in_context.iter().map(|p| p.name.as_str()).collect();
+    context_names.sort();
+    context_names.dedup();
+    let members_text: String = context_names.iter().map(|m| format!("{m}\n")).collect();
     inputs.push(file_input(
         "members",
         CONTEXT_MEMBERS,
@@ -296,13 +521,124 @@ pub fn collect(root: &Path, metadata: &Metadata, config: &Config) -> Result<Base
     Ok(BaseInputs {
         inputs,
         stubs,
+        member_stubs,
         build_args,
         hash,
     })
 }
 
+/// Normalises every manifest of the workspace, for its errors only (file, line and fix).
+pub fn check_manifests(root: &Path, metadata: &Metadata) -> Result<()> {
+    let members: Vec<&Package> = metadata
+        .packages
+        .iter()
+        .filter(|p| metadata.workspace_members.contains(&p.id))
+        .collect();
+    let member_dirs: BTreeSet<PathBuf> = members
+        .iter()
+        .filter_map(|p| p.manifest_path.parent().map(Path::to_path_buf))
+        .collect();
+    let rules = ManifestRules {
+        root,
+        member_dirs: &member_dirs,
+    };
+    let root_manifest = root.join(workspace::ROOT_MANIFEST);
+    let manifests = std::iter::once((root_manifest, member_dirs.contains(root)))
+        .chain(members.iter().map(|p| (p.manifest_path.clone(), true)));
+    for (manifest, is_member) in manifests {
+        let text = std::fs::read_to_string(&manifest)
+            .with_context(|| format!("reading {}", manifest.display()))?;
+        rules.normalise(&text, &manifest, is_member)?;
+    }
+    Ok(())
+}
+
+/// The stub sources of every member as its own manifest declares them (scheme v3's rule).
+fn all_member_stubs(
+    root: &Path,
+    members: &[&Package],
+    rules: &ManifestRules<'_>,
+    root_table: &Table,
+) -> Result<Vec<Stub>> {
+    let per_member = parallel_map(members, |package| -> Result<Vec<Stub>> {
+        let dir = package
+            .manifest_path
+            .parent()
+            .context("manifest path has no parent")?;
+        if dir == root {
+            return stub_sources(root, dir, package, root_table);
+        }
+        let text = std::fs::read_to_string(&package.manifest_path)
+            .with_context(|| format!("reading {}", package.manifest_path.display()))?;
+        let (_, table) = rules.normalise(&text, &package.manifest_path, true)?;
+        stub_sources(root, dir, package, &table)
+    });
+    let mut stubs = Vec::new();
+    for result in per_member {
+        stubs.extend(result?);
+    }
+    stubs.sort();
+    stubs.dedup();
+    Ok(stubs)
+}
+
+/// Whether the workspace resolves features with resolver 1: `resolver = "1"`, or no resolver
+/// with a virtual manifest or a root package of edition 2015 or 2018.
+fn resolver_is_v1(root_manifest: &str) -> bool {
+    let Ok(table) = toml::from_str::<Table>(root_manifest) else {
+        return true;
+    };
+    let resolver = table
+        .get("workspace")
+        .and_then(|w| w.get("resolver"))
+        .or_else(|| table.get("package").and_then(|p| p.get("resolver")))
+        .and_then(Value::as_str);
+    match resolver {
+        Some(resolver) => resolver == "1",
+        None => {
+            let edition = table
+                .get("package")
+                .and_then(|p| p.get("edition"))
+                .and_then(Value::as_str);
+            !matches!(edition, Some(e) if e >= "2021")
+        }
+    }
+}
+
+/// Member directories that `[patch]` or `[replace]` of the root manifest point at.
+fn patched_member_dirs(root: &Path, root_table: &Table) -> BTreeSet<PathBuf> {
+    let mut specs: Vec<&Table> = Vec::new();
+    // [patch.<source>.<name>] is a spec; [replace."<id>"] is one too.
+    if let Some(Value::Table(sources)) = root_table.get("patch") {
+        for entries in sources.values().filter_map(Value::as_table) {
+            specs.extend(entries.values().filter_map(Value::as_table));
+        }
+    }
+    if let Some(Value::Table(replaced)) = root_table.get("replace") {
+        specs.extend(replaced.values().filter_map(Value::as_table));
+    }
+    specs
+        .into_iter()
+        .filter_map(|spec| spec.get("path").and_then(Value::as_str))
+        .map(|path| lexical_normalise(&root.join(path)))
+        .collect()
+}
+
 /// A stub source: its path in the context and its content.
 type Stub = (String, &'static str);
+
+const LIB_STUB: &str = "// stub written by cargo xtask base build\n";
+const MAIN_STUB: &str = "fn main() {}\n";
+
+/// The scheme's salt, also part of the cache key.
+pub fn scheme() -> &'static str {
+    SCHEME
+}
+
+/// The static stub of a stored content (the cache stores stubs by value).
+pub fn stub_content(content: &str) -> Option<&'static str> {
+    [LIB_STUB, MAIN_STUB].into_iter().find(|s| *s == content)
+}
 
 /// `f` over `items` on all available cores, results in order.
 fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
@@ -332,24 +668,6 @@ fn raw_file(root: &Path, relative: &str) -> Result<Input> {
     let path = root.join(relative);
     let content = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
     Ok(file_input(relative, relative, content))
-}
-
-fn manifest_input(
-    root: &Path,
-    manifest: &Path,
-    rules: &ManifestRules<'_>,
-    is_member: bool,
-) -> Result<(Input, Table)> {
-    let relative = relative_slash(root, manifest)?;
-    let text = std::fs::read_to_string(manifest)
-        .with_context(|| format!("reading {}", manifest.display()))?;
-    let (normalised, table) = rules.normalise(&text, manifest, is_member)?;
-    let input = file_input(
-        &format!("manifest:{relative}"),
-        &relative,
-        normalised.into_bytes(),
-    );
-    Ok((input, table))
 }
 
 fn relative_slash(root: &Path, path: &Path) -> Result<String> {
@@ -569,6 +887,14 @@ pub fn normalise_cargo_config(text: &str, file: &Path) -> Result<String> {
     Ok(toml::to_string(&config)?)
 }
 
+/// Rust's name for the image's platform: what `cargo metadata --filter-platform` keeps.
+pub fn image_triple() -> &'static str {
+    match std::env::consts::ARCH {
+        "aarch64" => "aarch64-unknown-linux-gnu",
+        _ => "x86_64-unknown-linux-gnu",
+    }
+}
+
 /// Docker's name for the platform we build for.
 pub fn platform() -> String {
     let arch = match std::env::consts::ARCH {
@@ -584,8 +910,6 @@ pub fn platform() -> String {
 /// Auto-discovered extra binaries, tests, benches and examples are left out, so adding one does
 /// not change the hash; they compile no dependency that the library does not.
 fn stub_sources(root: &Path, dir: &Path, package: &Package, manifest: &Table) -> Result<Vec<Stub>> {
-    const LIB_STUB: &str = "// stub written by cargo xtask base build\n";
-    const MAIN_STUB: &str = "fn main() {}\n";
     let declared = |section: &str, name: &str| {
         manifest
             .get(section)
@@ -681,6 +1005,20 @@ mod tests {
         );
         assert!(message.contains("outside the workspace"), "{message}");
         assert!(message.contains("`far`"), "{message}");
+    }
+
+    #[test]
+    fn a_custom_built_profile_keeps_its_inherits_chain() {
+        let mut profiles: Table = toml::from_str(
+            "[prod]\ninherits = \"release\"\nlto = true\n[release]\nopt-level = 3\n[dev]\nopt-level = 1\n[deb]\ninherits = \"release\"\n",
+        )
+        .unwrap();
+        keep_built_profile(&mut profiles, "prod");
+        assert_eq!(
+            profiles.keys().collect::<Vec<_>>(),
+            ["prod", "release"],
+            "the built profile and the one it inherits from"
+        );
     }
 
     #[test]

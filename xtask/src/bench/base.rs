@@ -8,6 +8,8 @@ use std::{
     time::Instant,
 };
 
+pub mod precision;
+
 use anyhow::{Context, Result};
 
 use super::{Cleanup, Figure, fmt_secs, median, report, secs, timed};
@@ -21,6 +23,9 @@ use crate::{
 
 impl flags::BenchBase {
     pub fn run(self, ws: &Workspace) -> Result<()> {
+        if self.precision {
+            return self.run_precision(ws);
+        }
         let step = progress::step("setup");
         setup::ensure(ws)?;
         step.done();
@@ -58,6 +63,208 @@ impl flags::BenchBase {
         report(&figures, self.json)
     }
 }
+impl flags::BenchBase {
+    /// `--precision`: the decision time and the precision figures; no Docker.
+    fn run_precision(&self, ws: &Workspace) -> Result<()> {
+        let scratch = ws.scratch("bench")?.join(std::process::id().to_string());
+        std::fs::create_dir_all(&scratch)?;
+        let toolchain = workspace::toolchain_version(&ws.path(workspace::TOOLCHAIN_FILE))?;
+        let result = (|| -> Result<Vec<Figure>> {
+            let mut figures = decision_times(ws, &scratch, &toolchain, self.runs.max(1))?;
+            let chef = cargo_chef(ws)?;
+            let open = |root: &Path| -> Result<Workspace> {
+                let ws = Workspace::open(Some(root.to_path_buf()), Vec::new())?;
+                ws.sh.set_var("RUSTUP_TOOLCHAIN", &toolchain);
+                Ok(ws)
+            };
+            let outcome = precision::run(
+                &scratch.join("history"),
+                self.commits,
+                &toolchain,
+                chef.as_deref(),
+                &open,
+            )?;
+            for (op, (n, oracle, ours, chef)) in &outcome.per_op {
+                progress::note(format!(
+                    "{op:<18} commits {n:>3}  oracle {oracle:>3}  ours {ours:>3}  cargo-chef {chef:>3}"
+                ));
+            }
+            let score =
+                |s: &precision::Score| format!("{} false, {} missed", s.false_rebuilds, s.missed);
+            let chef_false = outcome.chef.map(|c| c.false_rebuilds);
+            figures.push(Figure {
+                name: format!(
+                    "precision over {} commits ({} real rebuilds): ours vs cargo-chef",
+                    outcome.commits, outcome.oracle_rebuilds
+                ),
+                ours: score(&outcome.ours),
+                reference: outcome
+                    .chef
+                    .as_ref()
+                    .map_or_else(|| "cargo-chef not installed".to_owned(), score),
+                ratio: chef_false.map(|c| outcome.ours.false_rebuilds as f64 / (c.max(1)) as f64),
+                ratio_is: "ours / chef false rebuilds",
+                goal: "0 missed, <= 0.5",
+                met: outcome.ours.missed == 0
+                    && chef_false.is_none_or(|c| outcome.ours.false_rebuilds * 2 <= c),
+            });
+            figures.push(Figure {
+                name: "precision: ours vs manifest-COPY layer key".to_owned(),
+                ours: score(&outcome.ours),
+                reference: score(&outcome.copy),
+                ratio: Some(
+                    outcome.ours.false_rebuilds as f64 / outcome.copy.false_rebuilds.max(1) as f64,
+                ),
+                ratio_is: "ours / COPY false rebuilds",
+                goal: "0 missed",
+                met: outcome.ours.missed == 0,
+            });
+            Ok(figures)
+        })();
+        let _ = std::fs::remove_dir_all(&scratch);
+        report(&result?, self.json)
+    }
+}
+
+/// The decision (`base hash`) on a copy of this repository: with an empty cargo home (the
+/// resolve downloads the index entries and the closure's crates from crates.io), with a warm
+/// cargo home and no cached key, and with the key cached.
+fn decision_times(
+    ws: &Workspace,
+    scratch: &Path,
+    toolchain: &str,
+    runs: usize,
+) -> Result<Vec<Figure>> {
+    let repo = scratch.join("repo");
+    let sh = &ws.sh;
+    let files = xshell::cmd!(sh, "git ls-files --cached --others --exclude-standard")
+        .quiet()
+        .read()?;
+    for file in files.lines() {
+        let from = ws.root.join(file);
+        if from.is_file() {
+            let to = repo.join(file);
+            std::fs::create_dir_all(to.parent().expect("has a parent"))?;
+            std::fs::copy(&from, &to).with_context(|| format!("copying {file}"))?;
+        }
+    }
+    let exe = std::env::current_exe().context("the running xtask binary")?;
+    let hash = |cargo_home: Option<&Path>, target: &Path| {
+        let mut cmd = process::command(&exe);
+        cmd.arg("--workspace")
+            .arg(&repo)
+            .args(["base", "hash"])
+            .env("RUSTUP_TOOLCHAIN", toolchain)
+            .env("CARGO_TARGET_DIR", target);
+        if let Some(home) = cargo_home {
+            cmd.env("CARGO_HOME", home);
+        }
+        cmd
+    };
+    let step = progress::step("decision time: base hash with an empty cargo home");
+    let mut fresh = Vec::new();
+    for i in 0..runs.min(3) {
+        let home = scratch.join(format!("cargo-home-{i}"));
+        fresh.push(timed(hash(
+            Some(&home),
+            &scratch.join(format!("target-fresh-{i}")),
+        ))?);
+    }
+    step.done();
+    let step = progress::step("decision time: warm cargo home, no cached key");
+    let mut miss = Vec::new();
+    for i in 0..runs {
+        miss.push(timed(hash(
+            None,
+            &scratch.join(format!("target-miss-{i}")),
+        ))?);
+    }
+    step.done();
+    let step = progress::step("decision time: cached key");
+    let mut hit = Vec::new();
+    for _ in 0..runs {
+        hit.push(timed(hash(None, &scratch.join("target-miss-0")))?);
+    }
+    step.done();
+    let mut no_deps = Vec::new();
+    for _ in 0..runs {
+        let mut cmd = process::command("cargo");
+        cmd.args(["metadata", "--no-deps", "--format-version", "1"])
+            .current_dir(&repo)
+            .env("RUSTUP_TOOLCHAIN", toolchain);
+        no_deps.push(timed(cmd)?);
+    }
+    let (fresh, miss, hit, no_deps) = (
+        median(&mut fresh),
+        median(&mut miss),
+        median(&mut hit),
+        median(&mut no_deps),
+    );
+    Ok(vec![
+        Figure {
+            name: "decision, empty cargo home (crates.io download)".to_owned(),
+            ours: fmt_secs(fresh),
+            reference: "85.95s base build (README)".to_owned(),
+            ratio: Some(secs(fresh) / 85.95),
+            ratio_is: "ours / base build",
+            goal: "far below: <= 0.25",
+            met: secs(fresh) / 85.95 <= 0.25,
+        },
+        Figure {
+            name: "decision, warm cargo home, key not cached".to_owned(),
+            ours: fmt_secs(miss),
+            reference: fmt_secs(no_deps),
+            ratio: Some(secs(miss) / secs(no_deps)),
+            ratio_is: "ours / metadata --no-deps",
+            goal: "a cost to know",
+            met: true,
+        },
+        Figure {
+            name: "decision, key cached".to_owned(),
+            ours: fmt_secs(hit),
+            reference: fmt_secs(no_deps),
+            ratio: Some(secs(hit) / secs(no_deps)),
+            ratio_is: "ours / metadata --no-deps",
+            goal: "<= 2x",
+            met: secs(hit) / secs(no_deps) <= 2.0,
+        },
+    ])
+}
+
+/// cargo-chef under the target directory, installed on first use; `None` (with a note) when
+/// it cannot be installed.
+fn cargo_chef(ws: &Workspace) -> Result<Option<PathBuf>> {
+    let root = ws.target_dir()?.join("xtask/cargo-chef");
+    let binary = root.join("bin/cargo-chef");
+    if binary.exists() {
+        return Ok(Some(binary));
+    }
+    let step = progress::step("installing cargo-chef (cargo install cargo-chef --locked)");
+    let mut cmd = process::command("cargo");
+    cmd.args(["install", "cargo-chef", "--locked", "--root"])
+        .arg(&root)
+        .env("CARGO_TARGET_DIR", root.join("build"));
+    match cmd.output() {
+        Ok(out) if out.status.success() => {
+            step.done();
+            Ok(Some(binary))
+        }
+        Ok(out) => {
+            progress::note(format!(
+                "cargo-chef could not be installed, its figures are skipped:\n{}",
+                String::from_utf8_lossy(&out.stderr).trim_end()
+            ));
+            Ok(None)
+        }
+        Err(err) => {
+            progress::note(format!(
+                "cargo-chef could not be installed ({err}), its figures are skipped"
+            ));
+            Ok(None)
+        }
+    }
+}
+
 struct Bench<'a> {
     ws: &'a Workspace,
     docker: &'a Docker<'a>,

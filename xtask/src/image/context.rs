@@ -189,7 +189,7 @@ pub fn collect(ws: &Workspace, base: &BaseInputs) -> Result<BuildContext> {
             });
         }
     }
-    for (path, content) in &base.stubs {
+    for (path, content) in &base.member_stubs {
         if stub_dirs.iter().any(|dir| path.starts_with(dir.as_str())) {
             files.insert(path.clone(), content.as_bytes().to_vec());
         }

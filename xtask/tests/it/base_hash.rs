@@ -131,3 +131,35 @@ fn bad_workspaces_fail_with_the_file_and_the_fix() {
         "{text}"
     );
 }
+
+#[test]
+fn any_workspace_hashes_without_xtask_config_and_with_a_legacy_toolchain_file() {
+    let ws = fixture_workspace();
+    let root = ws.path();
+    // No [workspace.metadata.xtask]: the app packages default to the binary packages.
+    edit(&root.join("Cargo.toml"), |s| {
+        let start = s.find("[workspace.metadata.xtask]").unwrap();
+        let end = s.find("[profile.release]").unwrap();
+        format!("{}{}", &s[..start], &s[end..])
+    });
+    // The legacy toolchain file: just the channel.
+    std::fs::remove_file(root.join("rust-toolchain.toml")).unwrap();
+    std::fs::write(root.join("rust-toolchain"), "1.95.0\n").unwrap();
+    let (json, _) = Xtask::new(root).ok(&["base", "hash", "--json"]);
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let inputs = value["inputs"].as_object().unwrap();
+    assert!(inputs.contains_key("rust-toolchain"), "{json}");
+    use sha2::Digest;
+    assert_eq!(
+        inputs["app-packages"],
+        xtask::files::hex(&sha2::Sha256::digest(b"app\n")).as_str(),
+        "the binary package `app` is the app package: {json}"
+    );
+    assert!(
+        value["reference"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:5000/"),
+        "{json}"
+    );
+}
