@@ -38,6 +38,7 @@ pub(super) fn print(
         "pending_migrations": pre.plan.pending_versions(),
         "in_progress": pre.running.iter().map(|d| d.id.clone()).collect::<Vec<_>>(),
         "notes": pre.notes,
+        "env": pre.env.as_ref().map(crate::env::compare::Comparison::to_json),
     });
     if !args.json {
         println!("plan (dry run, nothing changed):");
@@ -57,7 +58,18 @@ pub(super) fn print(
                 pre.plan.pending_versions().join(", ")
             }
         );
-        println!("  env vars:   every required name is set on the service");
+        match &pre.env {
+            Some(env) if env.ok() => println!(
+                "  env vars:   {} set on the service; every required one present and well-formed",
+                env.rows.iter().filter(|r| r.shown.is_some()).count()
+            ),
+            Some(env) => {
+                for line in env.lines() {
+                    println!("  env var:    {line}");
+                }
+            }
+            None => println!("  env vars:   not read"),
+        }
         for note in &pre.notes {
             println!("  note:       {note}");
         }

@@ -16,6 +16,7 @@ use crate::{
     base,
     db::push::{self, Conn},
     docker::{Docker, registry},
+    env::compare::{self, Comparison},
     flags, https, progress,
     workspace::{self, Workspace},
 };
@@ -31,6 +32,8 @@ pub(super) struct Preflight {
     pub(super) conn: Conn,
     /// What a dry run reports instead of refusing (e.g. a base push that is needed).
     pub(super) notes: Vec<String>,
+    /// The service's variables against the env spec (`env check --service`'s comparison).
+    pub(super) env: Option<Comparison>,
     /// Held until the deploy ends (dropped with the preflight).
     pub(super) _lock: Option<lock::Lock>,
 }
@@ -93,6 +96,7 @@ impl flags::DeployRun {
         let mut running = Vec::new();
         let mut known = BTreeSet::new();
         let mut notes = Vec::new();
+        let mut env = None;
         if let Ok((api, id)) = settings.api(client) {
             match api.service(&id) {
                 Ok(found) => {
@@ -102,8 +106,13 @@ impl flags::DeployRun {
                             found.name
                         ));
                     }
-                    match api.env_var_names(&id) {
-                        Ok(names) => problems.extend(env_vars(&names)),
+                    match api.env_vars(&id) {
+                        Ok(vars) => {
+                            let found = env_vars(settings.spec_target, &vars);
+                            problems.extend(found.problems);
+                            notes.extend(found.notes);
+                            env = Some(found.comparison);
+                        }
                         Err(err) => {
                             problems.push(format!("reading the service's env vars: {err:#}"));
                         }
@@ -211,6 +220,7 @@ impl flags::DeployRun {
             plan: plan.expect("no problems means the migrations were planned"),
             conn: conn.expect("no problems means the database URL parsed"),
             notes,
+            env,
             _lock: held,
         })
     }
@@ -355,28 +365,35 @@ fn git_backed_problems(ws: &Workspace, docker: &Docker<'_>) -> Vec<String> {
 
 /// Required production variables of the service that Render's service lacks, by name, with
 /// the near miss that is set instead ("verify the variable names match exactly").
-pub(super) fn env_vars(names: &BTreeSet<String>) -> Vec<String> {
-    let unknown = openeu_env::unknown(names.iter().map(String::as_str));
-    openeu_env::SPEC
-        .iter()
-        .filter(|v| {
-            v.readers.contains(&openeu_env::Reader::Service)
-                && v.required_in.contains(&openeu_env::Target::Production)
-                && !names.contains(v.name)
-        })
-        .map(|v| {
-            let near = unknown.iter().find(|p| {
-                matches!(p.kind, openeu_env::ProblemKind::Unknown { did_you_mean: Some(g) } if g == v.name)
-            });
-            match near {
-                Some(p) => format!(
-                    "the service lacks env var {}; it has {}: did you mean {}? (names must match exactly)",
-                    v.name, p.name, v.name
-                ),
-                None => format!("the service lacks env var {}: {}", v.name, v.description),
+/// The service's variables against the env spec, by the one comparison `env check --service`
+/// uses: a required variable that is missing (with "did you mean" for a near miss that is set)
+/// or malformed refuses the deploy; an unknown variable, or one the service does not read, is
+/// a note (the deploy goes on, the plan shows it).
+pub(super) struct EnvFindings {
+    pub(super) comparison: Comparison,
+    pub(super) problems: Vec<String>,
+    pub(super) notes: Vec<String>,
+}
+
+pub(super) fn env_vars(
+    target: openeu_env::Target,
+    vars: &std::collections::BTreeMap<String, String>,
+) -> EnvFindings {
+    let comparison = compare::compare(target, vars, None);
+    let (mut problems, mut notes) = (Vec::new(), Vec::new());
+    for finding in &comparison.findings {
+        match finding.kind {
+            compare::Kind::Missing { .. } | compare::Kind::Malformed(_) => {
+                problems.push(format!("the service's env vars: {}", finding.line()));
             }
-        })
-        .collect()
+            _ => notes.push(format!("the service's env vars: {}", finding.line())),
+        }
+    }
+    EnvFindings {
+        comparison,
+        problems,
+        notes,
+    }
 }
 
 #[cfg(test)]
@@ -397,21 +414,34 @@ mod tests {
     }
 
     #[test]
-    fn near_miss_env_names_are_named() {
-        let names: BTreeSet<String> = [
-            "DATABASE_URL",
-            "SUPABASE_PROJECT_URL",
-            "SUPABASE_PROJECT_ID",
-            "SUPABASE_REST_KEY",
-            "SUPABASE_JWT_SECRE",
+    fn near_miss_env_names_are_named_and_unknown_ones_are_notes() {
+        let vars: std::collections::BTreeMap<String, String> = [
+            (
+                "DATABASE_URL",
+                "postgresql://u:p@db.example.com:5432/postgres",
+            ),
+            ("SUPABASE_PROJECT_URL", "https://proj.supabase.co"),
+            ("SUPABASE_PROJECT_ID", "proj"),
+            ("SUPABASE_REST_KEY", "key"),
+            ("SUPABASE_JWT_SECRE", "canary-secret-value"),
+            ("LEGACY_FLAG", "1"),
         ]
-        .map(str::to_owned)
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .into();
-        let problems = env_vars(&names);
-        assert_eq!(problems.len(), 1, "{problems:?}");
+        let found = env_vars(openeu_env::Target::Production, &vars);
+        assert_eq!(found.problems.len(), 1, "{:?}", found.problems);
         assert!(
-            problems[0].contains("SUPABASE_JWT_SECRE: did you mean SUPABASE_JWT_SECRET"),
-            "{problems:?}"
+            found.problems[0].contains("SUPABASE_JWT_SECRET")
+                && found.problems[0].contains("SUPABASE_JWT_SECRE"),
+            "{:?}",
+            found.problems
         );
+        assert!(
+            found.notes.iter().any(|n| n.contains("LEGACY_FLAG")),
+            "{:?}",
+            found.notes
+        );
+        let everything = format!("{:?} {:?}", found.problems, found.notes);
+        assert!(!everything.contains("canary-secret-value"), "{everything}");
     }
 }

@@ -825,26 +825,6 @@ impl Api {
         }
     }
 
-    /// Sets one env var of `service` (the others stay).
-    pub fn set_env_var(&self, service: &str, key: &str, value: &str) -> Result<()> {
-        let path = format!("/services/{service}/env-vars/{key}");
-        let response = self.call("PUT", &path, Some(&json!({ "value": value })))?;
-        if !(200..300).contains(&response.status) {
-            return Err(api_error("PUT", &path, &response));
-        }
-        Ok(())
-    }
-
-    /// Removes one env var of `service`; absent is fine.
-    pub fn delete_env_var(&self, service: &str, key: &str) -> Result<()> {
-        let path = format!("/services/{service}/env-vars/{key}");
-        let response = self.call("DELETE", &path, None)?;
-        if !(200..300).contains(&response.status) && response.status != 404 {
-            return Err(api_error("DELETE", &path, &response));
-        }
-        Ok(())
-    }
-
     /// Deletes a service; absent is fine.
     pub fn delete_service(&self, service: &str) -> Result<()> {
         let path = format!("/services/{service}");

@@ -31,6 +31,10 @@ pub(super) struct Settings {
     pub(super) api_url: String,
     pub(super) hook_url: Option<String>,
     pub(super) db_url: Option<String>,
+    /// The env spec's target whose variables the service must hold: the deploy target when
+    /// the spec names it (production, preview), else production (a staging service runs as
+    /// production does).
+    pub(super) spec_target: openeu_env::Target,
 }
 
 impl Settings {
@@ -41,6 +45,8 @@ impl Settings {
             api_url: env(API_URL).unwrap_or_else(|| render::DEFAULT_API_URL.to_owned()),
             hook_url: env(HOOK_URL),
             db_url: env(push::DB_URL_VAR),
+            spec_target: openeu_env::Target::parse(target)
+                .unwrap_or(openeu_env::Target::Production),
         }
     }
 
