@@ -103,7 +103,10 @@ impl fmt::Display for Finding {
                 let description = openeu_env::var(name).map_or("", |v| v.description);
                 write!(f, "{name} is missing on the service: {description}")?;
                 if let Some(other) = instead {
-                    write!(f, " ({other} is set instead: a typo?)")?;
+                    write!(
+                        f,
+                        " ({other} is set instead: did you mean {name}? names must match exactly)"
+                    )?;
                 }
                 Ok(())
             }
@@ -545,7 +548,7 @@ mod tests {
         let lines = c.lines().join("\n");
         for expected in [
             "SUPABASE_JWT_SECRET is missing on the service",
-            "(SUPABASE_JWT_SECERT is set instead: a typo?) — fix: rename SUPABASE_JWT_SECERT to SUPABASE_JWT_SECRET",
+            "(SUPABASE_JWT_SECERT is set instead: did you mean SUPABASE_JWT_SECRET? names must match exactly) — fix: rename SUPABASE_JWT_SECERT to SUPABASE_JWT_SECRET",
             "SUPABASE_JWT_SECERT is set on the service but is not in the env spec; did you mean SUPABASE_JWT_SECRET?",
             "PORT on the service is malformed: it must be an integer from 1 to 65535 — fix:",
             "RENDER_API_KEY is set on the service, but the service does not read it — fix: remove RENDER_API_KEY",

@@ -511,7 +511,7 @@ fn preflight_reports_every_problem_at_once_and_changes_nothing() {
     for expected in [
         "uncommitted changes",
         "is suspended",
-        "SUPABASE_JWT_SECRT: did you mean SUPABASE_JWT_SECRET",
+        "SUPABASE_JWT_SECRT is set instead: did you mean SUPABASE_JWT_SECRET?",
     ] {
         assert!(text.contains(expected), "{expected}: {text}");
     }

@@ -161,7 +161,7 @@ fn check_service_finds_missing_unknown_and_malformed_without_showing_a_secret() 
     for expected in [
         "target production",
         "SUPABASE_JWT_SECRET is missing on the service",
-        "(SUPABASE_JWT_SECERT is set instead: a typo?) — fix: rename SUPABASE_JWT_SECERT to SUPABASE_JWT_SECRET",
+        "(SUPABASE_JWT_SECERT is set instead: did you mean SUPABASE_JWT_SECRET? names must match exactly) — fix: rename SUPABASE_JWT_SECERT to SUPABASE_JWT_SECRET",
         "SUPABASE_JWT_SECERT is set on the service but is not in the env spec; did you mean SUPABASE_JWT_SECRET? — fix:",
         "DATABASE_URL on the service is malformed: it must be a postgres:// URL",
         "PORT on the service is malformed: it must be an integer from 1 to 65535 — fix:",
