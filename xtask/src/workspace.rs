@@ -205,6 +205,12 @@ impl Workspace {
         Ok(self.target_dir.get_or_init(|| metadata.target_directory))
     }
 
+    /// Uses `dir` as the target directory (when none was found yet): a checkout inside another
+    /// workspace's target directory (a preview's tree) shares that workspace's caches.
+    pub fn use_target_dir(&self, dir: &Path) {
+        let _ = self.target_dir.set(dir.to_path_buf());
+    }
+
     /// Scratch space for xtask under the target directory, created on demand.
     pub fn scratch(&self, name: &str) -> Result<PathBuf> {
         let dir = self.target_dir()?.join("xtask").join(name);

@@ -273,7 +273,7 @@ pub struct Service {
 }
 
 impl Service {
-    pub fn from_json(value: &Value) -> Result<Service> {
+    fn from_json(value: &Value) -> Result<Service> {
         let text = |v: &Value| v.as_str().map(str::to_owned);
         let id = text(&value["id"]).context("Render sent a service without an id")?;
         let runtime = value["serviceDetails"]["runtime"]

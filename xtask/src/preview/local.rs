@@ -151,41 +151,55 @@ pub fn branch_commit(ws: &Workspace, branch: &str) -> Result<String> {
     })
 }
 
-/// A detached `git worktree` of one commit in the target directory, removed on drop.
+/// The scratch `git worktree` of a preview: detached at the branch's commit, in the target
+/// directory. It stays between `up`s (checking a commit out in an existing worktree is quicker
+/// than making one) and goes with the preview (`down`, `gc`).
 struct Tree {
-    root: PathBuf,
     path: PathBuf,
 }
 
 impl Tree {
+    fn path(ws: &Workspace, name: &str) -> Result<PathBuf> {
+        Ok(ws.scratch("preview-trees")?.join(name))
+    }
+
     fn checkout(ws: &Workspace, name: &str, commit: &str) -> Result<Tree> {
-        let path = ws.scratch("preview-trees")?.join(name);
         let tree = Tree {
-            root: ws.root.clone(),
-            path,
+            path: Tree::path(ws, name)?,
         };
-        // What a killed `up` left: its worktree is replaced, not reused (it may be half made).
-        tree.remove(ws);
         let at = tree.path.display().to_string();
+        // Reused when it is a worktree: `checkout --force` also undoes what a killed `up` left
+        // (a re-rendered seed.sql, say); anything else there is replaced.
+        if tree.path.join(".git").is_file()
+            && git(
+                ws,
+                &[
+                    "-C", &at, "checkout", "--quiet", "--force", "--detach", commit,
+                ],
+            )
+            .is_ok()
+            && git(ws, &["-C", &at, "clean", "--quiet", "--force", "-d"]).is_ok()
+        {
+            return Ok(tree);
+        }
+        remove_tree(ws, name);
         git(ws, &["worktree", "add", "--detach", "--force", &at, commit])
             .with_context(|| format!("checking {commit} out into {at}"))?;
         Ok(tree)
     }
-
-    fn remove(&self, ws: &Workspace) {
-        let at = self.path.display().to_string();
-        let _ = git(ws, &["worktree", "remove", "--force", &at]);
-        let _ = std::fs::remove_dir_all(&self.path);
-        let _ = git(ws, &["worktree", "prune"]);
-    }
 }
 
-impl Drop for Tree {
-    fn drop(&mut self) {
-        if let Ok(ws) = Workspace::open(Some(self.root.clone()), Vec::new()) {
-            self.remove(&ws);
-        }
+/// Removes a preview's worktree, if there is one.
+fn remove_tree(ws: &Workspace, name: &str) {
+    let Ok(path) = Tree::path(ws, name) else {
+        return;
+    };
+    if path.exists() {
+        let at = path.display().to_string();
+        let _ = git(ws, &["worktree", "remove", "--force", &at]);
+        let _ = std::fs::remove_dir_all(&path);
     }
+    let _ = git(ws, &["worktree", "prune"]);
 }
 
 /// What `up` prints with --json.
@@ -215,9 +229,10 @@ pub fn up(ws: &Workspace, args: &flags::PreviewUp) -> Result<()> {
     let tree = Tree::checkout(ws, &names.preview, &commit)?;
     step.done();
     let branch_ws = Workspace::open(Some(tree.path.clone()), ws.labels.clone())?;
-    let result = converge(ws, &branch_ws, &docker, &names, &commit, args.created_at);
-    drop(tree);
-    let preview = result?;
+    // The workspace's target directory, not one in the tree: the caches there (the seed's
+    // schema, build contexts, logs) are keyed by content and serve every branch.
+    branch_ws.use_target_dir(ws.target_dir()?);
+    let preview = converge(ws, &branch_ws, &docker, &names, &commit, args.created_at)?;
     if args.json {
         println!(
             "{}",
@@ -807,7 +822,9 @@ fn remove(ws: &Workspace, docker: &Docker<'_>, name: &str) -> Result<()> {
     let _lock = lock::named(ws, name, "preview down")?;
     let label = format!("{LABEL}={name}");
     docker.remove_labelled_containers(&label)?;
-    docker.remove_labelled_networks_and_volumes(&label)
+    docker.remove_labelled_networks_and_volumes(&label)?;
+    remove_tree(ws, name);
+    Ok(())
 }
 
 pub fn down(ws: &Workspace, args: &flags::PreviewDown) -> Result<()> {
