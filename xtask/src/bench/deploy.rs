@@ -243,8 +243,8 @@ fn stored_blobs(storage: &Path) -> Result<BTreeMap<String, u64>> {
     Ok(blobs)
 }
 
-/// The layers (digest, compressed size) and the config size of `repository@digest`, from the
-/// registry's API.
+/// The layers (digest, compressed size) of `repository@digest` and the size of the rest (the
+/// config and the manifest itself), from the registry's API.
 fn manifest(registry: &str, repository: &str, digest: &str) -> Result<(Vec<(String, u64)>, u64)> {
     let path = format!("/v2/{repository}/manifests/{digest}");
     let response = http::Request::new("GET", registry, &path)
@@ -264,7 +264,7 @@ fn manifest(registry: &str, repository: &str, digest: &str) -> Result<(Vec<(Stri
         .iter()
         .map(|l| (l["digest"].as_str().unwrap_or_default().to_owned(), size(l)))
         .collect();
-    Ok((layers, size(&json["config"])))
+    Ok((layers, size(&json["config"]) + response.body.len() as u64))
 }
 
 fn fmt_bytes(bytes: u64) -> String {
@@ -299,8 +299,8 @@ fn pushed_after_source_change(
         .collect();
     let pushed: u64 = sent.values().copied().sum();
     let (first_layers, _) = manifest(registry, &copy.config.app_image, &first_digest)?;
-    let (layers, config) = manifest(registry, &copy.config.app_image, &digest)?;
-    let total: u64 = layers.iter().map(|(_, size)| size).sum::<u64>() + config;
+    let (layers, rest) = manifest(registry, &copy.config.app_image, &digest)?;
+    let total: u64 = layers.iter().map(|(_, size)| size).sum::<u64>() + rest;
     // The binary's layer: the largest layer the change made new.
     let binary_layer = layers
         .iter()

@@ -889,7 +889,24 @@ fn deploy_with_smoke_ships_the_digest_of_the_image_smoke_tested() {
     let cleanup = DockerCleanup::new();
     let registry = Registry::start(None);
     let repo = Repo::new();
-    let db = production_db();
+    // A production database with data: migrated (the history says so) and seeded, so the
+    // read-only checks against the deployed URL see rows, as they would in production.
+    let root = crate::support::repo_root();
+    let migrations = xtask::db::push::local_migrations(&root).unwrap();
+    let mut files = vec![root.join("supabase/local/supabase-compat.sql")];
+    files.extend(migrations.iter().map(|m| m.path.clone()));
+    files.push(root.join("supabase/seed.sql"));
+    let versions: Vec<String> = migrations
+        .iter()
+        .map(|m| format!("('{}')", m.version))
+        .collect();
+    let db = openeu_testdb::Server::start(
+        &files,
+        &format!(
+            "insert into supabase_migrations.schema_migrations (version) values {} on conflict do nothing",
+            versions.join(", ")
+        ),
+    );
     let app_port = free_port();
     let container = format!("openeu-deploy-smoke-test-{app_port}");
     let db_port = db.port;
