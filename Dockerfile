@@ -1,6 +1,6 @@
 # The app image. `cargo xtask image build` passes BASE_IMAGE for the current base; Render builds
 # this file alone and uses the default, which `cargo xtask base pin` keeps current.
-ARG BASE_IMAGE=127.0.0.1:5000/openeu-backend-base:58de819722c2787d58f5c88f857b2546@sha256:7f8936a40935c8b4512e4c9f81124f111812550643c4f2973ea1c2588f4425f1
+ARG BASE_IMAGE=127.0.0.1:5000/openeu-backend-base:d985fc3859a952395ff919a95c719778@sha256:dfdd5d53e2fbe3954666922c97a7d865c98a6fea339fb0eda74d9803b6e7aaf2
 FROM ${BASE_IMAGE} AS build
 WORKDIR /build
 # The crates, manifests and supabase/migrations (crates/openeu-api/build.rs reads the newest
