@@ -399,10 +399,11 @@ pub static SPEC: &[Var] = &[
     Var {
         name: "RENDER_SERVICE_ID",
         readers: &[Deploy],
-        required_in: &[Production],
+        // Optional: `service-id.<target>` in [workspace.metadata.xtask.render] names it too.
+        required_in: &[],
         secret: false,
         format: Format::NonEmpty,
-        description: "The Render service that `cargo xtask deploy` ships to (srv-…)",
+        description: "The Render service that `cargo xtask deploy` ships to (srv-…); overrides service-id.<target> in [workspace.metadata.xtask.render]",
         example: "srv-abcdefghijklmnopqrst",
     },
     Var {

@@ -244,12 +244,39 @@ pub fn judge(check: &Check, contract: &Contract, answer: &Answer<'_>) -> Vec<Str
             let value = answer.header(name).map(|v| Value::String(v.to_owned()));
             failures.extend(assess(a, &format!("header {name}"), value.iter().collect()));
         } else if let Some(pointer) = &a.pointer {
-            let found = body
-                .as_ref()
-                .map(|b| select(b, pointer))
-                .unwrap_or_default();
             let at = if pointer.is_empty() { "body" } else { pointer };
-            failures.extend(assess(a, at, found));
+            match &body {
+                // `*` means every element: an empty array holds nothing that could be absent
+                // (a freshly migrated database answers `[]`), and one element without the
+                // rest of the pointer is absent, even when its neighbours have it.
+                Some(b) if pointer.contains("/*") => {
+                    let missing = missing(b, pointer);
+                    if let Some(first) = missing.first() {
+                        if a.exists != Some(false) {
+                            failures.push(format!(
+                                "{at}: expected to exist, absent at {first}{}",
+                                if missing.len() > 1 {
+                                    format!(" and {} more", missing.len() - 1)
+                                } else {
+                                    String::new()
+                                }
+                            ));
+                        }
+                    } else {
+                        let found = select(b, pointer);
+                        if !found.is_empty() || a.exists == Some(false) {
+                            failures.extend(assess(a, at, found));
+                        }
+                    }
+                }
+                _ => {
+                    let found = body
+                        .as_ref()
+                        .map(|b| select(b, pointer))
+                        .unwrap_or_default();
+                    failures.extend(assess(a, at, found));
+                }
+            }
         }
     }
     failures
@@ -325,6 +352,53 @@ pub fn select<'a>(value: &'a Value, pointer: &str) -> Vec<&'a Value> {
             .collect();
     }
     current
+}
+
+/// Where `pointer` finds nothing, as concrete pointers: a `*` segment asks every element of an
+/// array (or value of an object), so an empty array misses nothing.
+pub fn missing(value: &Value, pointer: &str) -> Vec<String> {
+    fn walk(value: &Value, segments: &[String], at: &str, out: &mut Vec<String>) {
+        let Some((first, rest)) = segments.split_first() else {
+            return;
+        };
+        let step = |key: &dyn std::fmt::Display| format!("{at}/{key}");
+        match (value, first.as_str()) {
+            (Value::Array(items), "*") => {
+                for (i, item) in items.iter().enumerate() {
+                    walk(item, rest, &step(&i), out);
+                }
+            }
+            (Value::Object(map), "*") => {
+                for (key, item) in map {
+                    walk(
+                        item,
+                        rest,
+                        &step(&key.replace('~', "~0").replace('/', "~1")),
+                        out,
+                    );
+                }
+            }
+            (Value::Array(items), index) => {
+                match index.parse::<usize>().ok().and_then(|i| items.get(i)) {
+                    Some(item) => walk(item, rest, &step(&index), out),
+                    None => out.push(step(&index)),
+                }
+            }
+            (Value::Object(map), key) => match map.get(key) {
+                Some(item) => walk(item, rest, &step(&first), out),
+                None => out.push(step(&first)),
+            },
+            _ => out.push(step(&first)),
+        }
+    }
+    let segments: Vec<String> = pointer
+        .split('/')
+        .skip(1)
+        .map(|s| s.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    let mut out = Vec::new();
+    walk(value, &segments, "", &mut out);
+    out
 }
 
 fn short(value: &Value) -> String {
@@ -464,6 +538,15 @@ mod tests {
             &json!({"id": "energy"})
         ));
         assert_eq!(duplicates(&["a".into(), "b".into(), "a".into()]), ["a"]);
+    }
+
+    #[test]
+    fn a_wildcard_asks_every_element_and_an_empty_array_misses_nothing() {
+        let v = json!([{"country": "DE", "meetings": 3}, {"country": "FR"}]);
+        assert_eq!(missing(&v, "/*/meetings"), ["/1/meetings"]);
+        assert!(missing(&json!([]), "/*/meetings").is_empty());
+        assert_eq!(missing(&json!({"a": 1}), "/items/*/c"), ["/items"]);
+        assert!(missing(&json!({"items": [{"c": 1}]}), "/items/*/c").is_empty());
     }
 
     #[test]
