@@ -22,6 +22,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
+pub mod api;
+
 pub use crate::http::Response;
 use crate::{http, process};
 

@@ -49,7 +49,6 @@
 use std::{
     collections::{BTreeMap, BTreeSet},
     fmt,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use anyhow::{Context, Result, bail};
@@ -302,41 +301,21 @@ impl Service {
     }
 }
 
-/// Retry and pacing policy.
-#[derive(Clone, Copy, Debug)]
-pub struct Policy {
-    /// Attempts for a request that fails with 5xx or a connection error (idempotent calls).
-    pub attempts: u32,
-    pub first_backoff: Duration,
-    pub max_backoff: Duration,
-    /// The longest a 429 may make us wait before giving up.
-    pub max_rate_wait: Duration,
-}
+/// Render's API for one service: the shared JSON-API core (https/api.rs), which it derefs to
+/// (`policy`, `rate` and the counters are the core's).
+pub struct Api(https::api::Api);
 
-impl Default for Policy {
-    fn default() -> Self {
-        Policy {
-            attempts: 6,
-            first_backoff: Duration::from_millis(250),
-            max_backoff: Duration::from_secs(8),
-            max_rate_wait: Duration::from_mins(2),
-        }
+impl std::ops::Deref for Api {
+    type Target = https::api::Api;
+    fn deref(&self) -> &https::api::Api {
+        &self.0
     }
 }
 
-/// Render's API for one service.
-pub struct Api {
-    base: String,
-    /// Never printed: `Api` has no Debug, and errors name the request, not its headers.
-    authorization: String,
-    client: https::Client,
-    pub policy: Policy,
-    /// What the last answer said about the rate limit: (remaining, reset).
-    pub rate: std::cell::Cell<Option<(u64, Duration)>>,
-    /// Counters for reports and benchmarks.
-    pub requests: std::cell::Cell<u32>,
-    pub retries: std::cell::Cell<u32>,
-    pub rate_limited: std::cell::Cell<u32>,
+impl std::ops::DerefMut for Api {
+    fn deref_mut(&mut self) -> &mut https::api::Api {
+        &mut self.0
+    }
 }
 
 /// An API error with the HTTP status, so callers can tell "not found" from "unauthorised".
@@ -356,90 +335,13 @@ impl std::error::Error for ApiError {}
 
 impl Api {
     pub fn new(base: &str, api_key: &str, client: https::Client) -> Api {
-        Api {
-            base: base.trim_end_matches('/').to_owned(),
-            authorization: format!("Bearer {}", api_key.trim()),
-            client,
-            policy: Policy::default(),
-            rate: std::cell::Cell::new(None),
-            requests: std::cell::Cell::new(0),
-            retries: std::cell::Cell::new(0),
-            rate_limited: std::cell::Cell::new(0),
-        }
-    }
-
-    pub fn base(&self) -> &str {
-        &self.base
-    }
-
-    /// One exchange, with 429s waited out (they never created anything). No retry otherwise.
-    fn exchange(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Response> {
-        let url = format!("{}{path}", self.base);
-        let body = body.map(|b| serde_json::to_vec(b).expect("JSON serialises"));
-        let started = Instant::now();
-        loop {
-            self.requests.set(self.requests.get() + 1);
-            let response = self.client.send(
-                method,
-                &url,
-                &[
-                    ("Authorization", &self.authorization),
-                    ("Accept", "application/json"),
-                ],
-                body.as_deref(),
-            )?;
-            let rate = rate_limit(&response);
-            self.rate.set(rate);
-            if response.status != 429 {
-                return Ok(response);
-            }
-            self.rate_limited.set(self.rate_limited.get() + 1);
-            let wait = rate
-                .map_or(Duration::from_secs(1), |(_, reset)| reset)
-                .max(Duration::from_millis(100));
-            if started.elapsed() + wait > self.policy.max_rate_wait {
-                bail!(
-                    "Render's rate limit: {method} {path} was refused with 429 for {:.0}s; try again later",
-                    started.elapsed().as_secs_f64()
-                );
-            }
-            crate::progress::note(format!(
-                "rate limited by Render (429): waiting {:.1}s as Ratelimit-Reset says",
-                wait.as_secs_f64()
-            ));
-            std::thread::sleep(wait);
-        }
-    }
-
-    /// An idempotent call: 5xx and connection errors are retried with bounded backoff.
-    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Response> {
-        let mut backoff = self.policy.first_backoff;
-        let mut attempt = 1;
-        loop {
-            let outcome = self.exchange(method, path, body);
-            let retry_reason = match &outcome {
-                Ok(r) if r.status >= 500 => format!("HTTP {}", r.status),
-                Ok(_) => return outcome,
-                Err(err) => format!("{err:#}"),
-            };
-            if attempt >= self.policy.attempts {
-                return match outcome {
-                    Ok(r) => Err(api_error(method, path, &r)),
-                    Err(err) => Err(err.context(format!(
-                        "Render did not answer {method} {path} after {attempt} attempts"
-                    ))),
-                };
-            }
-            self.retries.set(self.retries.get() + 1);
-            crate::progress::note(format!(
-                "{method} {path}: {retry_reason}; retrying in {:.1}s ({attempt}/{})",
-                backoff.as_secs_f64(),
-                self.policy.attempts
-            ));
-            std::thread::sleep(backoff);
-            backoff = (backoff * 2).min(self.policy.max_backoff);
-            attempt += 1;
-        }
+        let render = https::api::Service {
+            name: "Render",
+            limit: "Render's rate limit",
+            reset_header: "Ratelimit-Reset",
+            error: api_error,
+        };
+        Api(https::api::Api::new(render, base, api_key, client))
     }
 
     fn get_json(&self, path: &str) -> Result<Value> {
@@ -742,29 +644,7 @@ fn api_error(method: &str, path: &str, response: &Response) -> anyhow::Error {
     })
 }
 
-/// (remaining, time until reset) from the rate-limit headers, when Render sent them.
-pub fn rate_limit(response: &Response) -> Option<(u64, Duration)> {
-    let remaining = response
-        .header("ratelimit-remaining")
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(u64::MAX);
-    let reset = response
-        .header("ratelimit-reset")?
-        .trim()
-        .parse::<u64>()
-        .ok()?;
-    Some((remaining, reset_after(reset, SystemTime::now())))
-}
-
-/// `Ratelimit-Reset` as a wait: seconds remaining in practice, a Unix time per the docs.
-pub fn reset_after(value: u64, now: SystemTime) -> Duration {
-    if value > 1_000_000_000 {
-        let now = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-        Duration::from_secs(value.saturating_sub(now))
-    } else {
-        Duration::from_secs(value)
-    }
-}
+pub use crate::https::api::{Policy, rate_limit, reset_after};
 
 // ---- Preview instances (used by preview/remote.rs) --------------------------------------------
 // `POST /services/{serviceId}/preview` (operation `previewService` in render-oss/cli's generated
@@ -877,14 +757,6 @@ mod tests {
             "2026-11-28T10%3A00%3A00%2B01%3A00"
         );
         assert_eq!(query_escape("ab/c+d=="), "ab%2Fc%2Bd%3D%3D");
-    }
-
-    #[test]
-    fn ratelimit_reset_is_seconds_or_a_timestamp() {
-        let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        assert_eq!(reset_after(7, now), Duration::from_secs(7));
-        assert_eq!(reset_after(1_800_000_030, now), Duration::from_secs(30));
-        assert_eq!(reset_after(1_700_000_000, now), Duration::ZERO);
     }
 
     #[test]

@@ -18,15 +18,10 @@
 //! `X-RateLimit-Remaining` and `X-RateLimit-Reset`; a 429 is waited out as they say. The token
 //! travels in the Authorization header only, and no error carries it.
 
-use std::{
-    cell::Cell,
-    time::{Duration, Instant},
-};
-
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use crate::{deploy::render::Policy, http::Response, https};
+use crate::{http::Response, https};
 
 pub const DEFAULT_API_URL: &str = "https://api.supabase.com";
 
@@ -83,97 +78,32 @@ impl Branch {
     }
 }
 
-pub struct Supabase {
-    base: String,
-    /// Never printed: no Debug, and errors name the request, not its headers.
-    authorization: String,
-    client: https::Client,
-    pub policy: Policy,
-    pub requests: Cell<u32>,
-    pub rate_limited: Cell<u32>,
-    /// What the last answer said: (remaining, time until reset).
-    pub rate: Cell<Option<(u64, Duration)>>,
+/// The Management API with one token: the shared JSON-API core (https/api.rs), which it derefs
+/// to (`policy`, `rate` and the counters are the core's).
+pub struct Supabase(https::api::Api);
+
+impl std::ops::Deref for Supabase {
+    type Target = https::api::Api;
+    fn deref(&self) -> &https::api::Api {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Supabase {
+    fn deref_mut(&mut self) -> &mut https::api::Api {
+        &mut self.0
+    }
 }
 
 impl Supabase {
     pub fn new(base: &str, token: &str, client: https::Client) -> Supabase {
-        Supabase {
-            base: base.trim_end_matches('/').to_owned(),
-            authorization: format!("Bearer {}", token.trim()),
-            client,
-            policy: Policy::default(),
-            requests: Cell::new(0),
-            rate_limited: Cell::new(0),
-            rate: Cell::new(None),
-        }
-    }
-
-    /// One exchange, with 429s waited out as the rate-limit headers say.
-    fn exchange(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Response> {
-        let url = format!("{}{path}", self.base);
-        let body = body.map(|b| serde_json::to_vec(b).expect("JSON serialises"));
-        let started = Instant::now();
-        loop {
-            self.requests.set(self.requests.get() + 1);
-            let response = self.client.send(
-                method,
-                &url,
-                &[
-                    ("Authorization", &self.authorization),
-                    ("Accept", "application/json"),
-                ],
-                body.as_deref(),
-            )?;
-            let rate = rate_limit(&response);
-            self.rate.set(rate);
-            if response.status != 429 {
-                return Ok(response);
-            }
-            self.rate_limited.set(self.rate_limited.get() + 1);
-            let wait = rate
-                .map_or(Duration::from_secs(1), |(_, reset)| reset)
-                .max(Duration::from_millis(100));
-            if started.elapsed() + wait > self.policy.max_rate_wait {
-                bail!(
-                    "Supabase's rate limit (120 requests a minute): {method} {path} was refused with 429 for {:.0}s; try again later",
-                    started.elapsed().as_secs_f64()
-                );
-            }
-            crate::progress::note(format!(
-                "rate limited by Supabase (429): waiting {:.1}s as X-RateLimit-Reset says",
-                wait.as_secs_f64()
-            ));
-            std::thread::sleep(wait);
-        }
-    }
-
-    /// An idempotent call: 5xx and connection errors are retried with bounded backoff.
-    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Response> {
-        let mut backoff = self.policy.first_backoff;
-        let mut attempt = 1;
-        loop {
-            let outcome = self.exchange(method, path, body);
-            let reason = match &outcome {
-                Ok(r) if r.status >= 500 => format!("HTTP {}", r.status),
-                Ok(_) => return outcome,
-                Err(err) => format!("{err:#}"),
-            };
-            if attempt >= self.policy.attempts {
-                return match outcome {
-                    Ok(r) => Err(api_error(method, path, &r)),
-                    Err(err) => Err(err.context(format!(
-                        "Supabase did not answer {method} {path} after {attempt} attempts"
-                    ))),
-                };
-            }
-            crate::progress::note(format!(
-                "{method} {path}: {reason}; retrying in {:.1}s",
-                backoff.as_secs_f64()
-            ));
-            std::thread::sleep(backoff);
-            backoff = (backoff * 2).min(self.policy.max_backoff);
-            attempt += 1;
-        }
+        let supabase = https::api::Service {
+            name: "Supabase",
+            limit: "Supabase's rate limit (120 requests a minute)",
+            reset_header: "X-RateLimit-Reset",
+            error: api_error,
+        };
+        Supabase(https::api::Api::new(supabase, base, token, client))
     }
 
     /// The project's branches; an error that says so when branching is off (422).
@@ -238,22 +168,6 @@ impl Supabase {
         }
         Ok(())
     }
-}
-
-/// (remaining, time until reset) from `X-RateLimit-Remaining` and `X-RateLimit-Reset` (seconds,
-/// or a Unix time), or `Retry-After`.
-pub fn rate_limit(response: &Response) -> Option<(u64, Duration)> {
-    let number = |name: &str| {
-        response
-            .header(name)
-            .and_then(|v| v.trim().parse::<u64>().ok())
-    };
-    let remaining = number("x-ratelimit-remaining").unwrap_or(u64::MAX);
-    let reset = number("x-ratelimit-reset").or_else(|| number("retry-after"))?;
-    Some((
-        remaining,
-        crate::deploy::render::reset_after(reset, std::time::SystemTime::now()),
-    ))
 }
 
 fn message(response: &Response) -> String {
