@@ -1,6 +1,7 @@
 //! Plain HTTP/1.1 to services on this machine: the local registry's API, the local stack's
 //! `/ready`, the tests' stubs. One request per connection (`Connection: close`), with deadlines,
-//! so a dead peer never stalls a command. Remote HTTPS is not spoken here.
+//! so a dead peer never stalls a command. Remote HTTPS is not spoken here. The stubs' server side
+//! is stub.rs.
 
 use std::{
     io::{Read, Write},
@@ -9,6 +10,8 @@ use std::{
 };
 
 use anyhow::{Context, Result, anyhow, bail};
+
+pub mod stub;
 
 /// One HTTP request to `address` (host:port).
 pub struct Request<'a> {

@@ -8,13 +8,13 @@
 //! `/ready` and `/` itself, as the deployed app would, reporting the live deploy's version.
 
 use std::{
-    io::{BufRead, BufReader, Read, Write},
-    net::{TcpListener, TcpStream},
     sync::{Arc, Mutex},
     time::Instant,
 };
 
 use serde_json::{Value, json};
+
+use crate::http::stub::{Answer, Handler, Server, authorised, rate_headers};
 
 pub const SERVICE_ID: &str = "srv-stub0000000000000000";
 pub const OWNER_ID: &str = "tea-stub0000000000000000";
@@ -99,16 +99,7 @@ impl Default for Scenario {
     }
 }
 
-/// One request as the stub received it.
-#[derive(Clone, Debug)]
-pub struct Recorded {
-    pub method: String,
-    pub target: String,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-    /// When it arrived, since the stub started.
-    pub at: std::time::Duration,
-}
+pub use crate::http::stub::Recorded;
 
 struct StubDeploy {
     json: Value,
@@ -137,15 +128,12 @@ pub struct Stub {
     /// `http://127.0.0.1:<port>`.
     pub url: String,
     state: Arc<Mutex<State>>,
-    listener: Option<std::thread::JoinHandle<()>>,
-    stop: Arc<std::sync::atomic::AtomicBool>,
-    port: u16,
+    _server: Server,
 }
 
 impl Stub {
     pub fn start(scenario: Scenario) -> std::io::Result<Stub> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let port = listener.local_addr()?.port();
+        let mut server = Server::bind()?;
         let mut env: std::collections::BTreeMap<String, String> = scenario
             .env_vars
             .iter()
@@ -184,27 +172,11 @@ impl Stub {
             );
         }
         let state = Arc::new(Mutex::new(state));
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let thread_state = Arc::clone(&state);
-        let thread_stop = Arc::clone(&stop);
-        let handle = std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                if thread_stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    break;
-                }
-                let Ok(stream) = stream else { continue };
-                let state = Arc::clone(&thread_state);
-                std::thread::spawn(move || {
-                    let _ = serve(stream, &state);
-                });
-            }
-        });
+        server.serve(Arc::clone(&state));
         Ok(Stub {
-            url: format!("http://127.0.0.1:{port}"),
+            url: server.url.clone(),
             state,
-            listener: Some(handle),
-            stop,
-            port,
+            _server: server,
         })
     }
 
@@ -254,17 +226,6 @@ impl Stub {
     /// Changes the scenario while running (e.g. what the app reports).
     pub fn update(&self, f: impl FnOnce(&mut Scenario)) {
         f(&mut self.state.lock().unwrap().scenario);
-    }
-}
-
-impl Drop for Stub {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        // Wake the accept loop.
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-        if let Some(handle) = self.listener.take() {
-            let _ = handle.join();
-        }
     }
 }
 
@@ -357,72 +318,24 @@ impl State {
     }
 }
 
-type Answer = (u16, Vec<(String, String)>, String);
+impl Handler for State {
+    fn started(&self) -> Instant {
+        self.started
+    }
 
-fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_owned();
-    let target = parts.next().unwrap_or_default().to_owned();
-    let mut headers = Vec::new();
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header)? == 0 || header.trim().is_empty() {
-            break;
-        }
-        if let Some((k, v)) = header.split_once(':') {
-            headers.push((k.trim().to_owned(), v.trim().to_owned()));
-        }
+    fn journal(&mut self) -> &mut Vec<Recorded> {
+        &mut self.journal
     }
-    let length = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse::<usize>().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body)?;
-    let body = String::from_utf8_lossy(&body).into_owned();
-    let (status, extra, text) = {
-        let mut state = state.lock().unwrap();
-        let at = state.started.elapsed();
-        state.journal.push(Recorded {
-            method: method.clone(),
-            target: target.clone(),
-            headers: headers.clone(),
-            body: body.clone(),
-            at,
-        });
-        answer(&mut state, &method, &target, &headers, &body)
-    };
-    let reason = match status {
-        200 => "OK",
-        201 => "Created",
-        202 => "Accepted",
-        204 => "No Content",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        404 => "Not Found",
-        429 => "Too Many Requests",
-        502 => "Bad Gateway",
-        _ => "Status",
-    };
-    let mut out = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Length: {}\r\nConnection: close\r\n",
-        text.len()
-    );
-    if !text.is_empty() {
-        out.push_str("Content-Type: application/json\r\n");
+
+    fn answer(
+        &mut self,
+        method: &str,
+        target: &str,
+        headers: &[(String, String)],
+        body: &str,
+    ) -> Answer {
+        answer(self, method, target, headers, body)
     }
-    for (k, v) in extra {
-        out.push_str(&format!("{k}: {v}\r\n"));
-    }
-    out.push_str("\r\n");
-    out.push_str(&text);
-    let mut stream = stream;
-    stream.write_all(out.as_bytes())?;
-    stream.flush()
 }
 
 fn answer(
@@ -456,11 +369,7 @@ fn answer(
     } else {
         1
     };
-    let rate_headers = vec![
-        ("Ratelimit-Limit".to_owned(), "400".to_owned()),
-        ("Ratelimit-Remaining".to_owned(), remaining.to_string()),
-        ("Ratelimit-Reset".to_owned(), reset.to_string()),
-    ];
+    let rate_headers = rate_headers("Ratelimit", 400, remaining, reset);
     if state.requests <= state.scenario.rate_limited_first {
         let mut headers = rate_headers;
         headers[1].1 = "0".to_owned();
@@ -494,11 +403,7 @@ fn answer(
         let id = state.deploys[index].json["id"].clone();
         return (200, Vec::new(), json!({"deploy": {"id": id}}).to_string());
     }
-    let authorised = headers.iter().any(|(k, v)| {
-        k.eq_ignore_ascii_case("authorization")
-            && *v == format!("Bearer {}", state.scenario.api_key)
-    });
-    if !authorised {
+    if !authorised(headers, &state.scenario.api_key) {
         return (
             401,
             rate_headers,

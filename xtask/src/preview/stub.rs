@@ -11,12 +11,13 @@
 
 use std::{
     collections::BTreeMap,
-    io::{BufRead, BufReader, Read, Write},
-    net::{TcpListener, TcpStream},
     sync::{Arc, Mutex},
+    time::Instant,
 };
 
 use serde_json::{Value, json};
+
+use crate::http::stub::{Answer, Handler, Server, authorised, rate_headers};
 
 /// The parent project (20 lower-case letters, as the document's pattern says).
 pub const PROJECT_REF: &str = "stubparentprojectref";
@@ -88,14 +89,7 @@ impl Default for Scenario {
     }
 }
 
-/// One request as the stub received it.
-#[derive(Clone, Debug)]
-pub struct Recorded {
-    pub method: String,
-    pub target: String,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-}
+pub use crate::http::stub::Recorded;
 
 struct StubBranch {
     json: Value,
@@ -119,6 +113,7 @@ struct State {
     supabase_requests: u32,
     next: u32,
     url: String,
+    started: Instant,
 }
 
 /// A running stub; stops when dropped.
@@ -126,9 +121,7 @@ pub struct Stub {
     /// `http://127.0.0.1:<port>`.
     pub url: String,
     state: Arc<Mutex<State>>,
-    stop: Arc<std::sync::atomic::AtomicBool>,
-    listener: Option<std::thread::JoinHandle<()>>,
-    port: u16,
+    _server: Server,
 }
 
 fn letters(n: u32) -> String {
@@ -144,9 +137,8 @@ fn letters(n: u32) -> String {
 
 impl Stub {
     pub fn start(scenario: Scenario) -> std::io::Result<Stub> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let port = listener.local_addr()?.port();
-        let url = format!("http://127.0.0.1:{port}");
+        let mut server = Server::bind()?;
+        let url = server.url.clone();
         let mut state = State {
             scenario: scenario.clone(),
             branches: Vec::new(),
@@ -157,6 +149,7 @@ impl Stub {
             supabase_requests: 0,
             next: 1,
             url: url.clone(),
+            started: Instant::now(),
         };
         let mut production = json!({
             "id": SERVICE_ID,
@@ -202,26 +195,11 @@ impl Stub {
             state.add_preview(name, IMAGE_PATH, created);
         }
         let state = Arc::new(Mutex::new(state));
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (thread_state, thread_stop) = (Arc::clone(&state), Arc::clone(&stop));
-        let handle = std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                if thread_stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    break;
-                }
-                let Ok(stream) = stream else { continue };
-                let state = Arc::clone(&thread_state);
-                std::thread::spawn(move || {
-                    let _ = serve(stream, &state);
-                });
-            }
-        });
+        server.serve(Arc::clone(&state));
         Ok(Stub {
             url,
             state,
-            stop,
-            listener: Some(handle),
-            port,
+            _server: server,
         })
     }
 
@@ -254,16 +232,6 @@ impl Stub {
     pub fn env(&self, service: &str) -> BTreeMap<String, String> {
         let state = self.state.lock().unwrap();
         state.env.get(service).cloned().unwrap_or_default()
-    }
-}
-
-impl Drop for Stub {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-        if let Some(handle) = self.listener.take() {
-            let _ = handle.join();
-        }
     }
 }
 
@@ -341,64 +309,24 @@ impl State {
     }
 }
 
-type Answer = (u16, Vec<(String, String)>, String);
+impl Handler for State {
+    fn started(&self) -> Instant {
+        self.started
+    }
 
-fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_owned();
-    let target = parts.next().unwrap_or_default().to_owned();
-    let mut headers = Vec::new();
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header)? == 0 || header.trim().is_empty() {
-            break;
-        }
-        if let Some((k, v)) = header.split_once(':') {
-            headers.push((k.trim().to_owned(), v.trim().to_owned()));
-        }
+    fn journal(&mut self) -> &mut Vec<Recorded> {
+        &mut self.journal
     }
-    let length = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse::<usize>().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body)?;
-    let body = String::from_utf8_lossy(&body).into_owned();
-    let (status, extra, text) = {
-        let mut state = state.lock().unwrap();
-        state.journal.push(Recorded {
-            method: method.clone(),
-            target: target.clone(),
-            headers: headers.clone(),
-            body: body.clone(),
-        });
-        answer(&mut state, &method, &target, &headers, &body)
-    };
-    let mut out = format!(
-        "HTTP/1.1 {status} Stub\r\nContent-Length: {}\r\nConnection: close\r\n",
-        text.len()
-    );
-    if !text.is_empty() {
-        out.push_str("Content-Type: application/json\r\n");
-    }
-    for (k, v) in extra {
-        out.push_str(&format!("{k}: {v}\r\n"));
-    }
-    out.push_str("\r\n");
-    out.push_str(&text);
-    let mut stream = stream;
-    stream.write_all(out.as_bytes())?;
-    stream.flush()
-}
 
-fn authorised(headers: &[(String, String)], token: &str) -> bool {
-    headers
-        .iter()
-        .any(|(k, v)| k.eq_ignore_ascii_case("authorization") && *v == format!("Bearer {token}"))
+    fn answer(
+        &mut self,
+        method: &str,
+        target: &str,
+        headers: &[(String, String)],
+        body: &str,
+    ) -> Answer {
+        answer(self, method, target, headers, body)
+    }
 }
 
 fn answer(
@@ -428,18 +356,12 @@ fn supabase(
 ) -> Answer {
     state.supabase_requests += 1;
     let limited = state.supabase_requests <= state.scenario.supabase_rate_limited_first;
-    let rate = vec![
-        ("X-RateLimit-Limit".to_owned(), "120".to_owned()),
-        (
-            "X-RateLimit-Remaining".to_owned(),
-            if limited {
-                "0".to_owned()
-            } else {
-                (120 - state.supabase_requests.min(119)).to_string()
-            },
-        ),
-        ("X-RateLimit-Reset".to_owned(), "1".to_owned()),
-    ];
+    let remaining = if limited {
+        0
+    } else {
+        120 - state.supabase_requests.min(119)
+    };
+    let rate = rate_headers("X-RateLimit", 120, remaining, 1);
     if limited {
         return (
             429,
@@ -547,11 +469,7 @@ fn render(
     headers: &[(String, String)],
     body: &Value,
 ) -> Answer {
-    let rate = vec![
-        ("Ratelimit-Limit".to_owned(), "400".to_owned()),
-        ("Ratelimit-Remaining".to_owned(), "399".to_owned()),
-        ("Ratelimit-Reset".to_owned(), "1".to_owned()),
-    ];
+    let rate = rate_headers("Ratelimit", 400, 399, 1);
     if !authorised(headers, &state.scenario.render_key) {
         return (401, rate, json!({"message": "unauthorized"}).to_string());
     }
