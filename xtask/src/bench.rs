@@ -3,7 +3,7 @@
 //! Every benchmark reports through one `Figure` type and one table (or `--json`) format.
 
 use std::{
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::Command,
     time::{Duration, Instant},
 };
@@ -56,7 +56,17 @@ pub struct Cleanup<'a> {
     pub scratch: PathBuf,
 }
 
-impl Cleanup<'_> {
+impl<'a> Cleanup<'a> {
+    /// A cleanup of everything labelled `label` and of `scratch`, with no registry yet.
+    pub fn new(docker: &'a Docker<'a>, label: String, scratch: PathBuf) -> Cleanup<'a> {
+        Cleanup {
+            docker,
+            label,
+            registry: None,
+            scratch,
+        }
+    }
+
     /// Starts a private registry on a free loopback port, under the scratch directory, which
     /// the cleanup stops; returns its address.
     pub fn start_registry(&mut self) -> Result<String> {
@@ -83,6 +93,25 @@ impl Drop for Cleanup<'_> {
         }
         let _ = std::fs::remove_dir_all(&self.scratch);
     }
+}
+
+/// The tracked and unignored files of the workspace copied to `dest` (no target/, no .git).
+pub fn copy_repo(ws: &Workspace, dest: &Path) -> Result<PathBuf> {
+    let step = progress::step("copying the workspace");
+    let sh = &ws.sh;
+    let files = xshell::cmd!(sh, "git ls-files --cached --others --exclude-standard")
+        .quiet()
+        .read()?;
+    for file in files.lines() {
+        let from = ws.root.join(file);
+        if from.is_file() {
+            let to = dest.join(file);
+            std::fs::create_dir_all(to.parent().expect("has a parent"))?;
+            std::fs::copy(&from, &to).with_context(|| format!("copying {file}"))?;
+        }
+    }
+    step.done();
+    Ok(dest.to_path_buf())
 }
 
 /// Prints `figures` as a table on stdout, or as a JSON array with `json`.

@@ -33,12 +33,7 @@ impl flags::BenchBase {
         let label = format!("org.openeu.bench-run={}", std::process::id());
         let scratch = ws.scratch("bench")?.join(std::process::id().to_string());
         std::fs::create_dir_all(&scratch)?;
-        let mut cleanup = Cleanup {
-            docker: &docker,
-            label: label.clone(),
-            registry: None,
-            scratch: scratch.clone(),
-        };
+        let mut cleanup = Cleanup::new(&docker, label.clone(), scratch.clone());
         let registry = cleanup.start_registry()?;
         let bench = Bench {
             ws,
@@ -135,19 +130,7 @@ fn decision_times(
     toolchain: &str,
     runs: usize,
 ) -> Result<Vec<Figure>> {
-    let repo = scratch.join("repo");
-    let sh = &ws.sh;
-    let files = xshell::cmd!(sh, "git ls-files --cached --others --exclude-standard")
-        .quiet()
-        .read()?;
-    for file in files.lines() {
-        let from = ws.root.join(file);
-        if from.is_file() {
-            let to = repo.join(file);
-            std::fs::create_dir_all(to.parent().expect("has a parent"))?;
-            std::fs::copy(&from, &to).with_context(|| format!("copying {file}"))?;
-        }
-    }
+    let repo = super::copy_repo(ws, &scratch.join("repo"))?;
     let exe = std::env::current_exe().context("the running xtask binary")?;
     let hash = |cargo_home: Option<&Path>, target: &Path| {
         let mut cmd = process::command(&exe);
@@ -300,22 +283,7 @@ impl Bench<'_> {
 
     /// The tracked and unignored files of this repository, copied (no target/, no .git).
     fn copy_repo(&self) -> Result<PathBuf> {
-        let step = progress::step("copying the workspace");
-        let sh = &self.ws.sh;
-        let files = xshell::cmd!(sh, "git ls-files --cached --others --exclude-standard")
-            .quiet()
-            .read()?;
-        let dest = self.scratch.join("repo");
-        for file in files.lines() {
-            let from = self.ws.root.join(file);
-            if from.is_file() {
-                let to = dest.join(file);
-                std::fs::create_dir_all(to.parent().expect("has a parent"))?;
-                std::fs::copy(&from, &to).with_context(|| format!("copying {file}"))?;
-            }
-        }
-        step.done();
-        Ok(dest)
+        super::copy_repo(self.ws, &self.scratch.join("repo"))
     }
 
     /// The CI/Render case: the base is in the registry but not local. Ours looks it up and

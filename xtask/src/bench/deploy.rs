@@ -14,7 +14,7 @@
 
 use std::{
     collections::BTreeMap,
-    path::{Path, PathBuf},
+    path::Path,
     time::{Duration, Instant},
 };
 
@@ -22,7 +22,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::{
     base,
-    bench::{Cleanup, Figure, fmt_secs, median, report, secs},
+    bench::{Cleanup, Figure, copy_repo, fmt_secs, median, report, secs},
     deploy::stub::{self, Scenario, Stub},
     docker::{Build, Docker, ImageOwner},
     flags, http, image, process, progress, setup,
@@ -41,12 +41,7 @@ impl flags::BenchDeploy {
             .scratch("bench")?
             .join(format!("deploy-{}", std::process::id()));
         std::fs::create_dir_all(&scratch)?;
-        let mut cleanup = Cleanup {
-            docker: &docker,
-            label: label.clone(),
-            registry: None,
-            scratch: scratch.clone(),
-        };
+        let mut cleanup = Cleanup::new(&docker, label.clone(), scratch.clone());
         let registry = cleanup.start_registry()?;
         let repo = copy_repo(ws, &scratch.join("repo"))?;
         let mut copy = Workspace::open(Some(repo.clone()), vec![label])?;
@@ -177,25 +172,6 @@ impl flags::BenchDeploy {
         ];
         Ok(figures.into())
     }
-}
-
-/// The tracked and unignored files of the workspace, copied (no target/, no .git).
-fn copy_repo(ws: &Workspace, dest: &Path) -> Result<PathBuf> {
-    let step = progress::step("copying the workspace");
-    let sh = &ws.sh;
-    let files = xshell::cmd!(sh, "git ls-files --cached --others --exclude-standard")
-        .quiet()
-        .read()?;
-    for file in files.lines() {
-        let from = ws.root.join(file);
-        if from.is_file() {
-            let to = dest.join(file);
-            std::fs::create_dir_all(to.parent().expect("has a parent"))?;
-            std::fs::copy(&from, &to).with_context(|| format!("copying {file}"))?;
-        }
-    }
-    step.done();
-    Ok(dest.to_path_buf())
 }
 
 /// A source-only change: a string the service prints (its usage text) changes, so the binary

@@ -69,12 +69,7 @@ impl flags::BenchImage {
             .scratch("bench")?
             .join(format!("image-{}", std::process::id()));
         std::fs::create_dir_all(&scratch)?;
-        let mut cleanup = Cleanup {
-            docker: &docker,
-            label,
-            registry: None,
-            scratch: scratch.clone(),
-        };
+        let mut cleanup = Cleanup::new(&docker, label, scratch.clone());
         let registry = cleanup.start_registry()?;
 
         let bench = Bench {

@@ -26,12 +26,7 @@ impl flags::BenchPreview {
         let nonce = format!("{}-{}", std::process::id(), local_now());
         let label = format!("org.openeu.bench=preview-{nonce}");
         let scratch = ws.scratch("bench-preview")?.join(&nonce);
-        let _cleanup = super::Cleanup {
-            docker: &docker,
-            label: label.clone(),
-            registry: None,
-            scratch: scratch.clone(),
-        };
+        let _cleanup = super::Cleanup::new(&docker, label.clone(), scratch.clone());
         let mut templates = Vec::new();
         let result = (|| -> Result<Vec<Figure>> {
             let step = progress::step("a scratch clone with five branches");
