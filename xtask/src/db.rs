@@ -175,7 +175,8 @@ fn wait_ready(ws: &Workspace, docker: &Docker<'_>, name: &str) -> Result<()> {
     wait_healthy(docker, name)
 }
 
-fn wait_healthy(docker: &Docker<'_>, name: &str) -> Result<()> {
+/// Waits for the container `name` to report healthy; its logs when it stops instead.
+pub fn wait_healthy(docker: &Docker<'_>, name: &str) -> Result<()> {
     process::wait_until(
         &format!("{name} to become healthy"),
         Duration::from_mins(1),

@@ -343,20 +343,32 @@ impl flags::DeployRun {
 
 /// Parses `15m`, `90s`, `1h` or plain seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    parse_with_units(
+        text,
+        "a duration like 15m, 90s or 1h",
+        &[("s", 1), ("m", 60), ("h", 3600)],
+    )
+}
+
+/// A number followed by one of `units` (name, seconds), or a bare number of seconds; `what`
+/// says what was expected ("a duration like 15m, 90s or 1h").
+pub fn parse_with_units(text: &str, what: &str, units: &[(&str, u64)]) -> Result<Duration, String> {
     let text = text.trim();
     let (number, unit) = text
         .find(|c: char| !c.is_ascii_digit())
         .map_or((text, "s"), |i| text.split_at(i));
     let n: u64 = number
         .parse()
-        .map_err(|_| format!("`{text}`: expected a duration like 15m, 90s or 1h"))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        _ => return Err(format!("`{text}`: the unit is s, m or h")),
+        .map_err(|_| format!("`{text}`: expected {what}"))?;
+    let Some((_, secs)) = units.iter().find(|(name, _)| *name == unit) else {
+        let names: Vec<&str> = units.iter().map(|(name, _)| *name).collect();
+        let (last, rest) = names.split_last().expect("at least one unit");
+        return Err(format!(
+            "`{text}`: the unit is {} or {last}",
+            rest.join(", ")
+        ));
     };
-    Ok(Duration::from_secs(secs))
+    Ok(Duration::from_secs(n * secs))
 }
 
 #[cfg(test)]

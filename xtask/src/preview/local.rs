@@ -403,20 +403,6 @@ fn converge(
     })
 }
 
-fn wait_healthy(docker: &Docker<'_>, name: &str) -> Result<()> {
-    process::wait_until(
-        &format!("{name} to become healthy"),
-        Duration::from_mins(1),
-        || {
-            let (health, running) = docker.container_state(name)?;
-            if !running {
-                bail!("{name} stopped; its logs:\n{}", docker.logs(name)?);
-            }
-            Ok(health == "healthy")
-        },
-    )
-}
-
 /// The preview's network, created with its creation time and port unless it exists; returns
 /// them.
 fn ensure_network(
@@ -517,7 +503,7 @@ fn template(branch_ws: &Workspace, docker: &Docker<'_>) -> Result<String> {
         volumes: Vec::new(),
     })?;
     let built = (|| {
-        wait_healthy(docker, &name)?;
+        db::wait_healthy(docker, &name)?;
         let address = docker.published_address(&name, "5432")?;
         let port: u16 = address
             .rsplit(':')

@@ -59,22 +59,17 @@ pub fn ports(branch: &str) -> impl Iterator<Item = u16> {
 
 /// `30s`, `45m`, `12h`, `3d`, `2w` (a bare number is seconds).
 pub fn parse_age(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (number, unit) = text
-        .find(|c: char| !c.is_ascii_digit())
-        .map_or((text, "s"), |i| text.split_at(i));
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}`: expected an age like 3d, 12h or 30m"))?;
-    let unit = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        _ => return Err(format!("`{text}`: the unit is s, m, h, d or w")),
-    };
-    Ok(Duration::from_secs(n * unit))
+    crate::deploy::parse_with_units(
+        text,
+        "an age like 3d, 12h or 30m",
+        &[
+            ("s", 1),
+            ("m", 60),
+            ("h", 3600),
+            ("d", 86_400),
+            ("w", 7 * 86_400),
+        ],
+    )
 }
 
 /// An age as people say it: `40s`, `12m`, `5h`, `3d`.

@@ -412,6 +412,22 @@ struct Pair {
 }
 
 impl Pair {
+    /// The git branch, `?` when neither side names one; the Render service's name and the
+    /// Supabase branch's project ref, `-` for a missing side.
+    fn shown(&self) -> (&str, &str, &str) {
+        (
+            if self.git_branch.is_empty() {
+                "?"
+            } else {
+                &self.git_branch
+            },
+            self.render.as_ref().map_or("-", |r| r.1.as_str()),
+            self.supabase
+                .as_ref()
+                .map_or("-", |b| b.project_ref.as_str()),
+        )
+    }
+
     fn created(&self) -> Option<u64> {
         let render = self.render.as_ref().and_then(|r| r.2);
         let supabase = self
@@ -536,17 +552,12 @@ pub fn list(ws: &Workspace, args: &flags::PreviewList) -> Result<()> {
         let age = pair.created().map(|c| now.saturating_sub(c));
         let cost = price.zip(age).map(|(p, a)| p * a as f64 / 3600.0);
         total += cost.unwrap_or(0.0);
+        let (git_branch, render, supabase) = pair.shown();
         println!(
             "{:<24} {:<28} {:<22} {:<20} {:>5} {:>9}  {}",
-            if pair.git_branch.is_empty() {
-                "?"
-            } else {
-                &pair.git_branch
-            },
-            pair.render.as_ref().map_or("-", |r| r.1.as_str()),
-            pair.supabase
-                .as_ref()
-                .map_or("-", |b| b.project_ref.as_str()),
+            git_branch,
+            render,
+            supabase,
             pair.supabase.as_ref().map_or("-", |b| b.status.as_str()),
             age.map_or("?".to_owned(), names::format_age),
             cost.map_or("-".to_owned(), |c| format!("{c:.2}")),
@@ -633,6 +644,7 @@ pub fn gc(ws: &Workspace, args: &flags::PreviewGc) -> Result<()> {
         .collect();
     if !args.json {
         for pair in &stale {
+            let (git_branch, render, supabase) = pair.shown();
             println!(
                 "{} {} (render {}, supabase {}), {} old{}",
                 if args.dry_run {
@@ -640,15 +652,9 @@ pub fn gc(ws: &Workspace, args: &flags::PreviewGc) -> Result<()> {
                 } else {
                     "removing"
                 },
-                if pair.git_branch.is_empty() {
-                    "?"
-                } else {
-                    &pair.git_branch
-                },
-                pair.render.as_ref().map_or("-", |r| r.1.as_str()),
-                pair.supabase
-                    .as_ref()
-                    .map_or("-", |b| b.project_ref.as_str()),
+                git_branch,
+                render,
+                supabase,
                 names::format_age(pair.created().map_or(0, |c| now.saturating_sub(c))),
                 pair.orphan()
                     .map(|o| format!(": orphan, {o}"))
