@@ -17,7 +17,9 @@ use std::{
 use serde_json::Value;
 use xtask::deploy::stub::{self, OnLive, Scenario, Stub};
 
-use crate::support::{DockerCleanup, Registry, TempDir, Xtask, docker, free_port, repo_copy};
+use crate::support::{
+    DockerCleanup, Registry, TempDir, Xtask, docker, free_port, git, repo_copy, text,
+};
 
 const API_KEY: &str = "rnd_test_key";
 
@@ -28,26 +30,6 @@ struct Repo {
     dir: TempDir,
     _remote: TempDir,
     head: String,
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .args([
-            "-c",
-            "user.name=Deploy Test",
-            "-c",
-            "user.email=deploy@test.invalid",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 impl Repo {
@@ -136,12 +118,38 @@ fn xtask<'a>(repo: &'a Repo, stub: &Stub, db: &str) -> Xtask<'a> {
         .env("PRODUCTION_DATABASE_URL", db)
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
+/// As Render would: runs exactly the deployed digest, on the URL the service reports, against
+/// the production database.
+fn run_deployed(deploy: &Value, name: &str, label: &str, app_port: u16, db_port: u16) {
+    let image = deploy["image"]["ref"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let _ = docker(&["rm", "-f", name]);
+    let out = docker(&[
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--label",
+        label,
+        "--network",
+        "host",
+        "-e",
+        &format!("PORT={app_port}"),
+        "-e",
+        "ENVIRONMENT=local",
+        "-e",
+        "SUPABASE_JWT_SECRET=deploy-test-jwt-secret",
+        "-e",
+        &format!("DATABASE_URL=postgres://postgres@127.0.0.1:{db_port}/postgres"),
+        &image,
+    ]);
+    assert!(
+        out.status.success(),
+        "docker run {image}: {}",
         String::from_utf8_lossy(&out.stderr)
-    )
+    );
 }
 
 fn json(out: &Output) -> Value {
@@ -729,36 +737,7 @@ fn end_to_end_with_real_image_registry_container_and_canaries() {
         image_path: Some(format!("{}/openeu-backend:latest", registry.address)),
         service_url: Some(format!("http://127.0.0.1:{app_port}")),
         on_live: Some(OnLive(Arc::new(move |deploy: &Value| {
-            // As Render would: run exactly the pushed digest, on the URL the service reports.
-            let image = deploy["image"]["ref"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
-            let _ = docker(&["rm", "-f", &name]);
-            let out = docker(&[
-                "run",
-                "-d",
-                "--name",
-                &name,
-                "--label",
-                &label,
-                "--network",
-                "host",
-                "-e",
-                &format!("PORT={app_port}"),
-                "-e",
-                "ENVIRONMENT=local",
-                "-e",
-                "SUPABASE_JWT_SECRET=deploy-test-jwt-secret",
-                "-e",
-                &format!("DATABASE_URL=postgres://postgres@127.0.0.1:{db_port}/postgres"),
-                &image,
-            ]);
-            assert!(
-                out.status.success(),
-                "docker run {image}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            run_deployed(deploy, &name, &label, app_port, db_port);
             started.store(true, Ordering::SeqCst);
         }))),
         ..Scenario::default()
@@ -917,35 +896,7 @@ fn deploy_with_smoke_ships_the_digest_of_the_image_smoke_tested() {
         image_path: Some(format!("{}/openeu-backend:latest", registry.address)),
         service_url: Some(format!("http://127.0.0.1:{app_port}")),
         on_live: Some(OnLive(Arc::new(move |deploy: &Value| {
-            let image = deploy["image"]["ref"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
-            let _ = docker(&["rm", "-f", &name]);
-            let out = docker(&[
-                "run",
-                "-d",
-                "--name",
-                &name,
-                "--label",
-                &label,
-                "--network",
-                "host",
-                "-e",
-                &format!("PORT={app_port}"),
-                "-e",
-                "ENVIRONMENT=local",
-                "-e",
-                "SUPABASE_JWT_SECRET=deploy-test-jwt-secret",
-                "-e",
-                &format!("DATABASE_URL=postgres://postgres@127.0.0.1:{db_port}/postgres"),
-                &image,
-            ]);
-            assert!(
-                out.status.success(),
-                "docker run {image}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            run_deployed(deploy, &name, &label, app_port, db_port);
         }))),
         ..Scenario::default()
     })

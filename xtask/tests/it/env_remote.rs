@@ -18,7 +18,7 @@ use std::{
 use serde_json::Value;
 use xtask::deploy::stub::{self, Recorded, Scenario, Stub};
 
-use crate::support::{Registry, TempDir, Xtask, free_port, repo_root};
+use crate::support::{Registry, TempDir, Xtask, free_port, repo_root, text};
 
 struct Canaries {
     secret: String,
@@ -67,14 +67,6 @@ fn xtask<'a>(root: &'a Path, stub: &Stub, canaries: &Canaries) -> Xtask<'a> {
         .env("RENDER_API_KEY", &canaries.api_key)
         .env("RENDER_SERVICE_ID", stub::SERVICE_ID)
         .env("RENDER_API_URL", &stub.api_url())
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn is_write(r: &Recorded) -> bool {

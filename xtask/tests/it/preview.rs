@@ -4,11 +4,9 @@
 //! branches; and `up` killed at its failpoints, then run again, duplicating nothing. Each test
 //! has a stack of its own and removes everything it labelled, even when it fails.
 
-use std::path::Path;
-
 use serde_json::Value;
 
-use crate::support::{DockerCleanup, TempDir, Xtask, docker_ok, edit, free_port, repo_copy};
+use crate::support::{DockerCleanup, TempDir, Xtask, docker_ok, edit, free_port, git, repo_copy};
 
 const MEETING: &str = "ep-2026-01-19-plenary";
 const TITLE: &str =
@@ -20,21 +18,6 @@ struct Repo {
     ws: TempDir,
     stack: String,
     cleanup: DockerCleanup,
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 impl Repo {
@@ -234,7 +217,7 @@ mod remote {
     use serde_json::Value;
     use xtask::preview::stub::{self, Scenario, SeedBranch, Stub};
 
-    use crate::support::{Xtask, repo_root};
+    use crate::support::{Xtask, repo_root, text};
 
     const IMAGE: &str = "registry.example/openeu-backend:0123456789ab";
 
@@ -261,14 +244,6 @@ mod remote {
             "--skip-smoke",
             "--json",
         ])
-    }
-
-    fn text(out: &std::process::Output) -> String {
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
     }
 
     fn previews(stub: &Stub) -> Vec<Value> {
