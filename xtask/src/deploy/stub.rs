@@ -14,7 +14,7 @@ use std::{
 
 use serde_json::{Value, json};
 
-use crate::http::stub::{Answer, Handler, Server, authorised, rate_headers};
+use crate::http::stub::{Answer, Handler, Journaled, Server, authorised, rate_headers};
 
 pub const SERVICE_ID: &str = "srv-stub0000000000000000";
 pub const OWNER_ID: &str = "tea-stub0000000000000000";
@@ -111,11 +111,9 @@ struct StubDeploy {
 struct State {
     scenario: Scenario,
     deploys: Vec<StubDeploy>,
-    journal: Vec<Recorded>,
     requests: u32,
     triggers: u32,
     next_id: u32,
-    started: Instant,
     /// When each deploy turned live (for the benchmark's noticing delay).
     live_at: Vec<(String, Instant)>,
     /// The service's env vars, sorted by name (the order the list pages in); changed by the
@@ -127,7 +125,7 @@ struct State {
 pub struct Stub {
     /// `http://127.0.0.1:<port>`.
     pub url: String,
-    state: Arc<Mutex<State>>,
+    state: Arc<Mutex<Journaled<State>>>,
     _server: Server,
 }
 
@@ -144,11 +142,9 @@ impl Stub {
             env,
             scenario,
             deploys: Vec::new(),
-            journal: Vec::new(),
             requests: 0,
             triggers: 0,
             next_id: 1,
-            started: Instant::now(),
             live_at: Vec::new(),
         };
         // History: an older live deploy (the rollback target) and the current live one.
@@ -171,7 +167,7 @@ impl Stub {
                 "new_commit",
             );
         }
-        let state = Arc::new(Mutex::new(state));
+        let state = Journaled::new(state);
         server.serve(Arc::clone(&state));
         Ok(Stub {
             url: server.url.clone(),
@@ -319,14 +315,6 @@ impl State {
 }
 
 impl Handler for State {
-    fn started(&self) -> Instant {
-        self.started
-    }
-
-    fn journal(&mut self) -> &mut Vec<Recorded> {
-        &mut self.journal
-    }
-
     fn answer(
         &mut self,
         method: &str,

@@ -29,11 +29,8 @@ pub struct Recorded {
 /// An answer: status, extra headers, JSON body (empty for none).
 pub type Answer = (u16, Vec<(String, String)>, String);
 
-/// A stub's state: it keeps the journal and answers each request.
+/// A stub's state: it answers each request (the server journals it first).
 pub trait Handler: Send + 'static {
-    /// When the stub started (what [`Recorded::at`] counts from).
-    fn started(&self) -> Instant;
-    fn journal(&mut self) -> &mut Vec<Recorded>;
     fn answer(
         &mut self,
         method: &str,
@@ -41,6 +38,37 @@ pub trait Handler: Send + 'static {
         headers: &[(String, String)],
         body: &str,
     ) -> Answer;
+}
+
+/// A stub's state with its journal, under the one lock a request takes; derefs to the state.
+pub struct Journaled<S> {
+    /// When the stub started (what [`Recorded::at`] counts from).
+    pub started: Instant,
+    pub journal: Vec<Recorded>,
+    pub state: S,
+}
+
+impl<S> Journaled<S> {
+    pub fn new(state: S) -> Arc<Mutex<Journaled<S>>> {
+        Arc::new(Mutex::new(Journaled {
+            started: Instant::now(),
+            journal: Vec::new(),
+            state,
+        }))
+    }
+}
+
+impl<S> std::ops::Deref for Journaled<S> {
+    type Target = S;
+    fn deref(&self) -> &S {
+        &self.state
+    }
+}
+
+impl<S> std::ops::DerefMut for Journaled<S> {
+    fn deref_mut(&mut self) -> &mut S {
+        &mut self.state
+    }
 }
 
 /// The listening side of a stub; stops when dropped.
@@ -64,7 +92,7 @@ impl Server {
     }
 
     /// Starts answering with `state`.
-    pub fn serve<H: Handler>(&mut self, state: Arc<Mutex<H>>) {
+    pub fn serve<H: Handler>(&mut self, state: Arc<Mutex<Journaled<H>>>) {
         let (listener, port) = self.listener.take().expect("a stub server is started once");
         let stop = Arc::new(AtomicBool::new(false));
         let thread_stop = Arc::clone(&stop);
@@ -94,7 +122,7 @@ impl Drop for Server {
     }
 }
 
-fn serve<H: Handler>(stream: TcpStream, state: &Mutex<H>) -> std::io::Result<()> {
+fn serve<H: Handler>(stream: TcpStream, state: &Mutex<Journaled<H>>) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut line = String::new();
     reader.read_line(&mut line)?;
@@ -121,15 +149,15 @@ fn serve<H: Handler>(stream: TcpStream, state: &Mutex<H>) -> std::io::Result<()>
     let body = String::from_utf8_lossy(&body).into_owned();
     let (status, extra, text) = {
         let mut state = state.lock().unwrap();
-        let at = state.started().elapsed();
-        state.journal().push(Recorded {
+        let at = state.started.elapsed();
+        state.journal.push(Recorded {
             method: method.clone(),
             target: target.clone(),
             headers: headers.clone(),
             body: body.clone(),
             at,
         });
-        state.answer(&method, &target, &headers, &body)
+        state.state.answer(&method, &target, &headers, &body)
     };
     let mut out = format!(
         "HTTP/1.1 {status} {}\r\nContent-Length: {}\r\nConnection: close\r\n",

@@ -12,12 +12,11 @@
 use std::{
     collections::BTreeMap,
     sync::{Arc, Mutex},
-    time::Instant,
 };
 
 use serde_json::{Value, json};
 
-use crate::http::stub::{Answer, Handler, Server, authorised, rate_headers};
+use crate::http::stub::{Answer, Handler, Journaled, Server, authorised, rate_headers};
 
 /// The parent project (20 lower-case letters, as the document's pattern says).
 pub const PROJECT_REF: &str = "stubparentprojectref";
@@ -109,18 +108,16 @@ struct State {
     services: Vec<Value>,
     env: BTreeMap<String, BTreeMap<String, String>>,
     deploys: Vec<StubDeploy>,
-    journal: Vec<Recorded>,
     supabase_requests: u32,
     next: u32,
     url: String,
-    started: Instant,
 }
 
 /// A running stub; stops when dropped.
 pub struct Stub {
     /// `http://127.0.0.1:<port>`.
     pub url: String,
-    state: Arc<Mutex<State>>,
+    state: Arc<Mutex<Journaled<State>>>,
     _server: Server,
 }
 
@@ -145,11 +142,9 @@ impl Stub {
             services: Vec::new(),
             env: BTreeMap::new(),
             deploys: Vec::new(),
-            journal: Vec::new(),
             supabase_requests: 0,
             next: 1,
             url: url.clone(),
-            started: Instant::now(),
         };
         let mut production = json!({
             "id": SERVICE_ID,
@@ -194,7 +189,7 @@ impl Stub {
         for (name, created) in &scenario.render_previews {
             state.add_preview(name, IMAGE_PATH, created);
         }
-        let state = Arc::new(Mutex::new(state));
+        let state = Journaled::new(state);
         server.serve(Arc::clone(&state));
         Ok(Stub {
             url,
@@ -310,14 +305,6 @@ impl State {
 }
 
 impl Handler for State {
-    fn started(&self) -> Instant {
-        self.started
-    }
-
-    fn journal(&mut self) -> &mut Vec<Recorded> {
-        &mut self.journal
-    }
-
     fn answer(
         &mut self,
         method: &str,
