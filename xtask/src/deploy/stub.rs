@@ -315,24 +315,13 @@ impl State {
 }
 
 impl Handler for State {
-    fn answer(
-        &mut self,
-        method: &str,
-        target: &str,
-        headers: &[(String, String)],
-        body: &str,
-    ) -> Answer {
-        answer(self, method, target, headers, body)
+    fn answer(&mut self, request: &Recorded) -> Answer {
+        answer(self, request)
     }
 }
 
-fn answer(
-    state: &mut State,
-    method: &str,
-    target: &str,
-    headers: &[(String, String)],
-    body: &str,
-) -> Answer {
+fn answer(state: &mut State, request: &Recorded) -> Answer {
+    let (method, target, headers, body) = request.parts();
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     // The app's endpoints, when the stub plays the deployed service.
     if !path.starts_with("/v1/") && !path.starts_with("/deploy/") {

@@ -26,18 +26,19 @@ pub struct Recorded {
     pub at: Duration,
 }
 
+impl Recorded {
+    /// Method, target, headers and body, borrowed.
+    pub fn parts(&self) -> (&str, &str, &[(String, String)], &str) {
+        (&self.method, &self.target, &self.headers, &self.body)
+    }
+}
+
 /// An answer: status, extra headers, JSON body (empty for none).
 pub type Answer = (u16, Vec<(String, String)>, String);
 
 /// A stub's state: it answers each request (the server journals it first).
 pub trait Handler: Send + 'static {
-    fn answer(
-        &mut self,
-        method: &str,
-        target: &str,
-        headers: &[(String, String)],
-        body: &str,
-    ) -> Answer;
+    fn answer(&mut self, request: &Recorded) -> Answer;
 }
 
 /// A stub's state with its journal, under the one lock a request takes; derefs to the state.
@@ -149,15 +150,15 @@ fn serve<H: Handler>(stream: TcpStream, state: &Mutex<Journaled<H>>) -> std::io:
     let body = String::from_utf8_lossy(&body).into_owned();
     let (status, extra, text) = {
         let mut state = state.lock().unwrap();
-        let at = state.started.elapsed();
-        state.journal.push(Recorded {
-            method: method.clone(),
-            target: target.clone(),
-            headers: headers.clone(),
-            body: body.clone(),
-            at,
-        });
-        state.state.answer(&method, &target, &headers, &body)
+        let request = Recorded {
+            method,
+            target,
+            headers,
+            body,
+            at: state.started.elapsed(),
+        };
+        state.journal.push(request.clone());
+        state.state.answer(&request)
     };
     let mut out = format!(
         "HTTP/1.1 {status} {}\r\nContent-Length: {}\r\nConnection: close\r\n",

@@ -305,24 +305,13 @@ impl State {
 }
 
 impl Handler for State {
-    fn answer(
-        &mut self,
-        method: &str,
-        target: &str,
-        headers: &[(String, String)],
-        body: &str,
-    ) -> Answer {
-        answer(self, method, target, headers, body)
+    fn answer(&mut self, request: &Recorded) -> Answer {
+        answer(self, request)
     }
 }
 
-fn answer(
-    state: &mut State,
-    method: &str,
-    target: &str,
-    headers: &[(String, String)],
-    body: &str,
-) -> Answer {
+fn answer(state: &mut State, request: &Recorded) -> Answer {
+    let (method, target, headers, body) = request.parts();
     let (path, _query) = target.split_once('?').unwrap_or((target, ""));
     let body: Value = serde_json::from_str(body).unwrap_or(Value::Null);
     if let Some(rest) = path.strip_prefix("/render/v1/") {
