@@ -187,15 +187,7 @@ pub fn collect(
     image_platform: &graph::Platform,
     prune_lock: &dyn Fn(&Staging<'_>) -> Result<String>,
 ) -> Result<BaseInputs> {
-    let members: Vec<&Package> = metadata
-        .packages
-        .iter()
-        .filter(|p| metadata.workspace_members.contains(&p.id))
-        .collect();
-    let member_dirs: BTreeSet<PathBuf> = members
-        .iter()
-        .filter_map(|p| p.manifest_path.parent().map(Path::to_path_buf))
-        .collect();
+    let (members, member_dirs) = workspace_members(metadata);
     let member_names: BTreeSet<&str> = members.iter().map(|p| p.name.as_str()).collect();
     let app_packages = app_packages(config, metadata);
     if app_packages.is_empty() {
@@ -527,17 +519,23 @@ pub fn collect(
     })
 }
 
-/// Normalises every manifest of the workspace, for its errors only (file, line and fix).
-pub fn check_manifests(root: &Path, metadata: &Metadata) -> Result<()> {
+/// The workspace's member packages and their directories.
+fn workspace_members(metadata: &Metadata) -> (Vec<&Package>, BTreeSet<PathBuf>) {
     let members: Vec<&Package> = metadata
         .packages
         .iter()
         .filter(|p| metadata.workspace_members.contains(&p.id))
         .collect();
-    let member_dirs: BTreeSet<PathBuf> = members
+    let member_dirs = members
         .iter()
         .filter_map(|p| p.manifest_path.parent().map(Path::to_path_buf))
         .collect();
+    (members, member_dirs)
+}
+
+/// Normalises every manifest of the workspace, for its errors only (file, line and fix).
+pub fn check_manifests(root: &Path, metadata: &Metadata) -> Result<()> {
+    let (members, member_dirs) = workspace_members(metadata);
     let rules = ManifestRules {
         root,
         member_dirs: &member_dirs,
