@@ -53,7 +53,7 @@ pub struct Scenario {
     /// starts the real container of the deployed image here, as Render would.
     pub on_live: Option<OnLive>,
     /// Env vars with their values, set on the service besides `env_vars` (whose values are
-    /// `stub-value`); a name in both takes the value given here.
+    /// well-formed stand-ins, see [`well_formed`]); a name in both takes the value given here.
     pub env_values: Vec<(String, String)>,
 }
 
@@ -129,13 +129,29 @@ pub struct Stub {
     _server: Server,
 }
 
+/// A value in the env spec's format for `name` (its example, or a stand-in URL), so a scenario's
+/// service holds well-formed variables unless a test says otherwise.
+pub fn well_formed(name: &str) -> String {
+    let candidates = [
+        openeu_env::var(name).map_or("", |v| v.example),
+        "postgresql://postgres:stub-password@db.stub.invalid:5432/postgres",
+        "https://stub.invalid",
+        "stub-value",
+    ];
+    candidates
+        .into_iter()
+        .find(|c| !c.is_empty() && openeu_env::var(name).is_none_or(|v| v.format.check(c).is_ok()))
+        .unwrap_or("stub-value")
+        .to_owned()
+}
+
 impl Stub {
     pub fn start(scenario: Scenario) -> std::io::Result<Stub> {
         let mut server = Server::bind()?;
         let mut env: std::collections::BTreeMap<String, String> = scenario
             .env_vars
             .iter()
-            .map(|k| (k.clone(), "stub-value".to_owned()))
+            .map(|k| (k.clone(), well_formed(k)))
             .collect();
         env.extend(scenario.env_values.iter().cloned());
         let mut state = State {
