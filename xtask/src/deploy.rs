@@ -24,6 +24,7 @@ pub mod render;
 mod report;
 mod rollback;
 mod settings;
+pub use settings::api_from_env;
 mod status;
 pub mod stub;
 pub mod verify;

@@ -23,9 +23,9 @@ use crate::{
 impl flags::EnvCommand {
     pub fn run(self, ws: &Workspace) -> Result<()> {
         match self {
-            flags::EnvCommand::Check(args) => args.run(),
+            flags::EnvCommand::Check(args) => args.run(ws),
             flags::EnvCommand::Example(args) => args.run(ws),
-            flags::EnvCommand::Push(args) => args.run(),
+            flags::EnvCommand::Push(args) => args.run(ws),
         }
     }
 }
@@ -264,9 +264,9 @@ fn closing<'t>(text: &'t str, quote: char, value: &mut String) -> Option<&'t str
 }
 
 impl flags::EnvCheck {
-    fn run(self) -> Result<()> {
+    fn run(self, ws: &Workspace) -> Result<()> {
         if self.service {
-            return service::check(&self);
+            return service::check(ws, &self);
         }
         let file_vars = match &self.env_file {
             Some(path) => {

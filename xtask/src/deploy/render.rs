@@ -375,11 +375,6 @@ impl Api {
             .collect()
     }
 
-    /// The names of the service's environment variables (values are not kept).
-    pub fn env_var_names(&self, service: &str) -> Result<BTreeSet<String>> {
-        Ok(self.env_vars(service)?.into_keys().collect())
-    }
-
     /// The service's environment variables with their values, every page of them. The values
     /// hold secrets: callers validate them and never print them.
     pub fn env_vars(&self, service: &str) -> Result<BTreeMap<String, String>> {
@@ -572,25 +567,6 @@ impl Api {
         lines.reverse();
         Ok(lines)
     }
-}
-
-/// The API and the service id as `deploy` reads them: `RENDER_API_KEY`, `RENDER_SERVICE_ID`,
-/// and `RENDER_API_URL` (default [`DEFAULT_API_URL`]); the errors name the missing variable.
-pub fn from_env(client: &https::Client) -> Result<(Api, String)> {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    let key = var("RENDER_API_KEY").context(
-        "RENDER_API_KEY is not set: create an API key in Render's account settings (Account settings → API keys)",
-    )?;
-    let service = var("RENDER_SERVICE_ID")
-        .context("RENDER_SERVICE_ID is not set: the srv-… id of the service (its dashboard URL ends with it)")?;
-    let base = var("RENDER_API_URL").unwrap_or_else(|| DEFAULT_API_URL.to_owned());
-    if let Err(why) = openeu_env::Format::HttpUrl.check(&base) {
-        bail!("RENDER_API_URL is malformed: it {why}");
-    }
-    Ok((
-        Api::new(&base, &key, client.clone()),
-        service.trim().to_owned(),
-    ))
 }
 
 /// Triggers a deploy through the service's deploy hook. Its URL holds a credential (`key`), so

@@ -90,6 +90,17 @@ impl Settings {
     }
 }
 
+/// The Render API and the service of `target`, found as `deploy` finds them (`RENDER_API_KEY`,
+/// `RENDER_API_URL`, and `RENDER_SERVICE_ID` or `service-id.<target>` of the manifest): what
+/// `env check --service`, `env push` and `doctor --remote` talk to.
+pub fn api_from_env(ws: &Workspace, target: &str, client: &https::Client) -> Result<(Api, String)> {
+    let settings = Settings::from_env(ws, target);
+    if let Err(why) = openeu_env::Format::HttpUrl.check(&settings.api_url) {
+        anyhow::bail!("{API_URL} is malformed: it {why}");
+    }
+    settings.api(client)
+}
+
 /// The Render service a deploy goes to, and where its id came from (for the progress line and
 /// the JSON report: an id from the environment overrides the manifest's).
 #[derive(Clone, Debug, PartialEq)]

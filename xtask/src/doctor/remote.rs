@@ -20,7 +20,7 @@ use crate::{
 };
 
 pub(super) fn checks(ws: &Workspace) -> Vec<Check> {
-    let mut checks = render_checks();
+    let mut checks = render_checks(ws);
     checks.push(registry_check(ws));
     checks.extend(database_checks(ws));
     // One line each: psql's and docker's messages span lines.
@@ -34,7 +34,7 @@ pub(super) fn checks(ws: &Workspace) -> Vec<Check> {
     checks
 }
 
-fn render_checks() -> Vec<Check> {
+fn render_checks(ws: &Workspace) -> Vec<Check> {
     let key_fix = "create an API key (Render dashboard → Account settings → API keys) and export it as RENDER_API_KEY".to_owned();
     let client = match https::Client::new(https::Timeouts::default()) {
         Ok(client) => client,
@@ -48,14 +48,14 @@ fn render_checks() -> Vec<Check> {
             )];
         }
     };
-    let (api, id) = match render::from_env(&client) {
+    let (api, id) = match crate::deploy::api_from_env(ws, "production", &client) {
         Ok(pair) => pair,
         Err(err) => {
             let detail = format!("{err:#}");
             let fix = if detail.starts_with("RENDER_API_KEY") {
                 key_fix
             } else {
-                "export RENDER_SERVICE_ID=srv-… (or fix RENDER_API_URL)".to_owned()
+                "export RENDER_SERVICE_ID=srv-…, or set service-id.production in [workspace.metadata.xtask.render] (or fix RENDER_API_URL)".to_owned()
             };
             return vec![Check::new("render api", Err((detail, fix)))];
         }

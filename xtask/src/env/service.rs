@@ -15,19 +15,17 @@ use super::{
     compare::{self, EnvFile},
     parse_env_entries,
 };
-use crate::{
-    deploy::render::{self, Api},
-    flags, https, progress,
-};
+use crate::{deploy::render::Api, flags, https, progress, workspace::Workspace};
 
 fn read_entries(path: &Path) -> Result<Vec<EnvEntry>> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     parse_env_entries(&bytes, path)
 }
 
-fn api() -> Result<(Api, String)> {
+/// The service is production's: a preview instance inherits its variables.
+fn api(ws: &Workspace) -> Result<(Api, String)> {
     let client = https::Client::new(https::Timeouts::default())?;
-    render::from_env(&client)
+    crate::deploy::api_from_env(ws, "production", &client)
 }
 
 fn service_vars(api: &Api, id: &str) -> Result<BTreeMap<String, String>> {
@@ -40,10 +38,10 @@ fn service_vars(api: &Api, id: &str) -> Result<BTreeMap<String, String>> {
 }
 
 /// `cargo xtask env check --service [--env-file F] [--target T] [--json]`.
-pub fn check(args: &flags::EnvCheck) -> Result<()> {
+pub fn check(ws: &Workspace, args: &flags::EnvCheck) -> Result<()> {
     let target: Target = args.target.map_or(Target::Production, Into::into);
     let entries = args.env_file.as_deref().map(read_entries).transpose()?;
-    let (api, id) = api()?;
+    let (api, id) = api(ws)?;
     let vars = service_vars(&api, &id)?;
     let file = match (&args.env_file, &entries) {
         (Some(path), Some(entries)) => Some(EnvFile { path, entries }),
@@ -72,7 +70,7 @@ pub fn check(args: &flags::EnvCheck) -> Result<()> {
 
 impl flags::EnvPush {
     /// `cargo xtask env push --env-file F [--target T] [--dry-run] [--prune] [--json]`.
-    pub fn run(self) -> Result<()> {
+    pub fn run(self, ws: &Workspace) -> Result<()> {
         let target: Target = self.target.map_or(Target::Production, Into::into);
         let path = &self.env_file;
         // The file first: a bad one is refused before any request.
@@ -84,7 +82,7 @@ impl flags::EnvPush {
         for item in &left_out {
             progress::note(format!("not pushed: {item}"));
         }
-        let (api, id) = api()?;
+        let (api, id) = api(ws)?;
         let current = service_vars(&api, &id)?;
         let diff = compare::diff(&current, &desired, self.prune);
 
