@@ -13,6 +13,7 @@ use serde_json::json;
 
 pub mod api;
 pub mod base;
+pub mod compile;
 pub mod deploy;
 pub mod image;
 pub mod preview;
@@ -31,6 +32,7 @@ impl flags::BenchCommand {
             flags::BenchCommand::Smoke(bench) => bench.run(ws),
             flags::BenchCommand::Image(bench) => bench.run(ws),
             flags::BenchCommand::Preview(bench) => bench.run(ws),
+            flags::BenchCommand::Compile(bench) => bench.run(ws),
         }
     }
 }

@@ -593,6 +593,22 @@ pub enum BenchCommand {
     /// Local previews: the first from nothing vs the second of another branch, memory per
     /// preview, `preview list` with five running.
     Preview(BenchPreview),
+    /// xtask's own compile: cold on a fresh clone, no-op, and after a one-line edit, against a
+    /// reference commit exported beside the working tree.
+    Compile(BenchCompile),
+}
+
+#[derive(Args)]
+pub struct BenchCompile {
+    /// The commit to compare with (default: the last commit before xtask was split into crates).
+    #[arg(long, default_value = "c71ab7c", value_name = "REV")]
+    pub against: String,
+    /// Cold compiles of each tree, alternating (about a minute each).
+    #[arg(long, default_value_t = 2)]
+    pub runs: usize,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args)]

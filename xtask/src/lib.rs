@@ -21,6 +21,7 @@ pub mod lock;
 pub mod owner;
 pub mod pgtls;
 pub mod process;
+pub mod sha256;
 pub mod progress;
 pub mod workspace;
 

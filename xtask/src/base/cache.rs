@@ -9,7 +9,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use crate::sha256::Sha256;
 
 use super::hash::{self, BaseInputs, Input};
 use crate::{

@@ -13,7 +13,7 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
+use crate::sha256::Sha256;
 use toml::{Table, Value};
 
 use super::graph;

@@ -19,7 +19,7 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
+use crate::sha256::Sha256;
 
 use crate::{
     base::hash::BaseInputs,

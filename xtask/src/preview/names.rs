@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
+use crate::sha256::Sha256;
 
 use crate::files::hex;
 

@@ -17,7 +17,7 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use crate::sha256::Sha256;
 
 use crate::{files::hex, process, progress};
 

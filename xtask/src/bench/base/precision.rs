@@ -18,7 +18,7 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
+use crate::sha256::Sha256;
 use toml::{Table, Value};
 
 use crate::{base, files::hex, process, progress, workspace::Workspace};
