@@ -1,0 +1,7 @@
+//! `cargo xtask preview`: per-branch environments, here in Docker or on Render + Supabase. It
+//! builds on xtask-ship (the stack, smoke and deploy's Render client) and compiles beside
+//! xtask-bench.
+
+pub mod flags;
+
+pub mod preview;
