@@ -263,7 +263,7 @@ pub struct Config {
     /// test can run a stack of its own beside a developer's.
     #[serde(default = "default_stack")]
     pub stack: String,
-    /// The Render web service that `render.yaml` declares (see xtask/src/blueprint.rs).
+    /// The Render web service that `render.yaml` declares (see xtask/crates/ship/src/deploy/blueprint.rs).
     #[serde(default)]
     pub render: RenderConfig,
     /// What one remote preview (a Render preview instance and a Supabase branch) costs per
@@ -296,7 +296,7 @@ pub struct RenderConfig {
     pub env: std::collections::BTreeMap<String, String>,
     /// The service `cargo xtask deploy --target T` ships to, per target:
     /// `service-id = { production = "srv-…", staging = "srv-…" }`. `RENDER_SERVICE_ID`
-    /// overrides it; deploy validates it (xtask/src/deploy/settings.rs).
+    /// overrides it; deploy validates it (xtask/crates/ship/src/deploy/settings.rs).
     pub service_id: std::collections::BTreeMap<String, String>,
 }
 

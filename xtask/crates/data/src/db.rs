@@ -199,7 +199,7 @@ struct Target {
     user: String,
     password: String,
     database: String,
-    /// PGSSLMODE and PGSSLROOTCERT from a remote URL (xtask/src/pgtls.rs).
+    /// PGSSLMODE and PGSSLROOTCERT from a remote URL (xtask/crates/core/src/pgtls.rs).
     tls: Vec<(&'static str, String)>,
 }
 
