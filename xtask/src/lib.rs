@@ -5,8 +5,8 @@
 //! side by side: `xtask-core` (the named infrastructure: `workspace`, `process`, `progress`,
 //! `files`, `http`, `https`, `pgtls`, `lock`, `failpoint`, `owner`, `docker`), then
 //! `xtask-images` (`setup`, `base`, `image`, `test`) beside `xtask-data` (`seed`, `db`,
-//! `migration`), then `xtask-ship` (`stack`, `smoke`, `env`, `deploy`, `doctor`), then
-//! `xtask-preview` beside `xtask-bench`. Each command has its module there (and a folder beside
+//! `migration`), then `xtask-ship` (`stack`, `smoke`, `env`, `deploy`, `doctor`) beside
+//! `xtask-bench`, then `xtask-preview`. Each command has its module there (and a folder beside
 //! it when it has parts) with its flags. This crate holds `flags` (the command table), the
 //! dispatch, and re-exports every module under its old name (`xtask::deploy`), so the tests and
 //! the binary see one library.

@@ -20,13 +20,13 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
+use xtask_core::http::render_stub::{self as stub, Scenario, Stub};
 use xtask_core::{
     docker::{Build, Docker, ImageOwner},
     http, process, progress,
     workspace::{self, Workspace},
 };
 use xtask_images::{base, image, setup};
-use xtask_ship::deploy::stub::{self, Scenario, Stub};
 
 use crate::{
     bench::{Cleanup, Figure, copy_repo, fmt_secs, median, report, secs},

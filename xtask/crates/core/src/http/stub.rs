@@ -1,4 +1,4 @@
-//! The plumbing the tests' API stubs share (deploy/stub.rs for Render's REST API, preview/stub.rs
+//! The plumbing the tests' API stubs share (render_stub.rs for Render's REST API, preview/stub.rs
 //! for Supabase's Management API and Render's preview endpoints): an HTTP/1.1 server on a random
 //! 127.0.0.1 port, one thread per connection, every request journaled with its headers before a
 //! [`Handler`] answers it, and the rate-limit headers each service sends. The routes and the

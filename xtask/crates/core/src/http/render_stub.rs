@@ -1,6 +1,6 @@
 //! A stub of Render's REST API (and of a deploy hook) for the tests and `bench deploy`: an
 //! HTTP/1.1 server on a random 127.0.0.1 port that answers in the shapes of Render's published
-//! API (see render.rs for where each comes from), driven by a [`Scenario`], and journaling every
+//! API (see xtask-ship's deploy/render.rs for where each comes from), driven by a [`Scenario`], and journaling every
 //! request with its headers so tests can check what xtask sent.
 //!
 //! Deploys advance one status each time they are retrieved, so a scenario is deterministic and
@@ -14,7 +14,7 @@ use std::{
 
 use serde_json::{Value, json};
 
-use xtask_core::http::stub::{Answer, Handler, Journaled, Server, authorised, rate_headers};
+use crate::http::stub::{Answer, Handler, Journaled, Server, authorised, rate_headers};
 
 pub const SERVICE_ID: &str = "srv-stub0000000000000000";
 pub const OWNER_ID: &str = "tea-stub0000000000000000";
@@ -99,7 +99,7 @@ impl Default for Scenario {
     }
 }
 
-pub use xtask_core::http::stub::Recorded;
+pub use crate::http::stub::Recorded;
 
 struct StubDeploy {
     json: Value,
