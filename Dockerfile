@@ -5,8 +5,9 @@ FROM ${BASE_IMAGE} AS build
 WORKDIR /build
 # The crates, manifests and supabase/migrations (crates/openeu-api/build.rs reads the newest
 # migration's version from it). `cargo xtask image build` sends a context of exactly these
-# (xtask/src/image/context.rs: other members stubbed, no seed, no docs), so data, docs and xtask
-# changes never rebuild; Render sends the repository, and .dockerignore keeps most of it out.
+# (xtask/crates/images/src/image/context.rs: other members stubbed, no seed, no docs), so data,
+# docs and xtask changes never rebuild; Render sends the repository, and .dockerignore keeps most
+# of it out.
 COPY . .
 # The base compiled every external dependency; only workspace crates compile here. Not
 # --offline: the base holds the index entries and crates of what it compiles, not of the

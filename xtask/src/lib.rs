@@ -1,45 +1,29 @@
 //! `cargo xtask`: the one entry point for building, testing, seeding and deploying the OpenEU
 //! backend. A library with a thin binary, so the integration tests call the real code.
 //!
-//! The top level mirrors the command table: each command has its module (and a folder beside
-//! it when it has parts). The rest is named infrastructure: `flags` (the CLI surface),
-//! `workspace` (paths and configuration, found at run time), `process`, `progress`, `files`,
-//! `http`, `https`, `pgtls` (the TLS policy for remote databases), `lock` (one command at a
-//! time per stack), `failpoint` (deterministic kills for tests), `owner` (runs, their labels
-//! and the sweep of dead ones), and `docker` (the only module that spells docker's command
-//! line).
+//! The commands live in crates under `xtask/crates/`, layered so that rustc compiles siblings
+//! side by side: `xtask-core` (the named infrastructure: `workspace`, `process`, `progress`,
+//! `files`, `http`, `https`, `pgtls`, `lock`, `failpoint`, `owner`, `docker`), then
+//! `xtask-images` (`setup`, `base`, `image`, `test`) beside `xtask-data` (`seed`, `db`,
+//! `migration`), then `xtask-ship` (`stack`, `smoke`, `env`, `deploy`, `doctor`) beside
+//! `xtask-bench`, then `xtask-preview`. Each command has its module there (and a folder beside
+//! it when it has parts) with its flags. This crate holds `flags` (the command table), the
+//! dispatch, and re-exports every module under its old name (`xtask::deploy`), so the tests and
+//! the binary see one library.
 
 pub mod flags;
 
 // Infrastructure.
-pub mod docker;
-pub mod failpoint;
-pub mod files;
-pub mod http;
-pub mod https;
-pub mod lock;
-pub mod owner;
-pub mod pgtls;
-pub mod process;
-pub mod sha256;
-pub mod progress;
-pub mod workspace;
+pub use xtask_core::{
+    docker, failpoint, files, http, https, lock, owner, pgtls, process, progress, sha256, workspace,
+};
 
 // Commands.
-pub mod base;
-pub mod bench;
-pub mod db;
-pub mod deploy;
-pub mod doctor;
-pub mod env;
-pub mod image;
-pub mod migration;
-pub mod preview;
-pub mod seed;
-pub mod setup;
-pub mod smoke;
-pub mod stack;
-pub mod test;
+pub use xtask_bench::bench;
+pub use xtask_data::{db, migration, seed};
+pub use xtask_images::{base, image, setup, test};
+pub use xtask_preview::preview;
+pub use xtask_ship::{deploy, doctor, env, smoke, stack};
 
 #[cfg(test)]
 mod tidy;

@@ -1,8 +1,8 @@
-//! `cargo xtask deploy` and `db push` against a stub of Render's API (deploy/stub.rs) with real
-//! parts wherever one runs here: a git repository with a pushed HEAD, a real PostgreSQL as the
-//! production database, and in the end-to-end test the real authenticated registry, the real
-//! app image started from the pushed digest (so the version check sees a real git sha) and the
-//! real Supabase CLI reading the migration history.
+//! `cargo xtask deploy` and `db push` against a stub of Render's API (deploy::stub, in xtask-core's
+//! http/render_stub.rs) with real parts wherever one runs here: a git repository with a pushed
+//! HEAD, a real PostgreSQL as the production database, and in the end-to-end test the real
+//! authenticated registry, the real app image started from the pushed digest (so the version check
+//! sees a real git sha) and the real Supabase CLI reading the migration history.
 
 use std::{
     path::Path,
@@ -994,7 +994,10 @@ fn assert_no_canary_in_tree(dir: &Path, canaries: &[&String]) {
         let path = entry.path();
         if path.is_dir() {
             // Compiled artifacts are large and cannot hold runtime values.
-            if !["debug", "release", "xtask-cli"].iter().any(|p| path.ends_with(p)) {
+            if !["debug", "release", "xtask-cli"]
+                .iter()
+                .any(|p| path.ends_with(p))
+            {
                 assert_no_canary_in_tree(&path, canaries);
             }
         } else if let Ok(bytes) = std::fs::read(&path) {

@@ -201,8 +201,12 @@ fn up_follows_data_and_schema_changes_and_rebuilds_only_for_the_binary() {
     x.ok(&["seed", "--check"]);
 
     // An xtask-only change does not rebuild it either: xtask is not part of the app's build
-    // context (its sources are stubbed there).
+    // context (its sources are stubbed there), and neither are its crates under xtask/crates.
     append(&root.join("xtask/src/lib.rs"), "\n// an xtask-only edit\n");
+    append(
+        &root.join("xtask/crates/core/src/lib.rs"),
+        "\n// an xtask-only edit\n",
+    );
     let (_, stderr) = x.ok(&["image", "build"]);
     assert!(
         stderr.contains("no build:"),

@@ -211,7 +211,7 @@ fn up_killed_at_each_step_then_up_again_duplicates_nothing() {
 }
 
 // Remote previews, against the stub of Supabase's Management API and Render's preview
-// endpoints (xtask/src/preview/stub.rs): no Docker, no network.
+// endpoints (xtask/crates/preview/src/preview/stub.rs): no Docker, no network.
 
 mod remote {
     use serde_json::Value;

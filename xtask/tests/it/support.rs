@@ -94,7 +94,9 @@ pub fn repo_copy() -> TempDir {
     ] {
         std::fs::copy(root.join(entry), dir.path().join(entry)).unwrap();
     }
-    for tree in [".cargo", "crates", "xtask/src", "supabase"] {
+    // xtask's own crates are workspace members too (`xtask/crates/*`), so the copy needs them
+    // for cargo to load the workspace.
+    for tree in [".cargo", "crates", "xtask/src", "xtask/crates", "supabase"] {
         if root.join(tree).exists() {
             copy_tree(&root.join(tree), &dir.path().join(tree));
         }

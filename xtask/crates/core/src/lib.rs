@@ -1,0 +1,22 @@
+//! xtask's infrastructure, the layer every command builds on: `workspace` (paths and
+//! configuration, found at run time), `process`, `progress`, `files`, `http`, `https`, `pgtls`
+//! (the TLS policy for remote databases), `lock` (one command at a time per stack), `failpoint`
+//! (deterministic kills for tests), `owner` (runs, their labels and the sweep of dead ones),
+//! `docker` (the only module that spells docker's command line) and the flag types that several
+//! commands share. It is a crate of its own so that the command crates above it compile side by
+//! side.
+
+pub mod flags;
+
+pub mod docker;
+pub mod failpoint;
+pub mod files;
+pub mod http;
+pub mod https;
+pub mod lock;
+pub mod owner;
+pub mod pgtls;
+pub mod process;
+pub mod progress;
+pub mod sha256;
+pub mod workspace;

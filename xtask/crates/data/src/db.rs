@@ -1,0 +1,750 @@
+//! `cargo xtask db start|stop|reset|url|push` (push: db/push.rs): the local Supabase-compatible PostgreSQL. One
+//! labelled container on a named volume, published on 127.0.0.1; its image is built from
+//! supabase/local/ and tagged by a hash of that directory, so it is rebuilt only when it changes.
+//!
+//! `db reset` never loses the previous data before the new database is ready: it builds the new
+//! one next to the old (compatibility bootstrap, migrations in timestamp order, the seed files
+//! of supabase/config.toml), each file in one transaction that stops at the first error, and
+//! only then swaps the two: both renames in one transaction, so they commit together or not at
+//! all. A reset killed at any step is recognised by the next command that touches the database
+//! (`repair`), which finishes or rolls back the swap, says which, and keeps the newest complete
+//! data. Each step has a failpoint (failpoint.rs), so a test kills it at every one.
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use anyhow::{Context, Result, bail};
+use xtask_core::sha256::Sha256;
+
+use xtask_core::{
+    docker::{Build, Docker, ImageOwner, Run},
+    failpoint,
+    files::hex,
+    lock, process, progress,
+    workspace::{self, Workspace},
+};
+
+use crate::flags;
+
+pub mod push;
+
+const IMAGE: &str = "openeu-local-db";
+/// The local development credentials, like the Supabase CLI's: not a secret, never deployed.
+const USER: &str = "postgres";
+const PASSWORD: &str = "postgres";
+const DATABASE: &str = "postgres";
+/// Where reset builds the new database before the swap.
+const NEXT_DATABASE: &str = "openeu_next";
+const PREVIOUS_DATABASE: &str = "openeu_previous";
+/// The comment a reset puts on its new database once everything applied: the mark that lets
+/// `repair` finish an interrupted swap rather than roll it back.
+const COMPLETE_MARK: &str = "openeu-reset: complete";
+
+impl flags::DbCommand {
+    pub fn run(self, ws: &Workspace) -> Result<()> {
+        let docker = Docker::new(ws);
+        match self {
+            flags::DbCommand::Start => {
+                docker.require_engine()?;
+                let _lock = lock::stack(ws, "db start")?;
+                start(ws, &docker, None)?;
+                println!("{}", local_url(ws));
+            }
+            flags::DbCommand::Stop => {
+                docker.require_engine()?;
+                let _lock = lock::stack(ws, "db stop")?;
+                let step = progress::step(format!("removing {}", container(ws)));
+                docker.remove_container(&container(ws))?;
+                step.done();
+            }
+            flags::DbCommand::Reset(args) => args.run(ws, &docker)?,
+            flags::DbCommand::Url => println!("{}", local_url(ws)),
+            flags::DbCommand::Push(args) => args.run(ws)?,
+        }
+        Ok(())
+    }
+}
+
+/// The local database's URL from the host.
+pub fn local_url(ws: &Workspace) -> String {
+    format!(
+        "postgres://{USER}:{PASSWORD}@127.0.0.1:{}/{DATABASE}",
+        ws.config.db_port
+    )
+}
+
+/// The local database's URL from a container on the stack's network.
+pub fn network_url() -> String {
+    // The stack's private network: the service requires TLS for non-loopback hosts by default.
+    format!("postgres://{USER}:{PASSWORD}@db:5432/{DATABASE}?sslmode=disable")
+}
+
+/// The database container's name.
+pub fn container(ws: &Workspace) -> String {
+    ws.config.stack_name("db")
+}
+
+fn stack_labels(ws: &Workspace) -> Vec<(String, String)> {
+    vec![ws.config.stack_label()]
+}
+
+/// The database image, built only when no image has the hash of its inputs.
+pub fn image(ws: &Workspace, docker: &Docker<'_>) -> Result<String> {
+    let dir = ws.path(workspace::LOCAL_DB_DIR);
+    let mut hasher = Sha256::new();
+    for file in ["Dockerfile", "supabase-compat.sql"] {
+        let path = dir.join(file);
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        hasher.update(file.as_bytes());
+        hasher.update(b"\0");
+        hasher.update(Sha256::digest(&bytes));
+    }
+    let reference = format!("{IMAGE}:{}", &hex(&hasher.finalize())[..16]);
+    if docker.image_exists(&reference)? {
+        return Ok(reference);
+    }
+    let step = progress::step(format!("building {reference}"));
+    docker.build(&Build {
+        dockerfile: &dir.join("Dockerfile"),
+        context: &dir,
+        tags: vec![reference.clone()],
+        build_args: Vec::new(),
+        labels: Vec::new(),
+        no_cache: false,
+        owner: ImageOwner::Shared,
+        log: ws.scratch("logs")?.join("db-image-build.log"),
+    })?;
+    step.done();
+    Ok(reference)
+}
+
+/// Starts the container on the current image (replacing one on an older image; the volume
+/// stays), repairs an interrupted reset, and waits until Docker calls it healthy: a real
+/// `select 1` over TCP.
+pub fn start(ws: &Workspace, docker: &Docker<'_>, network: Option<&str>) -> Result<()> {
+    let image = image(ws, docker)?;
+    let wanted = docker.image_id(&image)?;
+    let name = container(ws);
+    match docker.container_image(&name)? {
+        Some((id, true)) if id == wanted => {
+            progress::note(format!("{name} is running on {image}"));
+            return wait_ready(ws, docker, &name);
+        }
+        Some(_) => docker.remove_container(&name)?,
+        None => {}
+    }
+    let step = progress::step(format!(
+        "starting {name} on 127.0.0.1:{}",
+        ws.config.db_port
+    ));
+    let volume = ws.config.stack_name("db-data");
+    docker.ensure_volume(&volume, &stack_labels(ws))?;
+    docker.run_detached(&Run {
+        image: &image,
+        name: Some(&name),
+        publish: vec![format!("127.0.0.1:{}:5432", ws.config.db_port)],
+        env: Vec::new(),
+        labels: stack_labels(ws),
+        network: network.map(|n| (n, "db")),
+        volumes: vec![format!("{volume}:/var/lib/postgresql/data")],
+    })?;
+    wait_ready(ws, docker, &name)?;
+    step.done();
+    Ok(())
+}
+
+/// Waits until the server answers (on template1, which a reset never renames), repairs an
+/// interrupted reset, then waits for Docker's health check, which connects to `postgres`: a
+/// missing `postgres` is repaired here instead of becoming a health-check timeout.
+fn wait_ready(ws: &Workspace, docker: &Docker<'_>, name: &str) -> Result<()> {
+    let admin = Target::local(ws, "template1");
+    process::wait_until(
+        &format!("{name} to accept connections"),
+        Duration::from_secs(60),
+        || {
+            let (_, running) = docker.container_state(name)?;
+            if !running {
+                bail!("{name} stopped; its logs:\n{}", docker.logs(name)?);
+            }
+            Ok(admin.run_sql("select 1").is_ok())
+        },
+    )?;
+    repair(ws)?;
+    wait_healthy(docker, name)
+}
+
+/// Waits for the container `name` to report healthy; its logs when it stops instead.
+pub fn wait_healthy(docker: &Docker<'_>, name: &str) -> Result<()> {
+    process::wait_until(
+        &format!("{name} to become healthy"),
+        Duration::from_mins(1),
+        || {
+            let (health, running) = docker.container_state(name)?;
+            if !running {
+                bail!("{name} stopped; its logs:\n{}", docker.logs(name)?);
+            }
+            Ok(health == "healthy")
+        },
+    )
+}
+
+/// Where to connect psql: host, port, user, database; the password goes through PGPASSWORD.
+struct Target {
+    host: String,
+    port: u16,
+    user: String,
+    password: String,
+    database: String,
+    /// PGSSLMODE and PGSSLROOTCERT from a remote URL (xtask/crates/core/src/pgtls.rs).
+    tls: Vec<(&'static str, String)>,
+}
+
+impl Target {
+    fn local(ws: &Workspace, database: &str) -> Target {
+        Target {
+            host: "127.0.0.1".into(),
+            port: ws.config.db_port,
+            user: USER.into(),
+            password: PASSWORD.into(),
+            database: database.into(),
+            tls: Vec::new(),
+        }
+    }
+
+    fn from_url(url: &str) -> Result<Target> {
+        let parsed = openeu_env::parse_url(url)
+            .filter(|u| u.scheme == "postgres" || u.scheme == "postgresql")
+            .context("--db-url must be a postgres:// URL")?;
+        let password = url
+            .split_once("://")
+            .and_then(|(_, rest)| rest.split_once('@'))
+            .and_then(|(info, _)| info.split_once(':'))
+            .map(|(_, p)| p.to_owned())
+            .unwrap_or_default();
+        Ok(Target {
+            host: parsed.host.trim_matches(['[', ']']).to_owned(),
+            port: parsed.port.unwrap_or(5432),
+            user: parsed.user.unwrap_or("postgres").to_owned(),
+            password,
+            database: parsed
+                .rest
+                .trim_start_matches('/')
+                .split('?')
+                .next()
+                .filter(|d| !d.is_empty())
+                .unwrap_or("postgres")
+                .to_owned(),
+            tls: Vec::new(),
+        })
+    }
+
+    /// psql with the connection in arguments and the password in the environment only.
+    fn psql(&self) -> Command {
+        let mut cmd = process::command("psql");
+        cmd.args([
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            &self.host,
+            "-p",
+            &self.port.to_string(),
+            "-U",
+            &self.user,
+            "-d",
+            &self.database,
+        ]);
+        cmd.env("PGPASSWORD", &self.password)
+            .env("PGCONNECT_TIMEOUT", "10")
+            .envs(self.tls.iter().map(|(k, v)| (k, v)));
+        cmd
+    }
+
+    /// Runs `script` fed through stdin. `before_end` runs after everything but `last` was
+    /// written: where a failpoint kills us with a transaction still open.
+    fn run_script(&self, script: &str, before_end: impl FnOnce(), last: &str) -> Result<()> {
+        let mut cmd = self.psql();
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().context("starting psql")?;
+        let mut stdin = child.stdin.take().expect("stdin was piped");
+        // psql may have stopped at an error already (a closed pipe): its exit status and its
+        // stderr say why, below.
+        let _ = stdin
+            .write_all(script.as_bytes())
+            .and_then(|()| stdin.flush());
+        before_end();
+        let _ = stdin.write_all(last.as_bytes());
+        drop(stdin);
+        let out = child.wait_with_output()?;
+        if !out.status.success() {
+            bail!(
+                "psql on {}:{}/{}: {}",
+                self.host,
+                self.port,
+                self.database,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(())
+    }
+
+    fn run_sql(&self, sql: &str) -> Result<String> {
+        let mut cmd = self.psql();
+        cmd.args(["-At", "-c", sql]);
+        let out = process::output_with_timeout(cmd, None, Duration::from_mins(2))?;
+        if !out.status.success() {
+            bail!(
+                "psql on {}:{}/{}: {}",
+                self.host,
+                self.port,
+                self.database,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
+    /// Runs `file` in one transaction; psql's error names the file and the line.
+    fn run_file(&self, file: &Path) -> Result<()> {
+        let mut cmd = self.psql();
+        cmd.arg("--single-transaction").arg("-f").arg(file);
+        let out = process::output_with_timeout(cmd, None, Duration::from_mins(10))?;
+        if !out.status.success() {
+            bail!(
+                "{} failed, nothing of it was applied:\n{}",
+                file.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(())
+    }
+}
+
+impl flags::DbReset {
+    fn run(self, ws: &Workspace, docker: &Docker<'_>) -> Result<()> {
+        // The seed that is loaded is the one the fixtures say: a stale seed.sql is rendered
+        // again (saying so) before anything is dropped.
+        crate::seed::ensure_current(ws)
+            .context("nothing was reset; the previous database is untouched")?;
+        let files = files_to_apply(ws)?;
+        let _lock = match &self.db_url {
+            Some(_) => None,
+            None => Some(lock::stack(ws, "db reset")?),
+        };
+        match &self.db_url {
+            Some(url) => {
+                let mut target = Target::from_url(url)?;
+                let loopback = ["127.0.0.1", "localhost", "::1"].contains(&target.host.as_str());
+                if !loopback && !self.yes {
+                    bail!(
+                        "refusing to reset {}:{}/{} (not on this machine) without --yes: it drops its public schema",
+                        target.host,
+                        target.port,
+                        target.database
+                    );
+                }
+                target.tls = xtask_core::pgtls::psql_env(url, self.allow_plaintext)?;
+                reset_in_place(&target, &files)?;
+                println!("reset {}:{}/{}", target.host, target.port, target.database);
+            }
+            None => {
+                docker.require_engine()?;
+                start(ws, docker, None)?;
+                reset_local_files(ws, &files)?;
+                println!("{}", local_url(ws));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The files a reset applies, in order: the compatibility bootstrap, the migrations by
+/// timestamp, then the seed paths of supabase/config.toml (globs sorted, as the CLI does).
+pub fn files_to_apply(ws: &Workspace) -> Result<Files> {
+    let mut migrations = workspace::schema_files(&ws.root)?;
+    let compat = migrations.remove(0);
+    let config_path = ws.path(workspace::SUPABASE_CONFIG);
+    let config: toml::Table = toml::from_str(
+        &std::fs::read_to_string(&config_path)
+            .with_context(|| format!("reading {}", config_path.display()))?,
+    )
+    .map_err(|e| anyhow::anyhow!("{}: {e}", config_path.display()))?;
+    let patterns: Vec<String> = config
+        .get("db")
+        .and_then(|d| d.get("seed"))
+        .and_then(|s| s.get("sql_paths"))
+        .and_then(toml::Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut seeds = Vec::new();
+    for pattern in &patterns {
+        let matched = glob(&ws.path("supabase"), pattern)?;
+        if matched.is_empty() {
+            bail!(
+                "{}: [db.seed] sql_paths entry {pattern:?} matches no file",
+                config_path.display()
+            );
+        }
+        seeds.extend(matched);
+    }
+    Ok(Files {
+        compat,
+        migrations,
+        seeds,
+    })
+}
+
+pub struct Files {
+    compat: PathBuf,
+    migrations: Vec<PathBuf>,
+    seeds: Vec<PathBuf>,
+}
+
+impl Files {
+    /// Every file, in the order a reset applies them (what a preview's template is hashed from).
+    pub fn paths(&self) -> impl Iterator<Item = &Path> {
+        std::iter::once(self.compat.as_path())
+            .chain(self.migrations.iter().map(PathBuf::as_path))
+            .chain(self.seeds.iter().map(PathBuf::as_path))
+    }
+}
+
+/// `dir/pattern` where `*` may appear in the last component; matches sorted by name.
+fn glob(dir: &Path, pattern: &str) -> Result<Vec<PathBuf>> {
+    let pattern = pattern.trim_start_matches("./");
+    let (parent, name) = match pattern.rsplit_once('/') {
+        Some((p, n)) => (dir.join(p), n),
+        None => (dir.to_path_buf(), pattern),
+    };
+    if !name.contains('*') {
+        let path = parent.join(name);
+        return Ok(if path.is_file() {
+            vec![path]
+        } else {
+            Vec::new()
+        });
+    }
+    let (prefix, suffix) = name.split_once('*').expect("contains *");
+    let mut matched: Vec<PathBuf> = std::fs::read_dir(&parent)
+        .with_context(|| format!("reading {}", parent.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.starts_with(prefix)
+                    && n.ends_with(suffix)
+                    && n.len() >= prefix.len() + suffix.len()
+            })
+        })
+        .collect();
+    matched.sort();
+    Ok(matched)
+}
+
+fn apply(target: &Target, files: &Files) -> Result<()> {
+    target.run_file(&files.compat)?;
+    for migration in &files.migrations {
+        let step = progress::step(format!(
+            "migration {}",
+            migration
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("?")
+        ));
+        target.run_file(migration)?;
+        let version = migration
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.split('_').next())
+            .unwrap_or_default();
+        if !version.is_empty() && version.bytes().all(|b| b.is_ascii_digit()) {
+            target.run_sql(&format!(
+                "insert into supabase_migrations.schema_migrations (version) values ('{version}') on conflict do nothing"
+            ))?;
+        }
+        step.done();
+    }
+    for seed in &files.seeds {
+        let step = progress::step(format!("seed {}", seed.display()));
+        target.run_file(seed)?;
+        step.done();
+    }
+    Ok(())
+}
+
+/// Builds the new database next to the current one and swaps them only when it is complete.
+pub fn reset_local_files(ws: &Workspace, files: &Files) -> Result<()> {
+    let admin = Target::local(ws, "template1");
+    admin.run_sql(&format!(
+        "drop database if exists {NEXT_DATABASE} with (force)"
+    ))?;
+    admin.run_sql(&format!("create database {NEXT_DATABASE}"))?;
+    failpoint::hit("db-reset:after-create-next");
+    let next = Target::local(ws, NEXT_DATABASE);
+    if let Err(err) = apply(&next, files) {
+        let _ = admin.run_sql(&format!(
+            "drop database if exists {NEXT_DATABASE} with (force)"
+        ));
+        return Err(err.context("the reset stopped; the previous database is untouched"));
+    }
+    admin.run_sql(&format!(
+        "comment on database {NEXT_DATABASE} is '{COMPLETE_MARK}'"
+    ))?;
+    failpoint::hit("db-reset:after-apply");
+    let step = progress::step("swapping in the new database");
+    swap(&admin, true)?;
+    step.done();
+    Ok(())
+}
+
+/// Renames `openeu_next` to `postgres` (and `postgres`, when there is one, to
+/// `openeu_previous`) in one transaction, then drops the previous database.
+fn swap(admin: &Target, has_current: bool) -> Result<()> {
+    admin.run_sql(&format!(
+        "drop database if exists {PREVIOUS_DATABASE} with (force)"
+    ))?;
+    failpoint::hit("db-reset:after-drop-previous");
+    // A lock held elsewhere must not stall the swap for ever: the transaction fails instead.
+    let mut script = String::from("set lock_timeout = '30s';\nbegin;\n");
+    if has_current {
+        // Connections to the current database would block its rename: end them, waiting up
+        // to 5 s for each to go.
+        script.push_str(&format!(
+            "select count(pg_terminate_backend(pid, 5000)) from pg_stat_activity where datname = '{DATABASE}' and pid <> pg_backend_pid();\n\
+             alter database {DATABASE} rename to {PREVIOUS_DATABASE};\n"
+        ));
+    }
+    script.push_str(&format!(
+        "alter database {NEXT_DATABASE} rename to {DATABASE};\n\
+         comment on database {DATABASE} is null;\n"
+    ));
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        // A killed process leaves the transaction open until psql sees its stdin close, and
+        // PostgreSQL rolls it back: both renames or neither.
+        let result = admin.run_script(
+            &script,
+            || failpoint::hit("db-reset:after-rename-old"),
+            "commit;\n",
+        );
+        match result {
+            Ok(()) => break,
+            // A client reconnected between the terminate and the rename: try again.
+            Err(err) if attempt < 3 && format!("{err:#}").contains("accessed by other users") => {
+                progress::note("a client reconnected during the swap; trying again");
+            }
+            Err(err) => {
+                return Err(err.context("swapping in the new database (nothing was swapped)"));
+            }
+        }
+    }
+    failpoint::hit("db-reset:after-swap");
+    admin.run_sql(&format!(
+        "drop database if exists {PREVIOUS_DATABASE} with (force)"
+    ))?;
+    Ok(())
+}
+
+/// The databases an interrupted reset can leave, as the server reports them.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Databases {
+    current: bool,
+    /// `openeu_next`, and whether it carries the complete mark.
+    next: Option<bool>,
+    previous: bool,
+}
+
+/// What `repair` does about `found`.
+#[derive(Debug, PartialEq, Eq)]
+enum Repair {
+    Nothing,
+    /// The new database is complete: swap it in (a kill came before the swap committed).
+    FinishSwap {
+        has_current: bool,
+    },
+    /// The swap committed; only the previous database is left to drop.
+    DropPrevious,
+    /// The new database is incomplete: drop it; `postgres` keeps the previous data.
+    DropNext,
+    /// No `postgres`, no complete new one: the previous data becomes `postgres` again.
+    RestorePrevious {
+        drop_next: bool,
+    },
+    /// Nothing to restore: an empty `postgres`, for `db reset` to fill.
+    CreateEmpty {
+        drop_next: bool,
+    },
+}
+
+impl Databases {
+    fn plan(&self) -> Repair {
+        match (self.current, self.next, self.previous) {
+            (true, None, false) => Repair::Nothing,
+            (true, None, true) => Repair::DropPrevious,
+            (true, Some(false), _) => Repair::DropNext,
+            (has_current, Some(true), _) => Repair::FinishSwap { has_current },
+            (false, next, true) => Repair::RestorePrevious {
+                drop_next: next.is_some(),
+            },
+            (false, next, false) => Repair::CreateEmpty {
+                drop_next: next.is_some(),
+            },
+        }
+    }
+}
+
+/// Recognises an interrupted `db reset` (`openeu_next` or `openeu_previous` present, or
+/// `postgres` missing) and finishes or rolls back its swap, keeping the newest complete data.
+/// Every command that touches the local database runs it first (through `start`).
+pub fn repair(ws: &Workspace) -> Result<()> {
+    let admin = Target::local(ws, "template1");
+    let listed = admin.run_sql(&format!(
+        "select datname || '|' || coalesce(shobj_description(oid, 'pg_database'), '') from pg_database \
+         where datname in ('{DATABASE}', '{NEXT_DATABASE}', '{PREVIOUS_DATABASE}')"
+    ))?;
+    let mut found = Databases::default();
+    for line in listed.lines() {
+        let (name, comment) = line.split_once('|').unwrap_or((line, ""));
+        match name {
+            DATABASE => found.current = true,
+            NEXT_DATABASE => found.next = Some(comment == COMPLETE_MARK),
+            PREVIOUS_DATABASE => found.previous = true,
+            _ => {}
+        }
+    }
+    let drop_next = || {
+        admin.run_sql(&format!(
+            "drop database if exists {NEXT_DATABASE} with (force)"
+        ))
+    };
+    let said = match found.plan() {
+        Repair::Nothing => return Ok(()),
+        Repair::FinishSwap { has_current } => {
+            swap(&admin, has_current)?;
+            "finished it: its new database was complete and is now `postgres`"
+        }
+        Repair::DropPrevious => {
+            admin.run_sql(&format!(
+                "drop database if exists {PREVIOUS_DATABASE} with (force)"
+            ))?;
+            "finished it: the swap had committed; dropped the previous database"
+        }
+        Repair::DropNext => {
+            drop_next()?;
+            admin.run_sql(&format!(
+                "drop database if exists {PREVIOUS_DATABASE} with (force)"
+            ))?;
+            "rolled it back: dropped its incomplete new database; `postgres` keeps the previous data"
+        }
+        Repair::RestorePrevious { drop_next: next } => {
+            if next {
+                drop_next()?;
+            }
+            admin.run_sql(&format!(
+                "alter database {PREVIOUS_DATABASE} rename to {DATABASE}"
+            ))?;
+            "rolled it back: the previous data is `postgres` again"
+        }
+        Repair::CreateEmpty { drop_next: next } => {
+            if next {
+                drop_next()?;
+            }
+            admin.run_sql(&format!("create database {DATABASE}"))?;
+            "there was no data to keep: created an empty `postgres`; `cargo xtask db reset` fills it"
+        }
+    };
+    progress::note(format!(
+        "repaired an interrupted `db reset` on 127.0.0.1:{}: {said}",
+        ws.config.db_port
+    ));
+    Ok(())
+}
+
+/// A database we cannot rename (not ours): its public schema and migration history are
+/// dropped and rebuilt in place.
+fn reset_in_place(target: &Target, files: &Files) -> Result<()> {
+    target.run_sql(
+        "drop schema if exists public cascade; create schema public; grant usage on schema public to public; \
+         do $$ begin if to_regclass('supabase_migrations.schema_migrations') is not null then \
+         delete from supabase_migrations.schema_migrations; end if; end $$",
+    )?;
+    apply(target, files)
+}
+
+/// How many meetings the local database holds (for `up`'s report).
+pub fn meeting_count(ws: &Workspace) -> Result<String> {
+    Target::local(ws, DATABASE).run_sql("select count(*) from public.meetings")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_interrupted_reset_is_finished_only_when_its_new_database_is_complete() {
+        let plan = |current, next, previous| {
+            Databases {
+                current,
+                next,
+                previous,
+            }
+            .plan()
+        };
+        assert_eq!(plan(true, None, false), Repair::Nothing);
+        assert_eq!(plan(true, Some(false), false), Repair::DropNext);
+        assert_eq!(plan(true, Some(false), true), Repair::DropNext);
+        assert_eq!(
+            plan(true, Some(true), false),
+            Repair::FinishSwap { has_current: true }
+        );
+        assert_eq!(plan(true, None, true), Repair::DropPrevious);
+        // The two-statement swap of old, killed between its renames.
+        assert_eq!(
+            plan(false, Some(true), true),
+            Repair::FinishSwap { has_current: false }
+        );
+        assert_eq!(
+            plan(false, Some(false), true),
+            Repair::RestorePrevious { drop_next: true }
+        );
+        assert_eq!(
+            plan(false, None, true),
+            Repair::RestorePrevious { drop_next: false }
+        );
+        assert_eq!(
+            plan(false, None, false),
+            Repair::CreateEmpty { drop_next: false }
+        );
+    }
+
+    #[test]
+    fn urls_give_host_port_user_and_database() {
+        let t =
+            Target::from_url("postgres://app:pw@db.example:6543/openeu?sslmode=require").unwrap();
+        assert_eq!(
+            (
+                t.host.as_str(),
+                t.port,
+                t.user.as_str(),
+                t.password.as_str(),
+                t.database.as_str()
+            ),
+            ("db.example", 6543, "app", "pw", "openeu")
+        );
+        let t = Target::from_url("postgresql://u@[::1]/x").unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("::1", 5432));
+        assert!(Target::from_url("mysql://x").is_err());
+    }
+}

@@ -1,0 +1,1028 @@
+//! The content hash of everything that goes into the base image. Pure logic: it reads files but
+//! runs nothing, so every rule here is unit-tested without Docker.
+//!
+//! The inputs are normalised so that edits which cannot change the compiled dependencies
+//! (comments, formatting, key order, member versions, descriptive metadata) leave the hash alone,
+//! while everything else is kept. The normalised inputs are also exactly what the base build
+//! context contains, so the hash cannot miss an input.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::{Component, Path, PathBuf},
+};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use toml::{Table, Value};
+use xtask_core::sha256::Sha256;
+
+use super::graph;
+use xtask_core::{
+    files::hex,
+    workspace::{self, Config},
+};
+
+/// Bumped whenever the normalisation rules change, so old tags are not reused by mistake.
+const SCHEME: &str = "openeu-base-hash v4";
+
+/// Keys of `[package]` (and `[workspace.package]`) that cannot affect compiled dependencies.
+const DROPPED_PACKAGE_KEYS: [&str; 15] = [
+    "description",
+    // The lockfile holds the resolution; the pinned toolchain is hashed on its own.
+    "rust-version",
+    "authors",
+    "readme",
+    "repository",
+    "keywords",
+    "categories",
+    "documentation",
+    "homepage",
+    "license",
+    "license-file",
+    "metadata",
+    "publish",
+    "include",
+    "exclude",
+];
+
+/// The profile the base image builds (the `CARGO_PROFILE` build argument). Only it and the
+/// profiles it inherits from can change what the base compiles; every other profile table,
+/// `dev`, `test` and custom ones alike, is dropped.
+const BUILT_PROFILE: &str = "release";
+
+/// Top-level manifest tables that cannot affect compiled dependencies.
+const DROPPED_TABLES: [&str; 2] = ["lints", "badges"];
+
+const DEPENDENCY_TABLES: [&str; 5] = [
+    "dependencies",
+    "dev-dependencies",
+    "build-dependencies",
+    "dev_dependencies",
+    "build_dependencies",
+];
+
+/// The version every workspace member gets in the base context.
+const MASKED_VERSION: &str = "0.0.0";
+
+/// Where the build context keeps what xtask tells Dockerfile.base.
+pub const CONTEXT_PACKAGES: &str = ".xtask/packages";
+pub const CONTEXT_MEMBERS: &str = ".xtask/members";
+
+/// The part of `cargo metadata --format-version 1` that hashing needs.
+#[derive(Debug, Deserialize)]
+pub struct Metadata {
+    pub packages: Vec<Package>,
+    pub workspace_members: Vec<String>,
+    /// Present when cargo metadata ran with dependencies.
+    #[serde(default)]
+    pub resolve: Option<graph::Resolve>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Package {
+    pub name: String,
+    pub id: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub source: Option<String>,
+    pub manifest_path: PathBuf,
+    pub targets: Vec<CargoTarget>,
+}
+
+#[derive(Debug, Deserialize)]
+/// One of a package's cargo targets (lib, bin, build script, …), as `cargo metadata` lists it.
+pub struct CargoTarget {
+    pub kind: Vec<String>,
+    pub name: String,
+    pub src_path: PathBuf,
+}
+
+/// One hashed input, and where it goes in the build context (if it is a file there).
+#[derive(Debug, Clone)]
+pub struct Input {
+    pub name: String,
+    pub content: Vec<u8>,
+    pub context_path: Option<String>,
+}
+
+impl Input {
+    pub fn digest(&self) -> String {
+        hex(&Sha256::digest(&self.content))
+    }
+}
+
+/// All inputs of the base image and their combined hash.
+#[derive(Debug)]
+pub struct BaseInputs {
+    pub inputs: Vec<Input>,
+    /// Stub sources written into the context; their layout is itself an input.
+    pub stubs: Vec<Stub>,
+    /// Stub sources of every workspace member (declared tests, benches and examples
+    /// included), for the app image's context, which stubs the members it does not compile.
+    /// Not a base input: the app context hashes its own files.
+    pub member_stubs: Vec<Stub>,
+    pub build_args: Vec<(String, String)>,
+    pub hash: String,
+}
+
+impl BaseInputs {
+    /// The image tag: a prefix of the hash, long enough to never collide in practice.
+    pub fn tag(&self) -> &str {
+        &self.hash[..32]
+    }
+
+    /// Input name → digest, the form stored in the image label and compared by `base diff`.
+    pub fn digests(&self) -> BTreeMap<String, String> {
+        self.inputs
+            .iter()
+            .map(|i| (i.name.clone(), i.digest()))
+            .collect()
+    }
+}
+
+/// Combines per-input digests into the base hash: order-independent, name-sensitive.
+pub fn combine(digests: &BTreeMap<String, String>) -> String {
+    let mut hasher = Sha256::new();
+    for (name, digest) in digests {
+        hasher.update(name.as_bytes());
+        hasher.update(b"\0");
+        hasher.update(digest.as_bytes());
+        hasher.update(b"\n");
+    }
+    hex(&hasher.finalize())
+}
+
+/// The files cargo needs to derive the context's lockfile: the pruned manifests, the stub
+/// sources and the cargo config, each at its path in the context.
+pub struct Staging<'a> {
+    pub files: Vec<(String, Vec<u8>)>,
+    /// The workspace's own Cargo.lock: cargo keeps its versions for the packages that remain.
+    pub lockfile: &'a str,
+}
+
+/// The app packages: the configured ones, else the workspace's packages with a binary.
+pub fn app_packages(config: &Config, metadata: &Metadata) -> Vec<String> {
+    if !config.app_packages.is_empty() {
+        return config.app_packages.clone();
+    }
+    let mut names: Vec<String> = metadata
+        .packages
+        .iter()
+        .filter(|p| metadata.workspace_members.contains(&p.id))
+        .filter(|p| p.targets.iter().any(|t| t.kind.iter().any(|k| k == "bin")))
+        .map(|p| p.name.clone())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Collects and normalises every input of the base image of the workspace at `root`, from
+/// `cargo metadata --filter-platform <image triple>` with dependencies. `prune_lock` runs
+/// cargo over the staged context and returns the lockfile it writes for it.
+pub fn collect(
+    root: &Path,
+    metadata: &Metadata,
+    config: &Config,
+    image_platform: &graph::Platform,
+    prune_lock: &dyn Fn(&Staging<'_>) -> Result<String>,
+) -> Result<BaseInputs> {
+    let (members, member_dirs) = workspace_members(metadata);
+    let member_names: BTreeSet<&str> = members.iter().map(|p| p.name.as_str()).collect();
+    let app_packages = app_packages(config, metadata);
+    if app_packages.is_empty() {
+        bail!(
+            "{}: no app packages: the workspace has no binary package and [workspace.metadata.xtask] names no app-packages",
+            root.join(workspace::ROOT_MANIFEST).display()
+        );
+    }
+    for package in &app_packages {
+        if !member_names.contains(package.as_str()) {
+            bail!(
+                "{}: [workspace.metadata.xtask] app-packages names `{package}`, which is not a workspace member",
+                root.join(workspace::ROOT_MANIFEST).display()
+            );
+        }
+    }
+    let resolve = metadata
+        .resolve
+        .as_ref()
+        .context("cargo metadata gave no resolved graph (it ran with --no-deps)")?;
+    let by_id: BTreeMap<&str, &Package> = metadata
+        .packages
+        .iter()
+        .map(|p| (p.id.as_str(), p))
+        .collect();
+    let nodes: BTreeMap<&str, &graph::Node> =
+        resolve.nodes.iter().map(|n| (n.id.as_str(), n)).collect();
+    let roots: Vec<&str> = members
+        .iter()
+        .filter(|p| app_packages.contains(&p.name))
+        .map(|p| p.id.as_str())
+        .collect();
+    let root_text = std::fs::read_to_string(root.join(workspace::ROOT_MANIFEST))
+        .with_context(|| format!("reading {}", root.join(workspace::ROOT_MANIFEST).display()))?;
+    let resolver_v1 = resolver_is_v1(&root_text);
+    let closure = graph::closure(resolve, &roots, resolver_v1);
+
+    let mut inputs = Vec::new();
+    let mut stubs = Vec::new();
+    let rules = ManifestRules {
+        root,
+        member_dirs: &member_dirs,
+    };
+
+    // The root manifest, whether virtual or a package itself. Each manifest is parsed once:
+    // the normalised table gives both the hashed text and the targets to stub.
+    let root_manifest = root.join(workspace::ROOT_MANIFEST);
+    let root_is_member = member_dirs.contains(root);
+    let root_text = std::fs::read_to_string(&root_manifest)
+        .with_context(|| format!("reading {}", root_manifest.display()))?;
+    let (_, mut root_table) = rules.normalise(&root_text, &root_manifest, root_is_member)?;
+    let member_stubs = all_member_stubs(root, &members, &rules, &root_table)?;
+    let workspace_table = root_table
+        .get("workspace")
+        .and_then(Value::as_table)
+        .cloned()
+        .unwrap_or_default();
+    let ws_package = workspace_table.get("package").and_then(Value::as_table);
+    let ws_dependencies = workspace_table
+        .get("dependencies")
+        .and_then(Value::as_table);
+
+    // The members the base builds: the closure's, the root package, and those that [patch] or
+    // [replace] name (cargo reads them while resolving).
+    let patched = patched_member_dirs(root, &root_table);
+    let in_context: Vec<&Package> = members
+        .iter()
+        .copied()
+        .filter(|p| {
+            let dir = p.manifest_path.parent();
+            closure.contains(&p.id) || dir == Some(root) || dir.is_some_and(|d| patched.contains(d))
+        })
+        .collect();
+    let prune = |package: &Package, table: &mut Table, file: &Path| -> Result<()> {
+        let node = nodes
+            .get(package.id.as_str())
+            .with_context(|| format!("cargo metadata has no resolved node for {}", package.id))?;
+        let edges: Vec<graph::Edge<'_>> =
+            node.deps
+                .iter()
+                .filter_map(|dep| {
+                    let target = by_id.get(dep.pkg.as_str())?;
+                    Some(graph::Edge {
+                        dep,
+                        package_name: &target.name,
+                        version: &target.version,
+                        from_registry: target.source.as_deref().is_some_and(|s| {
+                            s.starts_with("registry+") || s.starts_with("sparse+")
+                        }),
+                    })
+                })
+                .collect();
+        let enabled: BTreeSet<&str> = node.features.iter().map(String::as_str).collect();
+        let depth = file
+            .parent()
+            .and_then(|d| d.strip_prefix(root).ok())
+            .map_or(0, |d| d.components().count());
+        let inherited = graph::Inherited {
+            package: ws_package,
+            dependencies: ws_dependencies,
+            member_depth: depth,
+            platform: image_platform,
+            resolver_v1,
+        };
+        graph::prune_member(table, &edges, &enabled, &inherited, file)
+    };
+
+    let root_package = in_context
+        .iter()
+        .copied()
+        .find(|p| p.manifest_path.parent() == Some(root));
+    if let Some(package) = root_package {
+        prune(package, &mut root_table, &root_manifest)?;
+    }
+    let mut context_members: Vec<String> = in_context
+        .iter()
+        .filter_map(|p| p.manifest_path.parent())
+        .filter(|d| *d != root)
+        .map(|d| relative_slash(root, d))
+        .collect::<Result<_>>()?;
+    context_members.sort();
+    if let Some(Value::Table(workspace)) = root_table.get_mut("workspace") {
+        // Inherited settings are written out in each member; `exclude` and `default-members`
+        // do not apply to a build that names its packages.
+        workspace.retain(|key, _| key == "resolver" || key == "members");
+        workspace.insert(
+            "members".into(),
+            Value::Array(context_members.iter().cloned().map(Value::String).collect()),
+        );
+    }
+
+    // Manifests are independent: normalise them on every core (a 500-member workspace hashes
+    // in about the time cargo metadata takes).
+    let others: Vec<&Package> = in_context
+        .iter()
+        .copied()
+        .filter(|p| p.manifest_path.parent() != Some(root))
+        .collect();
+    let per_member = parallel_map(&others, |package| -> Result<Table> {
+        let text = std::fs::read_to_string(&package.manifest_path)
+            .with_context(|| format!("reading {}", package.manifest_path.display()))?;
+        let (_, mut table) = rules.normalise(&text, &package.manifest_path, true)?;
+        prune(package, &mut table, &package.manifest_path)?;
+        Ok(table)
+    });
+    let mut tables: Vec<Table> = per_member.into_iter().collect::<Result<_>>()?;
+
+    // Which member declares a shared registry package stops mattering (graph::hoist_shared).
+    {
+        let host = graph::host_side(resolve, &closure, &by_id);
+        let mut packages: Vec<&Package> = Vec::new();
+        let mut refs: Vec<&mut Table> = Vec::new();
+        if let Some(package) = root_package {
+            packages.push(package);
+            refs.push(&mut root_table);
+        }
+        packages.extend(others.iter().copied());
+        refs.extend(tables.iter_mut());
+        let eligible: Vec<bool> = packages
+            .iter()
+            .map(|p| closure.contains(&p.id) && !host.contains(&p.id))
+            .collect();
+        let holder = packages
+            .iter()
+            .enumerate()
+            .filter(|(i, p)| eligible[*i] && app_packages.contains(&p.name))
+            .min_by_key(|(_, p)| &p.name)
+            .map(|(i, _)| i);
+        if let Some(holder) = holder {
+            graph::hoist_shared(&mut refs, &eligible, holder, image_platform);
+        }
+    }
+
+    let root_canonical = toml::to_string(&root_table)
+        .with_context(|| format!("{}: cannot re-serialise", root_manifest.display()))?;
+    inputs.push(file_input(
+        "manifest:Cargo.toml",
+        workspace::ROOT_MANIFEST,
+        root_canonical.into_bytes(),
+    ));
+    if let Some(package) = root_package {
+        stubs.extend(stub_sources(root, root, package, &root_table)?);
+    }
+    for (package, table) in others.iter().zip(&tables) {
+        let relative = relative_slash(root, &package.manifest_path)?;
+        let canonical = toml::to_string(table)
+            .with_context(|| format!("{}: cannot re-serialise", package.manifest_path.display()))?;
+        inputs.push(file_input(
+            &format!("manifest:{relative}"),
+            &relative,
+            canonical.into_bytes(),
+        ));
+        let dir = package
+            .manifest_path
+            .parent()
+            .context("manifest path has no parent")?;
+        stubs.extend(stub_sources(root, dir, package, table)?);
+    }
+    stubs.sort();
+    stubs.dedup();
+
+    for config_file in workspace::CARGO_CONFIG_FILES {
+        let path = root.join(config_file);
+        if path.exists() {
+            let text = std::fs::read_to_string(&path)?;
+            inputs.push(file_input(
+                config_file,
+                config_file,
+                normalise_cargo_config(&text, &path)?.into_bytes(),
+            ));
+        }
+    }
+
+    let lock_path = root.join(workspace::LOCKFILE);
+    let lock = std::fs::read_to_string(&lock_path).map_err(|_| {
+        anyhow::anyhow!(
+            "{} is missing: run `cargo generate-lockfile` and commit it (the base image is built with --locked)",
+            lock_path.display()
+        )
+    })?;
+    let staging = Staging {
+        files: inputs
+            .iter()
+            .filter_map(|i| Some((i.context_path.clone()?, i.content.clone())))
+            .chain(
+                stubs
+                    .iter()
+                    .map(|(path, content)| (path.clone(), content.as_bytes().to_vec())),
+            )
+            .collect(),
+        lockfile: &lock,
+    };
+    let pruned_lock = prune_lock(&staging).context("deriving the base context's Cargo.lock")?;
+    inputs.push(file_input(
+        "Cargo.lock",
+        workspace::LOCKFILE,
+        pruned_lock.into_bytes(),
+    ));
+
+    inputs.push(match raw_file(root, workspace::BASE_DOCKERFILE) {
+        Ok(input) => input,
+        // Another workspace measured with --workspace may have none: the hash still works,
+        // `base build` names the missing file.
+        Err(_) if !root.join(workspace::BASE_DOCKERFILE).exists() => Input {
+            name: workspace::BASE_DOCKERFILE.into(),
+            content: b"absent".to_vec(),
+            context_path: None,
+        },
+        Err(err) => return Err(err),
+    });
+    let toolchain_name = workspace::toolchain_file(root).with_context(|| {
+        format!(
+            "{} (or the legacy rust-toolchain) pins the toolchain of the base image; create it",
+            workspace::TOOLCHAIN_FILE
+        )
+    })?;
+    let toolchain = raw_file(root, toolchain_name)?;
+    let rust_version =
+        workspace::toolchain_channel(&toolchain.content, &root.join(toolchain_name))?;
+    inputs.push(toolchain);
+    for extra in &config.base_inputs {
+        let input = raw_file(root, extra).with_context(|| {
+            format!("[workspace.metadata.xtask] base-inputs names `{extra}`, which cannot be read")
+        })?;
+        inputs.push(input);
+    }
+
+    let build_args = vec![
+        ("CARGO_PROFILE".to_owned(), BUILT_PROFILE.to_owned()),
+        ("RUST_VERSION".to_owned(), rust_version),
+    ];
+    let build_args_text: String = build_args
+        .iter()
+        .map(|(k, v)| format!("{k}={v}\n"))
+        .collect();
+    inputs.push(Input {
+        name: "build-args".into(),
+        content: build_args_text.into_bytes(),
+        context_path: None,
+    });
+    inputs.push(Input {
+        name: "platform".into(),
+        content: platform().into_bytes(),
+        context_path: None,
+    });
+    inputs.push(Input {
+        name: "scheme".into(),
+        content: SCHEME.as_bytes().to_vec(),
+        context_path: None,
+    });
+
+    let packages: String = app_packages.iter().map(|p| format!("{p}\n")).collect();
+    inputs.push(file_input(
+        "app-packages",
+        CONTEXT_PACKAGES,
+        packages.into_bytes(),
+    ));
+    let mut context_names: Vec<&str> = in_context.iter().map(|p| p.name.as_str()).collect();
+    context_names.sort();
+    context_names.dedup();
+    let members_text: String = context_names.iter().map(|m| format!("{m}\n")).collect();
+    inputs.push(file_input(
+        "members",
+        CONTEXT_MEMBERS,
+        members_text.into_bytes(),
+    ));
+    let stub_layout: String = stubs
+        .iter()
+        .map(|(path, content)| format!("{path}\t{content:?}\n"))
+        .collect();
+    inputs.push(Input {
+        name: "stubs".into(),
+        content: stub_layout.into_bytes(),
+        context_path: None,
+    });
+
+    inputs.sort_by(|a, b| a.name.cmp(&b.name));
+    let digests: BTreeMap<String, String> = inputs
+        .iter()
+        .map(|i| (i.name.clone(), i.digest()))
+        .collect();
+    let hash = combine(&digests);
+    Ok(BaseInputs {
+        inputs,
+        stubs,
+        member_stubs,
+        build_args,
+        hash,
+    })
+}
+
+/// The workspace's member packages and their directories.
+fn workspace_members(metadata: &Metadata) -> (Vec<&Package>, BTreeSet<PathBuf>) {
+    let members: Vec<&Package> = metadata
+        .packages
+        .iter()
+        .filter(|p| metadata.workspace_members.contains(&p.id))
+        .collect();
+    let member_dirs = members
+        .iter()
+        .filter_map(|p| p.manifest_path.parent().map(Path::to_path_buf))
+        .collect();
+    (members, member_dirs)
+}
+
+/// Normalises every manifest of the workspace, for its errors only (file, line and fix).
+pub fn check_manifests(root: &Path, metadata: &Metadata) -> Result<()> {
+    let (members, member_dirs) = workspace_members(metadata);
+    let rules = ManifestRules {
+        root,
+        member_dirs: &member_dirs,
+    };
+    let root_manifest = root.join(workspace::ROOT_MANIFEST);
+    let manifests = std::iter::once((root_manifest, member_dirs.contains(root)))
+        .chain(members.iter().map(|p| (p.manifest_path.clone(), true)));
+    for (manifest, is_member) in manifests {
+        let text = std::fs::read_to_string(&manifest)
+            .with_context(|| format!("reading {}", manifest.display()))?;
+        rules.normalise(&text, &manifest, is_member)?;
+    }
+    Ok(())
+}
+
+/// The stub sources of every member as its own manifest declares them (scheme v3's rule).
+fn all_member_stubs(
+    root: &Path,
+    members: &[&Package],
+    rules: &ManifestRules<'_>,
+    root_table: &Table,
+) -> Result<Vec<Stub>> {
+    let per_member = parallel_map(members, |package| -> Result<Vec<Stub>> {
+        let dir = package
+            .manifest_path
+            .parent()
+            .context("manifest path has no parent")?;
+        if dir == root {
+            return stub_sources(root, dir, package, root_table);
+        }
+        let text = std::fs::read_to_string(&package.manifest_path)
+            .with_context(|| format!("reading {}", package.manifest_path.display()))?;
+        let (_, table) = rules.normalise(&text, &package.manifest_path, true)?;
+        stub_sources(root, dir, package, &table)
+    });
+    let mut stubs = Vec::new();
+    for result in per_member {
+        stubs.extend(result?);
+    }
+    stubs.sort();
+    stubs.dedup();
+    Ok(stubs)
+}
+
+/// Whether the workspace resolves features with resolver 1: `resolver = "1"`, or no resolver
+/// with a virtual manifest or a root package of edition 2015 or 2018.
+fn resolver_is_v1(root_manifest: &str) -> bool {
+    let Ok(table) = toml::from_str::<Table>(root_manifest) else {
+        return true;
+    };
+    let resolver = table
+        .get("workspace")
+        .and_then(|w| w.get("resolver"))
+        .or_else(|| table.get("package").and_then(|p| p.get("resolver")))
+        .and_then(Value::as_str);
+    match resolver {
+        Some(resolver) => resolver == "1",
+        None => {
+            let edition = table
+                .get("package")
+                .and_then(|p| p.get("edition"))
+                .and_then(Value::as_str);
+            !matches!(edition, Some(e) if e >= "2021")
+        }
+    }
+}
+
+/// Member directories that `[patch]` or `[replace]` of the root manifest point at.
+fn patched_member_dirs(root: &Path, root_table: &Table) -> BTreeSet<PathBuf> {
+    let mut specs: Vec<&Table> = Vec::new();
+    // [patch.<source>.<name>] is a spec; [replace."<id>"] is one too.
+    if let Some(Value::Table(sources)) = root_table.get("patch") {
+        for entries in sources.values().filter_map(Value::as_table) {
+            specs.extend(entries.values().filter_map(Value::as_table));
+        }
+    }
+    if let Some(Value::Table(replaced)) = root_table.get("replace") {
+        specs.extend(replaced.values().filter_map(Value::as_table));
+    }
+    specs
+        .into_iter()
+        .filter_map(|spec| spec.get("path").and_then(Value::as_str))
+        .map(|path| lexical_normalise(&root.join(path)))
+        .collect()
+}
+
+/// A stub source: its path in the context and its content.
+type Stub = (String, &'static str);
+
+const LIB_STUB: &str = "// stub written by cargo xtask base build\n";
+const MAIN_STUB: &str = "fn main() {}\n";
+
+/// The scheme's salt, also part of the cache key.
+pub fn scheme() -> &'static str {
+    SCHEME
+}
+
+/// The static stub of a stored content (the cache stores stubs by value).
+pub fn stub_content(content: &str) -> Option<&'static str> {
+    [LIB_STUB, MAIN_STUB].into_iter().find(|s| *s == content)
+}
+
+/// `f` over `items` on all available cores, results in order.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let chunk = items.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(|| part.iter().map(&f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("hashing thread panicked"))
+            .collect()
+    })
+}
+
+fn file_input(name: &str, context_path: &str, content: Vec<u8>) -> Input {
+    Input {
+        name: name.to_owned(),
+        content,
+        context_path: Some(context_path.to_owned()),
+    }
+}
+
+fn raw_file(root: &Path, relative: &str) -> Result<Input> {
+    let path = root.join(relative);
+    let content = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(file_input(relative, relative, content))
+}
+
+fn relative_slash(root: &Path, path: &Path) -> Result<String> {
+    let relative = path
+        .strip_prefix(root)
+        .with_context(|| format!("{} is outside the workspace", path.display()))?;
+    Ok(relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/"))
+}
+
+/// How manifests are normalised: which path dependencies are members, where the workspace ends.
+pub struct ManifestRules<'a> {
+    pub root: &'a Path,
+    pub member_dirs: &'a BTreeSet<PathBuf>,
+}
+
+impl ManifestRules<'_> {
+    /// The canonical form of one manifest: parsed (comments and formatting gone), keys sorted,
+    /// descriptive keys dropped, member versions masked.
+    /// Returns the canonical text and the normalised table it was written from.
+    pub fn normalise(&self, text: &str, file: &Path, is_member: bool) -> Result<(String, Table)> {
+        let mut manifest: Table = toml::from_str(text).map_err(|err| {
+            anyhow::anyhow!(
+                "{}: malformed manifest: {}",
+                file.display(),
+                err.to_string().trim_end()
+            )
+        })?;
+        let dir = file.parent().context("manifest path has no parent")?;
+        for table in DROPPED_TABLES {
+            manifest.remove(table);
+        }
+        if let Some(Value::Table(profiles)) = manifest.get_mut("profile") {
+            keep_built_profile(profiles, BUILT_PROFILE);
+            if profiles.is_empty() {
+                manifest.remove("profile");
+            }
+        }
+        if let Some(Value::Table(package)) = manifest.get_mut("package") {
+            drop_descriptive_keys(package);
+            if is_member && matches!(package.get("version"), Some(Value::String(_))) {
+                package.insert("version".into(), Value::String(MASKED_VERSION.into()));
+            }
+        }
+        self.visit_dependency_tables(&mut manifest, dir, file)?;
+        if let Some(Value::Table(target)) = manifest.get_mut("target") {
+            for (_, platform) in target.iter_mut() {
+                if let Value::Table(platform) = platform {
+                    self.visit_dependency_tables(platform, dir, file)?;
+                }
+            }
+        }
+        for section in ["patch", "replace"] {
+            if let Some(Value::Table(table)) = manifest.get_mut(section) {
+                for (_, entries) in table.iter_mut() {
+                    if let Value::Table(entries) = entries {
+                        self.check_path_dependencies(entries, dir, file, section)?;
+                    }
+                }
+            }
+        }
+        if let Some(Value::Table(workspace)) = manifest.get_mut("workspace") {
+            workspace.remove("metadata");
+            workspace.remove("lints");
+            if let Some(Value::Table(package)) = workspace.get_mut("package") {
+                drop_descriptive_keys(package);
+                if package.contains_key("version") {
+                    package.insert("version".into(), Value::String(MASKED_VERSION.into()));
+                }
+            }
+            if let Some(Value::Table(deps)) = workspace.get_mut("dependencies") {
+                self.check_path_dependencies(deps, dir, file, "workspace.dependencies")?;
+            }
+        }
+        let canonical = toml::to_string(&manifest)
+            .with_context(|| format!("{}: cannot re-serialise", file.display()))?;
+        Ok((canonical, manifest))
+    }
+
+    fn visit_dependency_tables(&self, table: &mut Table, dir: &Path, file: &Path) -> Result<()> {
+        for key in DEPENDENCY_TABLES {
+            if let Some(Value::Table(deps)) = table.get_mut(key) {
+                self.check_path_dependencies(deps, dir, file, key)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Path dependencies must stay inside the workspace (the base context holds nothing else),
+    /// and a member's version requirement is dropped because member versions are masked.
+    fn check_path_dependencies(
+        &self,
+        deps: &mut Table,
+        dir: &Path,
+        file: &Path,
+        section: &str,
+    ) -> Result<()> {
+        for (name, spec) in deps.iter_mut() {
+            let Value::Table(spec) = spec else { continue };
+            let Some(Value::String(path)) = spec.get("path") else {
+                continue;
+            };
+            let target = lexical_normalise(&dir.join(path));
+            if !target.starts_with(self.root) {
+                bail!(
+                    "{}: [{section}] `{name}` has path = {path:?}, outside the workspace ({}); move the crate into the workspace or depend on a published version",
+                    file.display(),
+                    self.root.display()
+                );
+            }
+            if !self.member_dirs.contains(&target) {
+                bail!(
+                    "{}: [{section}] `{name}` has path = {path:?}, which is not a workspace member; add it to [workspace] members",
+                    file.display()
+                );
+            }
+            spec.remove("version");
+        }
+        Ok(())
+    }
+}
+
+/// Keeps `built` and the chain of profiles it `inherits` from; drops every other profile.
+fn keep_built_profile(profiles: &mut Table, built: &str) {
+    let mut chain = vec![built.to_owned()];
+    let mut current = built.to_owned();
+    while let Some(parent) = profiles
+        .get(&current)
+        .and_then(|p| p.get("inherits"))
+        .and_then(Value::as_str)
+    {
+        if chain.iter().any(|c| c == parent) {
+            break;
+        }
+        chain.push(parent.to_owned());
+        current = parent.to_owned();
+    }
+    profiles.retain(|name, _| chain.iter().any(|c| c == name));
+}
+
+fn drop_descriptive_keys(package: &mut Table) {
+    for key in DROPPED_PACKAGE_KEYS {
+        package.remove(key);
+    }
+}
+
+/// `a/b/../c` → `a/c` without touching the file system (the target may not exist).
+fn lexical_normalise(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Masks member versions in Cargo.lock, editing lines so the file keeps cargo's exact format
+/// (cargo's `--locked` compares the text). External packages are untouched.
+pub fn mask_lockfile(lock: &str, members: &BTreeSet<&str>) -> String {
+    let mut out = String::with_capacity(lock.len());
+    for (i, block) in lock.split("\n[[package]]\n").enumerate() {
+        if i > 0 {
+            out.push_str("\n[[package]]\n");
+        }
+        let name = block
+            .lines()
+            .find_map(|l| l.strip_prefix("name = \"")?.strip_suffix('"'));
+        let is_member = i > 0
+            && name.is_some_and(|n| members.contains(n))
+            && !block.lines().any(|l| l.starts_with("source = "));
+        let mut lines = Vec::new();
+        for line in block.split('\n') {
+            if is_member && line.starts_with("version = \"") {
+                lines.push(format!("version = \"{MASKED_VERSION}\""));
+            } else if let Some(entry) = line.strip_prefix(" \"").and_then(|l| l.strip_suffix("\","))
+            {
+                lines.push(format!(" \"{}\",", mask_dependency_entry(entry, members)));
+            } else {
+                lines.push(line.to_owned());
+            }
+        }
+        out.push_str(&lines.join("\n"));
+    }
+    out
+}
+
+/// A `dependencies` entry is `name`, `name version` or `name version (source)`; only a member,
+/// which has no source, gets its version masked.
+fn mask_dependency_entry(entry: &str, members: &BTreeSet<&str>) -> String {
+    let mut words = entry.split(' ');
+    match (words.next(), words.next(), words.next()) {
+        (Some(name), Some(_version), None) if members.contains(name) => {
+            format!("{name} {MASKED_VERSION}")
+        }
+        _ => entry.to_owned(),
+    }
+}
+
+/// `.cargo/config.toml` without comments or formatting; `[alias]` cannot change a build.
+pub fn normalise_cargo_config(text: &str, file: &Path) -> Result<String> {
+    let mut config: Table = toml::from_str(text).map_err(|err| {
+        anyhow::anyhow!(
+            "{}: malformed cargo config: {}",
+            file.display(),
+            err.to_string().trim_end()
+        )
+    })?;
+    config.remove("alias");
+    Ok(toml::to_string(&config)?)
+}
+
+/// Rust's name for the image's platform: what `cargo metadata --filter-platform` keeps.
+pub fn image_triple() -> &'static str {
+    match std::env::consts::ARCH {
+        "aarch64" => "aarch64-unknown-linux-gnu",
+        _ => "x86_64-unknown-linux-gnu",
+    }
+}
+
+/// Docker's name for the platform we build for.
+pub fn platform() -> String {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    format!("linux/{arch}")
+}
+
+/// The stub sources a member needs in the base context: its library, its build script, its
+/// default binary and every target the manifest declares by name (cargo requires those files).
+/// Auto-discovered extra binaries, tests, benches and examples are left out, so adding one does
+/// not change the hash; they compile no dependency that the library does not.
+fn stub_sources(root: &Path, dir: &Path, package: &Package, manifest: &Table) -> Result<Vec<Stub>> {
+    let declared = |section: &str, name: &str| {
+        manifest
+            .get(section)
+            .and_then(Value::as_array)
+            .is_some_and(|targets| {
+                targets
+                    .iter()
+                    .any(|t| t.get("name").and_then(Value::as_str) == Some(name))
+            })
+    };
+    let mut stubs = Vec::new();
+    for target in &package.targets {
+        let kind = target.kind.first().map(String::as_str).unwrap_or_default();
+        let stub = match kind {
+            "lib" | "rlib" | "dylib" | "cdylib" | "staticlib" | "proc-macro" => Some(LIB_STUB),
+            "custom-build" => Some(MAIN_STUB),
+            "bin"
+                if target.src_path == dir.join("src/main.rs") || declared("bin", &target.name) =>
+            {
+                Some(MAIN_STUB)
+            }
+            "test" | "bench" | "example" if declared(kind, &target.name) => Some(MAIN_STUB),
+            _ => None,
+        };
+        if let Some(content) = stub {
+            stubs.push((relative_slash(root, &target.src_path)?, content));
+        }
+    }
+    Ok(stubs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn members() -> BTreeSet<&'static str> {
+        ["app", "lib-a"].into_iter().collect()
+    }
+
+    #[test]
+    fn lockfile_masking_touches_only_members() {
+        let lock = "# header\nversion = 4\n\n[[package]]\nname = \"app\"\nversion = \"1.2.3\"\ndependencies = [\n \"lib-a 0.4.0\",\n \"serde\",\n]\n\n[[package]]\nname = \"serde\"\nversion = \"1.0.0\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\nchecksum = \"ab\"\n";
+        let masked = mask_lockfile(lock, &members());
+        assert!(masked.contains("name = \"app\"\nversion = \"0.0.0\""));
+        assert!(masked.contains(" \"lib-a 0.0.0\","));
+        assert!(masked.contains("name = \"serde\"\nversion = \"1.0.0\""));
+        assert!(masked.starts_with("# header\nversion = 4\n"));
+    }
+
+    #[test]
+    fn dependency_entry_with_source_is_external() {
+        assert_eq!(
+            mask_dependency_entry("app 1.0.0 (registry+x)", &members()),
+            "app 1.0.0 (registry+x)"
+        );
+        assert_eq!(
+            mask_dependency_entry("serde 1.0.0", &members()),
+            "serde 1.0.0"
+        );
+    }
+
+    #[test]
+    fn malformed_manifest_names_file_and_line() {
+        let rules = ManifestRules {
+            root: Path::new("/ws"),
+            member_dirs: &BTreeSet::new(),
+        };
+        let err = rules
+            .normalise(
+                "[package]\nname = \"x\"\nversion = \n",
+                Path::new("/ws/Cargo.toml"),
+                true,
+            )
+            .unwrap_err();
+        let message = format!("{err:#}");
+        assert!(message.contains("/ws/Cargo.toml"), "{message}");
+        assert!(message.contains("line 3"), "{message}");
+    }
+
+    #[test]
+    fn path_dependency_outside_the_workspace_is_an_error() {
+        let rules = ManifestRules {
+            root: Path::new("/ws"),
+            member_dirs: &BTreeSet::new(),
+        };
+        let text =
+            "[package]\nname = \"x\"\n[dependencies]\nfar = { path = \"../../../elsewhere\" }\n";
+        let message = format!(
+            "{:#}",
+            rules
+                .normalise(text, Path::new("/ws/crates/x/Cargo.toml"), true)
+                .unwrap_err()
+        );
+        assert!(message.contains("outside the workspace"), "{message}");
+        assert!(message.contains("`far`"), "{message}");
+    }
+
+    #[test]
+    fn a_custom_built_profile_keeps_its_inherits_chain() {
+        let mut profiles: Table = toml::from_str(
+            "[prod]\ninherits = \"release\"\nlto = true\n[release]\nopt-level = 3\n[dev]\nopt-level = 1\n[deb]\ninherits = \"release\"\n",
+        )
+        .unwrap();
+        keep_built_profile(&mut profiles, "prod");
+        assert_eq!(
+            profiles.keys().collect::<Vec<_>>(),
+            ["prod", "release"],
+            "the built profile and the one it inherits from"
+        );
+    }
+
+    #[test]
+    fn combine_depends_on_names_and_digests() {
+        let a: BTreeMap<String, String> = [("x".to_owned(), "1".to_owned())].into();
+        let b: BTreeMap<String, String> = [("y".to_owned(), "1".to_owned())].into();
+        assert_ne!(combine(&a), combine(&b));
+    }
+}
