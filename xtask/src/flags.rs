@@ -5,81 +5,131 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::ArgMatches;
 use xtask_bench::flags::BenchCommand;
+use xtask_core::cli::{Field, Flags, help};
 use xtask_data::flags::{DbCommand, MigrationCommand, Seed};
 use xtask_images::flags::{BaseCommand, ImageCommand, Setup, Test};
 use xtask_preview::flags::PreviewCommand;
 use xtask_ship::flags::{Deploy, Doctor, Down, EnvCommand, Smoke, Up};
 
-#[derive(Parser)]
-#[command(
-    name = "cargo xtask",
-    bin_name = "cargo xtask",
-    about = "Build, test and deploy the OpenEU backend",
-    version
-)]
+/// `cargo xtask`: the flags that every command takes, and the command.
 pub struct Xtask {
-    /// Operate on another workspace instead of this repository (used by the tests' fixtures).
-    #[arg(long, global = true, value_name = "DIR")]
     pub workspace: Option<PathBuf>,
-    /// An extra label, KEY=VALUE, put on every image and container this run creates.
-    #[arg(long = "label", global = true, value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
-    /// When another command holds the local stack (up, down, db …), fail at once instead of
-    /// waiting for it.
-    #[arg(long, global = true)]
     pub no_wait: bool,
-    #[command(subcommand)]
     pub command: Command,
 }
 
-#[derive(Subcommand)]
-pub enum Command {
-    /// Report what is installed and running, what is missing, and how to fix it.
-    Doctor(Doctor),
-    /// Idempotently install and start what the project needs: Docker engine, registry, images.
-    Setup(Setup),
-    /// The base image: toolchain and pre-compiled external dependencies.
-    #[command(subcommand)]
-    Base(BaseCommand),
-    /// The app image, built FROM the current base.
-    #[command(subcommand)]
-    Image(ImageCommand),
-    /// The deployment's environment variables, checked against the env spec.
-    #[command(subcommand)]
-    Env(EnvCommand),
-    /// Render supabase/seed.sql from the fixtures in supabase/seed/ (--check: verify it).
-    Seed(Seed),
-    /// The local Supabase-compatible database.
-    #[command(subcommand)]
-    Db(DbCommand),
-    /// Schema migrations in supabase/migrations/ (Supabase CLI layout).
-    #[command(subcommand)]
-    Migration(MigrationCommand),
-    /// Start the local stack and wait until it is healthy; prints the API's URL.
-    Up(Up),
-    /// Remove the local stack's containers, network and volume.
-    Down(Down),
-    /// Ship the tested image to Render, wait until it is live, verify it; and its status, list,
-    /// logs and rollback.
-    Deploy(Deploy),
-    /// Run the declared checks of smoke.toml against a fresh isolated stack (or --url).
-    Smoke(Smoke),
-    /// Per-branch preview environments: here in Docker, or on Render + Supabase (--remote).
-    #[command(subcommand)]
-    Preview(PreviewCommand),
-    /// Benchmarks that print figures measured side by side.
-    #[command(subcommand)]
-    Bench(BenchCommand),
-    /// Run the whole test suite with real parts (Docker engine, registry, PostgreSQL).
-    Test(Test),
+impl Xtask {
+    /// The whole command line, every command's flags and help included.
+    pub fn command() -> clap::Command {
+        let global = |id: &'static str, doc: &[&str]| clap::Arg::new(id).global(true).help(help(doc));
+        let cmd = clap::Command::new("cargo xtask")
+            .bin_name("cargo xtask")
+            .about("Build, test and deploy the OpenEU backend")
+            .version(env!("CARGO_PKG_VERSION"))
+            .arg(
+                Option::<PathBuf>::arg(global(
+                    "workspace",
+                    &["Operate on another workspace instead of this repository (used by the tests' fixtures)."],
+                ))
+                .long("workspace")
+                .value_name("DIR"),
+            )
+            .arg(
+                Vec::<String>::arg(global(
+                    "labels",
+                    &["An extra label, KEY=VALUE, put on every image and container this run creates."],
+                ))
+                .long("label")
+                .value_name("KEY=VALUE"),
+            )
+            .arg(
+                bool::arg(global(
+                    "no_wait",
+                    &[
+                        "When another command holds the local stack (up, down, db …), fail at once instead of",
+                        "waiting for it.",
+                    ],
+                ))
+                .long("no-wait"),
+            );
+        Command::args(cmd)
+    }
+
+    /// Parses the process's arguments; prints the help or error and exits when asked or wrong.
+    pub fn parse() -> Self {
+        Self::from_matches(&Self::command().get_matches())
+    }
+
+    /// Parses `argv` (its first item is the program's name), exiting as `parse` does.
+    pub fn parse_from<I, T>(argv: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        Self::from_matches(&Self::command().get_matches_from(argv))
+    }
+
+    /// Parses `argv` as `parse_from` does, returning clap's error instead of exiting.
+    pub fn try_parse_from<I, T>(argv: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        Ok(Self::from_matches(&Self::command().try_get_matches_from(argv)?))
+    }
+
+    fn from_matches(matches: &ArgMatches) -> Self {
+        Self {
+            workspace: Field::get(matches, "workspace"),
+            labels: Field::get(matches, "labels"),
+            no_wait: Field::get(matches, "no_wait"),
+            command: Command::from_matches(matches),
+        }
+    }
+}
+
+xtask_core::subcommands! {
+    pub enum Command {
+        /// Report what is installed and running, what is missing, and how to fix it.
+        Doctor(Doctor),
+        /// Idempotently install and start what the project needs: Docker engine, registry, images.
+        Setup(Setup),
+        /// The base image: toolchain and pre-compiled external dependencies.
+        Base(BaseCommand),
+        /// The app image, built FROM the current base.
+        Image(ImageCommand),
+        /// The deployment's environment variables, checked against the env spec.
+        Env(EnvCommand),
+        /// Render supabase/seed.sql from the fixtures in supabase/seed/ (--check: verify it).
+        Seed(Seed),
+        /// The local Supabase-compatible database.
+        Db(DbCommand),
+        /// Schema migrations in supabase/migrations/ (Supabase CLI layout).
+        Migration(MigrationCommand),
+        /// Start the local stack and wait until it is healthy; prints the API's URL.
+        Up(Up),
+        /// Remove the local stack's containers, network and volume.
+        Down(Down),
+        /// Ship the tested image to Render, wait until it is live, verify it; and its status, list,
+        /// logs and rollback.
+        Deploy(Deploy),
+        /// Run the declared checks of smoke.toml against a fresh isolated stack (or --url).
+        Smoke(Smoke),
+        /// Per-branch preview environments: here in Docker, or on Render + Supabase (--remote).
+        Preview(PreviewCommand),
+        /// Benchmarks that print figures measured side by side.
+        Bench(BenchCommand),
+        /// Run the whole test suite with real parts (Docker engine, registry, PostgreSQL).
+        Test(Test),
+    }
 }
 
 impl Command {
     /// The command's name as typed, for the README's command table.
     pub fn names() -> Vec<String> {
-        use clap::CommandFactory;
         Xtask::command()
             .get_subcommands()
             .map(|c| c.get_name().to_owned())
@@ -93,7 +143,6 @@ mod tests {
 
     #[test]
     fn the_cli_is_consistent() {
-        use clap::CommandFactory;
         Xtask::command().debug_assert();
     }
 }

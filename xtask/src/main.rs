@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+
 
 fn main() -> ExitCode {
     let cli = xtask::flags::Xtask::parse();

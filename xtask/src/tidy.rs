@@ -9,7 +9,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use clap::Parser;
+
 
 use crate::{flags, workspace};
 

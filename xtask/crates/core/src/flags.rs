@@ -2,12 +2,12 @@
 //! implements it (a type's inherent `run` must live in its crate); the command table that puts
 //! them together is xtask's flags.rs.
 
-use clap::Args;
 
-/// A command whose only flag is `--json`.
-#[derive(Args)]
-pub struct Json {
-    /// Print JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
+crate::args! {
+    /// A command whose only flag is `--json`.
+    pub struct Json {
+        /// Print JSON on stdout.
+        #[arg(long)]
+        pub json: bool,
+    }
 }
