@@ -7,13 +7,13 @@ use std::path::PathBuf;
 
 use clap::ArgMatches;
 use xtask_bench::flags::BenchCommand;
-use xtask_core::cli::{Field, Flags, help};
+use xtask_core::cli::Flags;
 use xtask_data::flags::{DbCommand, MigrationCommand, Seed};
 use xtask_images::flags::{BaseCommand, ImageCommand, Setup, Test};
 use xtask_preview::flags::PreviewCommand;
 use xtask_ship::flags::{Deploy, Doctor, Down, EnvCommand, Smoke, Up};
 
-/// `cargo xtask`: the flags that every command takes, and the command.
+/// `cargo xtask`: the flags that every command takes (`Globals`), and the command.
 pub struct Xtask {
     pub workspace: Option<PathBuf>,
     pub labels: Vec<String>,
@@ -21,41 +21,30 @@ pub struct Xtask {
     pub command: Command,
 }
 
+xtask_core::args! {
+    /// The flags that every command takes, before or after the command's name.
+    pub struct Globals {
+        /// Operate on another workspace instead of this repository (used by the tests' fixtures).
+        #[arg(long, global = true, value_name = "DIR")]
+        pub workspace: Option<PathBuf>,
+        /// An extra label, KEY=VALUE, put on every image and container this run creates.
+        #[arg(long = "label", global = true, value_name = "KEY=VALUE")]
+        pub labels: Vec<String>,
+        /// When another command holds the local stack (up, down, db …), fail at once instead of
+        /// waiting for it.
+        #[arg(long, global = true)]
+        pub no_wait: bool,
+    }
+}
+
 impl Xtask {
     /// The whole command line, every command's flags and help included.
     pub fn command() -> clap::Command {
-        let global = |id: &'static str, doc: &[&str]| clap::Arg::new(id).global(true).help(help(doc));
         let cmd = clap::Command::new("cargo xtask")
             .bin_name("cargo xtask")
             .about("Build, test and deploy the OpenEU backend")
-            .version(env!("CARGO_PKG_VERSION"))
-            .arg(
-                Option::<PathBuf>::arg(global(
-                    "workspace",
-                    &["Operate on another workspace instead of this repository (used by the tests' fixtures)."],
-                ))
-                .long("workspace")
-                .value_name("DIR"),
-            )
-            .arg(
-                Vec::<String>::arg(global(
-                    "labels",
-                    &["An extra label, KEY=VALUE, put on every image and container this run creates."],
-                ))
-                .long("label")
-                .value_name("KEY=VALUE"),
-            )
-            .arg(
-                bool::arg(global(
-                    "no_wait",
-                    &[
-                        "When another command holds the local stack (up, down, db …), fail at once instead of",
-                        "waiting for it.",
-                    ],
-                ))
-                .long("no-wait"),
-            );
-        Command::args(cmd)
+            .version(env!("CARGO_PKG_VERSION"));
+        Command::args(Globals::args(cmd))
     }
 
     /// Parses the process's arguments; prints the help or error and exits when asked or wrong.
@@ -78,14 +67,21 @@ impl Xtask {
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        Ok(Self::from_matches(&Self::command().try_get_matches_from(argv)?))
+        Ok(Self::from_matches(
+            &Self::command().try_get_matches_from(argv)?,
+        ))
     }
 
     fn from_matches(matches: &ArgMatches) -> Self {
+        let Globals {
+            workspace,
+            labels,
+            no_wait,
+        } = Globals::from_matches(matches);
         Self {
-            workspace: Field::get(matches, "workspace"),
-            labels: Field::get(matches, "labels"),
-            no_wait: Field::get(matches, "no_wait"),
+            workspace,
+            labels,
+            no_wait,
             command: Command::from_matches(matches),
         }
     }

@@ -3,8 +3,6 @@
 
 use std::process::ExitCode;
 
-
-
 fn main() -> ExitCode {
     let cli = xtask::flags::Xtask::parse();
     match xtask::run(cli) {

@@ -9,8 +9,6 @@ use std::{
     path::{Path, PathBuf},
 };
 
-
-
 use crate::{flags, workspace};
 
 fn root() -> PathBuf {

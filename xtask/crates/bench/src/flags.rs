@@ -1,7 +1,6 @@
 //! The flags of `bench`, with their help. The command table that puts every command together
 //! is xtask's flags.rs.
 
-
 xtask_core::subcommands! {
     pub enum BenchCommand {
         /// The base image: cache hits vs docker builds, false rebuilds, hashing at scale.
@@ -28,7 +27,8 @@ xtask_core::subcommands! {
 
 xtask_core::args! {
     pub struct BenchCompile {
-        /// The commit to compare with (default: the last commit before xtask was split into crates).
+        /// The commit to compare with (default: the last commit before xtask was split into
+        /// crates).
         #[arg(long, default_value = "c71ab7c", value_name = "REV")]
         pub against: String,
         /// Cold compiles of each tree, alternating (about a minute each).
@@ -53,8 +53,8 @@ xtask_core::args! {
         /// Timed deploys (the median is reported).
         #[arg(long, default_value_t = 5)]
         pub runs: usize,
-        /// Also time a Git-backed Render build with the pinned base against a cold build of the same
-        /// Dockerfile (several minutes).
+        /// Also time a Git-backed Render build with the pinned base against a cold build of the
+        /// same Dockerfile (several minutes).
         #[arg(long)]
         pub cold_build: bool,
         /// Print JSON on stdout.

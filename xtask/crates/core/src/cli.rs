@@ -66,7 +66,12 @@ impl<V: Value> Field for Vec<V> {
         takes::<V>(arg, ArgAction::Append)
     }
     fn get(matches: &ArgMatches, id: &str) -> Self {
-        matches.get_many::<V>(id).into_iter().flatten().cloned().collect()
+        matches
+            .get_many::<V>(id)
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect()
     }
 }
 
@@ -83,8 +88,9 @@ pub fn get_required<V: Value>(matches: &ArgMatches, id: &str) -> V {
         .unwrap_or_else(|| panic!("clap requires `{id}` or gives its default"))
 }
 
-/// Makes a type a flag value: its parser (none: its flags name one), and `Field` for a field of exactly that type (required
-/// unless defaulted). `Option<T>` and `Vec<T>` fields come with `Value`.
+/// Makes a type a flag value: its parser (none: its flags name one), and `Field` for a field of
+/// exactly that type (required unless defaulted). `Option<T>` and `Vec<T>` fields come with
+/// `Value`.
 #[macro_export]
 macro_rules! value {
     ($ty:ty) => {
@@ -130,7 +136,11 @@ pub fn kebab(name: &str) -> String {
         if c.is_ascii_uppercase() && i > 0 {
             out.push('-');
         }
-        out.push(if c == '_' { '-' } else { c.to_ascii_lowercase() });
+        out.push(if c == '_' {
+            '-'
+        } else {
+            c.to_ascii_lowercase()
+        });
     }
     out
 }

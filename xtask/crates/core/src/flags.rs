@@ -2,7 +2,6 @@
 //! implements it (a type's inherent `run` must live in its crate); the command table that puts
 //! them together is xtask's flags.rs.
 
-
 crate::args! {
     /// A command whose only flag is `--json`.
     pub struct Json {

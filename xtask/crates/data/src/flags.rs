@@ -1,7 +1,6 @@
 //! The flags of `seed`, `db` and `migration`, with their help. The command table that puts
 //! every command together is xtask's flags.rs.
 
-
 xtask_core::args! {
     pub struct Seed {
         /// Only verify that supabase/seed.sql is current; exit non-zero with a diff otherwise.
@@ -21,7 +20,8 @@ xtask_core::subcommands! {
         Reset(DbReset),
         /// Print the local connection string.
         Url,
-        /// Apply the pending migrations to a remote database (history in the Supabase CLI's format).
+        /// Apply the pending migrations to a remote database (history in the Supabase CLI's
+        /// format).
         Push(DbPush),
     }
 }
@@ -64,7 +64,8 @@ xtask_core::subcommands! {
 
 xtask_core::args! {
     pub struct MigrationNew {
-        /// What the migration does, in lower-case letters, digits and `_` (e.g. add_room_to_meetings).
+        /// What the migration does, in lower-case letters, digits and `_` (e.g.
+        /// add_room_to_meetings).
         pub name: String,
     }
 }

@@ -1,7 +1,6 @@
 //! The flags of `setup`, `base`, `image` and `test`, with their help. The command table that
 //! puts every command together is xtask's flags.rs.
 
-
 pub use xtask_core::flags::Json;
 
 xtask_core::args! {

@@ -1,7 +1,6 @@
 //! The flags of `preview`, with their help. The command table that puts every command together
 //! is xtask's flags.rs.
 
-
 xtask_core::subcommands! {
     pub enum PreviewCommand {
         /// Start (or bring up to date) the preview of a branch: its own network, seeded database
