@@ -141,4 +141,135 @@ mod tests {
     fn the_cli_is_consistent() {
         Xtask::command().debug_assert();
     }
+
+    fn parse(args: &[&str]) -> Xtask {
+        let argv = std::iter::once("cargo xtask").chain(args.iter().copied());
+        Xtask::try_parse_from(argv).unwrap_or_else(|err| panic!("{args:?}: {err}"))
+    }
+
+    // The flags were declared with clap's derive before; these are the values it gave for
+    // command lines the integration tests use, so the builder version must give them too.
+    #[test]
+    fn command_lines_parse_as_with_derive() {
+        use std::time::Duration;
+
+        use xtask_images::flags::BaseImage;
+        use xtask_ship::flags::{DeployCommand, EnvReader, EnvTarget};
+
+        let cli = parse(&[
+            "--label",
+            "a=1",
+            "deploy",
+            "--target",
+            "staging",
+            "--dry-run",
+        ]);
+        assert_eq!(cli.labels, ["a=1"]);
+        assert!(cli.workspace.is_none() && !cli.no_wait);
+        let Command::Deploy(deploy) = cli.command else {
+            panic!("deploy")
+        };
+        assert!(deploy.command.is_none() && deploy.args.dry_run && !deploy.args.json);
+        assert_eq!(deploy.target, "staging");
+        assert_eq!(deploy.args.timeout, Duration::from_secs(15 * 60));
+        assert_eq!(deploy.args.verify_timeout, Duration::from_secs(60));
+
+        // A global flag after the subcommand still reaches `deploy`'s flags.
+        let cli = parse(&[
+            "deploy",
+            "logs",
+            "--tail",
+            "5",
+            "--target",
+            "preview",
+            "--no-wait",
+        ]);
+        assert!(cli.no_wait);
+        let Command::Deploy(deploy) = cli.command else {
+            panic!("deploy")
+        };
+        assert_eq!(deploy.target, "preview");
+        let Some(DeployCommand::Logs(logs)) = deploy.command else {
+            panic!("logs")
+        };
+        assert_eq!((logs.tail, logs.deploy), (5, None));
+        let Command::Deploy(deploy) = parse(&["deploy", "list", "--json"]).command else {
+            panic!("deploy")
+        };
+        assert_eq!(deploy.target, "production");
+        let Some(DeployCommand::List(list)) = deploy.command else {
+            panic!("list")
+        };
+        assert!(list.json && list.limit == 10);
+
+        let cli = parse(&[
+            "env", "check", "--reader", "build", "--reader", "deploy", "--target", "local",
+        ]);
+        let Command::Env(xtask_ship::flags::EnvCommand::Check(check)) = cli.command else {
+            panic!("env check")
+        };
+        assert_eq!(check.readers, [EnvReader::Build, EnvReader::Deploy]);
+        assert_eq!(check.target, Some(EnvTarget::Local));
+        assert!(check.env_file.is_none() && !check.service && !check.json);
+
+        let tag = "0123456789abcdef0123456789abcdef";
+        let Command::Base(BaseCommand::Diff(diff)) = parse(&["base", "diff", tag]).command else {
+            panic!("base diff")
+        };
+        assert_eq!(diff.image, BaseImage::Tag(tag.to_owned()));
+
+        let cli = parse(&["preview", "gc", "--older-than", "1d", "--dry-run"]);
+        let Command::Preview(PreviewCommand::Gc(gc)) = cli.command else {
+            panic!("gc")
+        };
+        assert_eq!(gc.older_than, Some(Duration::from_secs(24 * 3600)));
+        assert!(gc.dry_run && !gc.gone && !gc.json);
+        let cli = parse(&[
+            "preview",
+            "up",
+            "--branch",
+            "feature/a",
+            "--created-at",
+            "7",
+        ]);
+        let Command::Preview(PreviewCommand::Up(up)) = cli.command else {
+            panic!("up")
+        };
+        assert_eq!(
+            (up.branch.as_deref(), up.created_at),
+            (Some("feature/a"), Some(7))
+        );
+        assert_eq!(up.timeout, Duration::from_secs(15 * 60));
+
+        let cli = parse(&["bench", "seed", "--no-stack"]);
+        let Command::Bench(BenchCommand::Seed(seed)) = cli.command else {
+            panic!("bench seed")
+        };
+        assert!(seed.rows == 1_000_000 && seed.no_stack);
+        let cli = parse(&["bench", "compile"]);
+        let Command::Bench(BenchCommand::Compile(compile)) = cli.command else {
+            panic!("compile")
+        };
+        assert_eq!((compile.against.as_str(), compile.runs), ("c71ab7c", 2));
+
+        let cli = parse(&["migration", "new", "add_room", "--workspace", "/w"]);
+        assert_eq!(cli.workspace, Some(PathBuf::from("/w")));
+        let Command::Migration(MigrationCommand::New(new)) = cli.command else {
+            panic!("new")
+        };
+        assert_eq!(new.name, "add_room");
+        let Command::Test(test) = parse(&["test", "--", "env::", "--nocapture"]).command else {
+            panic!("test")
+        };
+        assert_eq!(test.cargo_args, ["env::", "--nocapture"]);
+        assert!(matches!(
+            parse(&["db", "url"]).command,
+            Command::Db(DbCommand::Url)
+        ));
+        let Command::Smoke(smoke) = parse(&["smoke", "--url", "http://x", "--json"]).command else {
+            panic!("smoke")
+        };
+        assert_eq!(smoke.url.as_deref(), Some("http://x"));
+        assert!(smoke.json && smoke.image.is_none() && smoke.junit.is_none());
+    }
 }
