@@ -8,6 +8,7 @@
 
 pub mod flags;
 
+pub mod de;
 pub mod docker;
 pub mod failpoint;
 pub mod files;

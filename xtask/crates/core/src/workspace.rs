@@ -8,8 +8,10 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use serde::Deserialize;
+use serde::de::MapAccess;
 use xshell::Shell;
+
+use crate::de::{self, Table};
 
 pub const ROOT_MANIFEST: &str = "Cargo.toml";
 pub const LOCKFILE: &str = "Cargo.lock";
@@ -196,13 +198,12 @@ impl Workspace {
         if let Some(dir) = self.target_dir.get() {
             return Ok(dir);
         }
-        #[derive(Deserialize)]
-        struct Metadata {
-            target_directory: PathBuf,
-        }
-        let metadata: Metadata = serde_json::from_slice(self.metadata_json()?)
+        let metadata: serde_json::Value = serde_json::from_slice(self.metadata_json()?)
             .context("parsing cargo metadata for the target directory")?;
-        Ok(self.target_dir.get_or_init(|| metadata.target_directory))
+        let dir = metadata["target_directory"]
+            .as_str()
+            .context("parsing cargo metadata for the target directory: no string `target_directory`")?;
+        Ok(self.target_dir.get_or_init(|| PathBuf::from(dir)))
     }
 
     /// Uses `dir` as the target directory (when none was found yet): a checkout inside another
@@ -234,48 +235,35 @@ impl Workspace {
 /// The registry `cargo xtask setup` runs when the configured registry is this one.
 pub const LOCAL_REGISTRY_HOSTS: [&str; 3] = ["127.0.0.1", "localhost", "[::1]"];
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// host[:port] of the registry images are pushed to.
-    #[serde(default = "default_registry")]
     pub registry: String,
-    #[serde(default)]
     pub base_image: String,
-    #[serde(default)]
     pub app_image: String,
     /// Empty: the workspace's packages with a binary (see base/hash.rs).
-    #[serde(default)]
     pub app_packages: Vec<String>,
-    #[serde(default)]
     pub base_inputs: Vec<String>,
     /// Files and directories beyond the crates that the app's build scripts read; they go into
     /// the app image's build context (and its hash), nothing else of the repository does.
-    #[serde(default)]
     pub app_inputs: Vec<String>,
     /// The loopback port `cargo xtask up` publishes the API on, the same every run.
-    #[serde(default = "default_api_port")]
     pub api_port: u16,
     /// The loopback port of the local database (the Supabase CLI's default).
-    #[serde(default = "default_db_port")]
     pub db_port: u16,
     /// The local stack's name: its containers, network, volume and label derive from it, so a
     /// test can run a stack of its own beside a developer's.
-    #[serde(default = "default_stack")]
     pub stack: String,
     /// The Render web service that `render.yaml` declares (see xtask/crates/ship/src/deploy/blueprint.rs).
-    #[serde(default)]
     pub render: RenderConfig,
     /// What one remote preview (a Render preview instance and a Supabase branch) costs per
     /// hour, in your billing currency: `preview list --remote` shows an estimate from it.
-    #[serde(default)]
     pub preview_price_per_hour: Option<f64>,
 }
 
 /// `[workspace.metadata.xtask.render]`: what `render.yaml` says beyond the env spec. Every key
 /// has a default, so the table may be left out.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+#[derive(Debug, Clone)]
 pub struct RenderConfig {
     /// The service's name on Render.
     pub service: String,
@@ -319,34 +307,140 @@ impl Default for RenderConfig {
     }
 }
 
-fn default_registry() -> String {
-    "127.0.0.1:5000".to_owned()
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            registry: "127.0.0.1:5000".to_owned(),
+            base_image: String::new(),
+            app_image: String::new(),
+            app_packages: Vec::new(),
+            base_inputs: Vec::new(),
+            app_inputs: Vec::new(),
+            api_port: 54380,
+            // The Supabase CLI's default.
+            db_port: 54322,
+            stack: "local".to_owned(),
+            render: RenderConfig::default(),
+            preview_price_per_hour: None,
+        }
+    }
 }
 
-fn default_stack() -> String {
-    "local".to_owned()
+impl Table for Config {
+    const NAME: &'static str = "Config";
+    const FIELDS: &'static [&'static str] = &[
+        "registry",
+        "base-image",
+        "app-image",
+        "app-packages",
+        "base-inputs",
+        "app-inputs",
+        "api-port",
+        "db-port",
+        "stack",
+        "render",
+        "preview-price-per-hour",
+    ];
+    const REQUIRED: &'static [&'static str] = &[];
+    const DENY_UNKNOWN: bool = true;
+
+    fn field<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
+        match key {
+            "registry" => self.registry = map.next_value()?,
+            "base-image" => self.base_image = map.next_value()?,
+            "app-image" => self.app_image = map.next_value()?,
+            "app-packages" => self.app_packages = map.next_value()?,
+            "base-inputs" => self.base_inputs = map.next_value()?,
+            "app-inputs" => self.app_inputs = map.next_value()?,
+            "api-port" => self.api_port = map.next_value()?,
+            "db-port" => self.db_port = map.next_value()?,
+            "stack" => self.stack = map.next_value()?,
+            "render" => self.render = map.next_value()?,
+            "preview-price-per-hour" => self.preview_price_per_hour = map.next_value()?,
+            _ => de::skip(map)?,
+        }
+        Ok(())
+    }
 }
 
-fn default_api_port() -> u16 {
-    54380
+impl Table for RenderConfig {
+    const NAME: &'static str = "RenderConfig";
+    const FIELDS: &'static [&'static str] = &[
+        "service",
+        "runtime",
+        "image",
+        "region",
+        "plan",
+        "instances",
+        "health-check-path",
+        "previews",
+        "preview-expire-after-days",
+        "env",
+        "service-id",
+    ];
+    const REQUIRED: &'static [&'static str] = &[];
+    const DENY_UNKNOWN: bool = true;
+
+    fn field<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
+        match key {
+            "service" => self.service = map.next_value()?,
+            "runtime" => self.runtime = map.next_value()?,
+            "image" => self.image = map.next_value()?,
+            "region" => self.region = map.next_value()?,
+            "plan" => self.plan = map.next_value()?,
+            "instances" => self.instances = map.next_value()?,
+            "health-check-path" => self.health_check_path = map.next_value()?,
+            "previews" => self.previews = map.next_value()?,
+            "preview-expire-after-days" => self.preview_expire_after_days = map.next_value()?,
+            "env" => self.env = map.next_value()?,
+            "service-id" => self.service_id = map.next_value()?,
+            _ => de::skip(map)?,
+        }
+        Ok(())
+    }
 }
 
-fn default_db_port() -> u16 {
-    54322
-}
-
-#[derive(Deserialize)]
+/// The root manifest down to `[workspace.metadata.xtask]`; every other key is ignored.
+#[derive(Default)]
 struct RootManifest {
     workspace: Option<WorkspaceTable>,
 }
-#[derive(Deserialize)]
+#[derive(Default)]
 struct WorkspaceTable {
     metadata: Option<Metadata>,
 }
-#[derive(Deserialize)]
+#[derive(Default)]
 struct Metadata {
     xtask: Option<Config>,
 }
+
+/// One key of a table that ignores the rest: `$key` read into `$field`.
+macro_rules! one_key_table {
+    ($ty:ty, $key:literal, $field:ident) => {
+        impl Table for $ty {
+            const NAME: &'static str = stringify!($ty);
+            const FIELDS: &'static [&'static str] = &[$key];
+            const REQUIRED: &'static [&'static str] = &[];
+            const DENY_UNKNOWN: bool = false;
+
+            fn field<'de, A: MapAccess<'de>>(
+                &mut self,
+                key: &str,
+                map: &mut A,
+            ) -> Result<(), A::Error> {
+                match key {
+                    $key => self.$field = map.next_value()?,
+                    _ => de::skip(map)?,
+                }
+                Ok(())
+            }
+        }
+    };
+}
+one_key_table!(RootManifest, "workspace", workspace);
+one_key_table!(WorkspaceTable, "metadata", metadata);
+one_key_table!(Metadata, "xtask", xtask);
+crate::deserialize_table!(Config, RenderConfig, RootManifest, WorkspaceTable, Metadata);
 
 impl Config {
     pub fn load(manifest: &Path) -> Result<Self> {
@@ -363,8 +457,7 @@ impl Config {
             .and_then(|m| m.xtask)
         {
             Some(config) => config,
-            None => toml::from_str::<Config>("")
-                .with_context(|| format!("{}: default xtask config", manifest.display()))?,
+            None => Config::default(),
         };
         let dir_name = manifest
             .parent()
