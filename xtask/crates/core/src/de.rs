@@ -42,6 +42,34 @@ macro_rules! deserialize_table {
     )+};
 }
 
+/// Implements [`Table`] and `Deserialize` for a struct whose keys each go to one field:
+/// `table!(Row, deny_unknown: true, required: ["name"], { "name" => name, "min-pages" => min_pages })`.
+#[macro_export]
+macro_rules! table {
+    ($ty:ident, deny_unknown: $deny:literal, required: [$($required:literal),* $(,)?],
+     { $($key:literal => $field:ident),+ $(,)? }) => {
+        impl $crate::de::Table for $ty {
+            const NAME: &'static str = stringify!($ty);
+            const FIELDS: &'static [&'static str] = &[$($key),+];
+            const REQUIRED: &'static [&'static str] = &[$($required),*];
+            const DENY_UNKNOWN: bool = $deny;
+
+            fn field<'de, A: $crate::de::serde::de::MapAccess<'de>>(
+                &mut self,
+                key: &str,
+                map: &mut A,
+            ) -> Result<(), A::Error> {
+                match key {
+                    $($key => self.$field = map.next_value()?,)+
+                    _ => $crate::de::skip(map)?,
+                }
+                Ok(())
+            }
+        }
+        $crate::deserialize_table!($ty);
+    };
+}
+
 /// Reads a [`Table`] from `deserializer`.
 pub fn table<'de, T: Table, D: Deserializer<'de>>(deserializer: D) -> Result<T, D::Error> {
     deserializer.deserialize_struct(T::NAME, T::FIELDS, TableVisitor(PhantomData))

@@ -7,8 +7,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, Result, bail};
-use serde::Deserialize;
+use serde::de::MapAccess;
 use serde_json::Value;
+use xtask_core::de::{self, Table};
 
 use super::{jwt::Auth, pattern::Pattern, schema::Contract};
 
@@ -17,51 +18,39 @@ pub const READ_ONLY: &str = "read-only";
 /// Needs the seed's data or the local JWT secret: only for a stack this run started.
 pub const SEEDED: &str = "seeded";
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default)]
 pub struct File {
     /// The seeded user whose token `auth = "valid"` carries.
     pub user: String,
-    #[serde(rename = "check")]
     pub checks: Vec<Check>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[derive(Debug, Clone)]
 pub struct Check {
     pub name: String,
-    #[serde(default)]
     pub tags: Vec<String>,
-    #[serde(default = "get")]
     pub method: String,
     pub path: String,
     /// Query parameters, percent-encoded when sent.
-    #[serde(default)]
     pub query: BTreeMap<String, Scalar>,
     /// A query string sent as written (after `query`), for what a table cannot say, such as
     /// a repeated parameter.
     pub raw_query: Option<String>,
-    #[serde(default)]
     pub headers: BTreeMap<String, String>,
-    #[serde(default = "no_auth")]
     pub auth: Auth,
     pub status: u16,
     /// A prefix of the Content-Type header.
-    #[serde(default = "json")]
     pub content_type: String,
     /// `auto` (the default): the schema of this route and status in openapi.json; `none`; or a
     /// pointer into the document such as `#/components/schemas/Error`.
-    #[serde(default = "auto")]
     pub schema: String,
-    #[serde(default, rename = "assert")]
     pub assertions: Vec<Assertion>,
     /// Follow `next_cursor` to the end of the list.
     pub follow: Option<Follow>,
 }
 
 /// A query value: TOML strings and integers both read naturally.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum Scalar {
     Text(String),
     Integer(i64),
@@ -76,23 +65,43 @@ impl std::fmt::Display for Scalar {
     }
 }
 
-fn get() -> String {
-    "GET".to_owned()
+impl<'de> serde::Deserialize<'de> for Scalar {
+    /// Untagged: a string, else an integer, else serde's error for an untagged enum.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match <toml::Value as serde::Deserialize>::deserialize(deserializer)? {
+            toml::Value::String(text) => Ok(Scalar::Text(text)),
+            toml::Value::Integer(n) => Ok(Scalar::Integer(n)),
+            _ => Err(serde::de::Error::custom(
+                "data did not match any variant of untagged enum Scalar",
+            )),
+        }
+    }
 }
-fn no_auth() -> Auth {
-    Auth::None
-}
-fn json() -> String {
-    "application/json".to_owned()
-}
-fn auto() -> String {
-    "auto".to_owned()
+
+impl Default for Check {
+    /// The defaults of the optional keys; `name`, `path` and `status` are required.
+    fn default() -> Self {
+        Check {
+            name: String::new(),
+            tags: Vec::new(),
+            method: "GET".to_owned(),
+            path: String::new(),
+            query: BTreeMap::new(),
+            raw_query: None,
+            headers: BTreeMap::new(),
+            auth: Auth::None,
+            status: 0,
+            content_type: "application/json".to_owned(),
+            schema: "auto".to_owned(),
+            assertions: Vec::new(),
+            follow: None,
+        }
+    }
 }
 
 /// One assertion on the JSON body (`pointer`, where `*` stands for every element) or on a
 /// header (`header`). With `*`, every value found must pass.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[derive(Debug, Clone, Default)]
 pub struct Assertion {
     pub pointer: Option<String>,
     pub header: Option<String>,
@@ -106,8 +115,7 @@ pub struct Assertion {
     pub contains: Option<Value>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[derive(Debug, Clone, Default)]
 pub struct Follow {
     /// Where the next cursor is (`/next_cursor`); null ends the list.
     pub cursor: String,
@@ -117,11 +125,125 @@ pub struct Follow {
     pub items: String,
     pub key: String,
     /// At least this many pages, so the cursor is really exercised.
-    #[serde(default)]
     pub min_pages: usize,
     /// A query (`limit=500`) whose one page must hold exactly the keys the walk found.
     pub complete_with: Option<String>,
 }
+
+impl Table for File {
+    const NAME: &'static str = "File";
+    const FIELDS: &'static [&'static str] = &["user", "check"];
+    const REQUIRED: &'static [&'static str] = &["user", "check"];
+    const DENY_UNKNOWN: bool = true;
+
+    fn field<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
+        match key {
+            "user" => self.user = map.next_value()?,
+            "check" => self.checks = map.next_value()?,
+            _ => de::skip(map)?,
+        }
+        Ok(())
+    }
+}
+
+impl Table for Check {
+    const NAME: &'static str = "Check";
+    const FIELDS: &'static [&'static str] = &[
+        "name",
+        "tags",
+        "method",
+        "path",
+        "query",
+        "raw-query",
+        "headers",
+        "auth",
+        "status",
+        "content-type",
+        "schema",
+        "assert",
+        "follow",
+    ];
+    const REQUIRED: &'static [&'static str] = &["name", "path", "status"];
+    const DENY_UNKNOWN: bool = true;
+
+    fn field<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
+        match key {
+            "name" => self.name = map.next_value()?,
+            "tags" => self.tags = map.next_value()?,
+            "method" => self.method = map.next_value()?,
+            "path" => self.path = map.next_value()?,
+            "query" => self.query = map.next_value()?,
+            "raw-query" => self.raw_query = map.next_value()?,
+            "headers" => self.headers = map.next_value()?,
+            "auth" => self.auth = map.next_value()?,
+            "status" => self.status = map.next_value()?,
+            "content-type" => self.content_type = map.next_value()?,
+            "schema" => self.schema = map.next_value()?,
+            "assert" => self.assertions = map.next_value()?,
+            "follow" => self.follow = map.next_value()?,
+            _ => de::skip(map)?,
+        }
+        Ok(())
+    }
+}
+
+impl Table for Assertion {
+    const NAME: &'static str = "Assertion";
+    const FIELDS: &'static [&'static str] = &[
+        "pointer",
+        "header",
+        "exists",
+        "equals",
+        "matches",
+        "min-length",
+        "contains",
+    ];
+    const REQUIRED: &'static [&'static str] = &[];
+    const DENY_UNKNOWN: bool = true;
+
+    fn field<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
+        match key {
+            "pointer" => self.pointer = map.next_value()?,
+            "header" => self.header = map.next_value()?,
+            "exists" => self.exists = map.next_value()?,
+            "equals" => self.equals = map.next_value()?,
+            "matches" => self.matches = map.next_value()?,
+            "min-length" => self.min_length = map.next_value()?,
+            "contains" => self.contains = map.next_value()?,
+            _ => de::skip(map)?,
+        }
+        Ok(())
+    }
+}
+
+impl Table for Follow {
+    const NAME: &'static str = "Follow";
+    const FIELDS: &'static [&'static str] = &[
+        "cursor",
+        "param",
+        "items",
+        "key",
+        "min-pages",
+        "complete-with",
+    ];
+    const REQUIRED: &'static [&'static str] = &["cursor", "param", "items", "key"];
+    const DENY_UNKNOWN: bool = true;
+
+    fn field<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
+        match key {
+            "cursor" => self.cursor = map.next_value()?,
+            "param" => self.param = map.next_value()?,
+            "items" => self.items = map.next_value()?,
+            "key" => self.key = map.next_value()?,
+            "min-pages" => self.min_pages = map.next_value()?,
+            "complete-with" => self.complete_with = map.next_value()?,
+            _ => de::skip(map)?,
+        }
+        Ok(())
+    }
+}
+
+xtask_core::deserialize_table!(File, Check, Assertion, Follow);
 
 impl File {
     pub fn parse(text: &str, source: &str) -> Result<File> {
