@@ -1,11 +1,11 @@
 //! Reading structs and unit enums with serde but without its derive, whose proc-macro stack
 //! (syn, quote, serde_derive) was the largest part of xtask's cold compile.
 //!
-//! A struct implements [`Table`] (its keys, which are required, and how each is read) and
-//! [`deserialize_table!`](crate::deserialize_table) turns that into `Deserialize`. The impl
-//! goes through `Visitor::visit_map` as derived code does, so the errors are the same: toml
-//! still reports the file's line and column (`unknown field `colour`, expected one of …`,
-//! `missing field `path``, `invalid type: …`), and serde_json its line and column.
+//! A struct lists its keys with [`table!`](crate::table) (which field each fills, which are
+//! required, whether others are refused), and starts from `Default` for the keys left out. The
+//! `Deserialize` it gets goes through `Visitor::visit_map` as derived code does, so the errors
+//! are the same: toml still reports the file's line and column (`unknown field `colour`,
+//! expected one of …`, `missing field `path``, `invalid type: …`), serde_json its own.
 
 use std::marker::PhantomData;
 
@@ -43,7 +43,8 @@ macro_rules! deserialize_table {
 }
 
 /// Implements [`Table`] and `Deserialize` for a struct whose keys each go to one field:
-/// `table!(Row, deny_unknown: true, required: ["name"], { "name" => name, "min-pages" => min_pages })`.
+/// `table!(Row, deny_unknown: true, required: ["name"], { "name" => name, "min-pages" =>
+/// min_pages })`.
 #[macro_export]
 macro_rules! table {
     ($ty:ident, deny_unknown: $deny:literal, required: [$($required:literal),* $(,)?],
@@ -189,41 +190,40 @@ mod tests {
         label: Option<String>,
     }
 
-    impl Table for Point {
-        const NAME: &'static str = "Point";
-        const FIELDS: &'static [&'static str] = &["x", "label"];
-        const REQUIRED: &'static [&'static str] = &["x"];
-        const DENY_UNKNOWN: bool = true;
-
-        fn field<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
-            match key {
-                "x" => self.x = map.next_value()?,
-                "label" => self.label = map.next_value()?,
-                _ => skip(map)?,
-            }
-            Ok(())
-        }
-    }
-    crate::deserialize_table!(Point);
+    crate::table!(Point, deny_unknown: true, required: ["x"], { "x" => x, "label" => label });
 
     #[test]
     fn toml_errors_keep_their_position() {
         let point: Point = toml::from_str("x = 3\nlabel = \"a\"\n").unwrap();
         assert_eq!((point.x, point.label.as_deref()), (3, Some("a")));
-        let err = toml::from_str::<Point>("x = 3\ncolour = 1\n").unwrap_err().to_string();
+        let err = toml::from_str::<Point>("x = 3\ncolour = 1\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 2"), "{err}");
-        assert!(err.contains("unknown field `colour`, expected `x` or `label`"), "{err}");
-        let err = toml::from_str::<Point>("label = \"a\"\n").unwrap_err().to_string();
+        assert!(
+            err.contains("unknown field `colour`, expected `x` or `label`"),
+            "{err}"
+        );
+        let err = toml::from_str::<Point>("label = \"a\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("missing field `x`"), "{err}");
-        let err = toml::from_str::<Point>("x = \"a\"\n").unwrap_err().to_string();
-        assert!(err.contains("line 1") && err.contains("expected i64"), "{err}");
+        let err = toml::from_str::<Point>("x = \"a\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 1") && err.contains("expected i64"),
+            "{err}"
+        );
     }
 
     #[test]
     fn json_reads_the_same_way() {
         let point: Point = serde_json::from_str(r#"{"x": 1}"#).unwrap();
         assert_eq!((point.x, point.label), (1, None));
-        let err = serde_json::from_str::<Point>(r#"{"y": 1}"#).unwrap_err().to_string();
+        let err = serde_json::from_str::<Point>(r#"{"y": 1}"#)
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("unknown field `y`"), "{err}");
     }
 
@@ -245,6 +245,9 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(err.contains("unknown variant `x`, expected `on` or `off`"), "{err}");
+        assert!(
+            err.contains("unknown variant `x`, expected `on` or `off`"),
+            "{err}"
+        );
     }
 }

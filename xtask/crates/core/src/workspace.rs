@@ -8,10 +8,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use serde::de::MapAccess;
 use xshell::Shell;
-
-use crate::de::{self, Table};
 
 pub const ROOT_MANIFEST: &str = "Cargo.toml";
 pub const LOCKFILE: &str = "Cargo.lock";
@@ -200,9 +197,9 @@ impl Workspace {
         }
         let metadata: serde_json::Value = serde_json::from_slice(self.metadata_json()?)
             .context("parsing cargo metadata for the target directory")?;
-        let dir = metadata["target_directory"]
-            .as_str()
-            .context("parsing cargo metadata for the target directory: no string `target_directory`")?;
+        let dir = metadata["target_directory"].as_str().context(
+            "parsing cargo metadata for the target directory: no string `target_directory`",
+        )?;
         Ok(self.target_dir.get_or_init(|| PathBuf::from(dir)))
     }
 
@@ -326,79 +323,33 @@ impl Default for Config {
     }
 }
 
-impl Table for Config {
-    const NAME: &'static str = "Config";
-    const FIELDS: &'static [&'static str] = &[
-        "registry",
-        "base-image",
-        "app-image",
-        "app-packages",
-        "base-inputs",
-        "app-inputs",
-        "api-port",
-        "db-port",
-        "stack",
-        "render",
-        "preview-price-per-hour",
-    ];
-    const REQUIRED: &'static [&'static str] = &[];
-    const DENY_UNKNOWN: bool = true;
+crate::table!(Config, deny_unknown: true, required: [], {
+    "registry" => registry,
+    "base-image" => base_image,
+    "app-image" => app_image,
+    "app-packages" => app_packages,
+    "base-inputs" => base_inputs,
+    "app-inputs" => app_inputs,
+    "api-port" => api_port,
+    "db-port" => db_port,
+    "stack" => stack,
+    "render" => render,
+    "preview-price-per-hour" => preview_price_per_hour,
+});
 
-    fn field<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
-        match key {
-            "registry" => self.registry = map.next_value()?,
-            "base-image" => self.base_image = map.next_value()?,
-            "app-image" => self.app_image = map.next_value()?,
-            "app-packages" => self.app_packages = map.next_value()?,
-            "base-inputs" => self.base_inputs = map.next_value()?,
-            "app-inputs" => self.app_inputs = map.next_value()?,
-            "api-port" => self.api_port = map.next_value()?,
-            "db-port" => self.db_port = map.next_value()?,
-            "stack" => self.stack = map.next_value()?,
-            "render" => self.render = map.next_value()?,
-            "preview-price-per-hour" => self.preview_price_per_hour = map.next_value()?,
-            _ => de::skip(map)?,
-        }
-        Ok(())
-    }
-}
-
-impl Table for RenderConfig {
-    const NAME: &'static str = "RenderConfig";
-    const FIELDS: &'static [&'static str] = &[
-        "service",
-        "runtime",
-        "image",
-        "region",
-        "plan",
-        "instances",
-        "health-check-path",
-        "previews",
-        "preview-expire-after-days",
-        "env",
-        "service-id",
-    ];
-    const REQUIRED: &'static [&'static str] = &[];
-    const DENY_UNKNOWN: bool = true;
-
-    fn field<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
-        match key {
-            "service" => self.service = map.next_value()?,
-            "runtime" => self.runtime = map.next_value()?,
-            "image" => self.image = map.next_value()?,
-            "region" => self.region = map.next_value()?,
-            "plan" => self.plan = map.next_value()?,
-            "instances" => self.instances = map.next_value()?,
-            "health-check-path" => self.health_check_path = map.next_value()?,
-            "previews" => self.previews = map.next_value()?,
-            "preview-expire-after-days" => self.preview_expire_after_days = map.next_value()?,
-            "env" => self.env = map.next_value()?,
-            "service-id" => self.service_id = map.next_value()?,
-            _ => de::skip(map)?,
-        }
-        Ok(())
-    }
-}
+crate::table!(RenderConfig, deny_unknown: true, required: [], {
+    "service" => service,
+    "runtime" => runtime,
+    "image" => image,
+    "region" => region,
+    "plan" => plan,
+    "instances" => instances,
+    "health-check-path" => health_check_path,
+    "previews" => previews,
+    "preview-expire-after-days" => preview_expire_after_days,
+    "env" => env,
+    "service-id" => service_id,
+});
 
 /// The root manifest down to `[workspace.metadata.xtask]`; every other key is ignored.
 #[derive(Default)]
@@ -414,33 +365,9 @@ struct Metadata {
     xtask: Option<Config>,
 }
 
-/// One key of a table that ignores the rest: `$key` read into `$field`.
-macro_rules! one_key_table {
-    ($ty:ty, $key:literal, $field:ident) => {
-        impl Table for $ty {
-            const NAME: &'static str = stringify!($ty);
-            const FIELDS: &'static [&'static str] = &[$key];
-            const REQUIRED: &'static [&'static str] = &[];
-            const DENY_UNKNOWN: bool = false;
-
-            fn field<'de, A: MapAccess<'de>>(
-                &mut self,
-                key: &str,
-                map: &mut A,
-            ) -> Result<(), A::Error> {
-                match key {
-                    $key => self.$field = map.next_value()?,
-                    _ => de::skip(map)?,
-                }
-                Ok(())
-            }
-        }
-    };
-}
-one_key_table!(RootManifest, "workspace", workspace);
-one_key_table!(WorkspaceTable, "metadata", metadata);
-one_key_table!(Metadata, "xtask", xtask);
-crate::deserialize_table!(Config, RenderConfig, RootManifest, WorkspaceTable, Metadata);
+crate::table!(RootManifest, deny_unknown: false, required: [], { "workspace" => workspace });
+crate::table!(WorkspaceTable, deny_unknown: false, required: [], { "metadata" => metadata });
+crate::table!(Metadata, deny_unknown: false, required: [], { "xtask" => xtask });
 
 impl Config {
     pub fn load(manifest: &Path) -> Result<Self> {
@@ -451,14 +378,11 @@ impl Config {
         })?;
         // Any workspace works without the table (`--workspace DIR` on another repository):
         // images are named after the directory, the app packages are the binary packages.
-        let mut config = match parsed
+        let mut config = parsed
             .workspace
             .and_then(|w| w.metadata)
             .and_then(|m| m.xtask)
-        {
-            Some(config) => config,
-            None => Config::default(),
-        };
+            .unwrap_or_default();
         let dir_name = manifest
             .parent()
             .and_then(Path::file_name)

@@ -99,7 +99,9 @@ xtask_core::table!(Metadata, deny_unknown: false, required: ["packages", "worksp
     "workspace_members" => workspace_members,
     "resolve" => resolve,
 });
-xtask_core::table!(Package, deny_unknown: false, required: ["name", "id", "manifest_path", "targets"], {
+xtask_core::table!(Package, deny_unknown: false, required: [
+    "name", "id", "manifest_path", "targets",
+], {
     "name" => name,
     "id" => id,
     "version" => version,

@@ -91,8 +91,13 @@ struct Dependency {
     path: Option<PathBuf>,
 }
 
-xtask_core::table!(Metadata, deny_unknown: false, required: ["packages"], { "packages" => packages });
-xtask_core::table!(Package, deny_unknown: false, required: ["name", "manifest_path", "dependencies"], {
+// `cargo metadata` adds keys over time: the ones not read here are ignored.
+xtask_core::table!(Metadata, deny_unknown: false, required: ["packages"], {
+    "packages" => packages,
+});
+xtask_core::table!(Package, deny_unknown: false, required: [
+    "name", "manifest_path", "dependencies",
+], {
     "name" => name,
     "manifest_path" => manifest_path,
     "dependencies" => dependencies,

@@ -7,9 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, Result, bail};
-use serde::de::MapAccess;
 use serde_json::Value;
-use xtask_core::de::{self, Table};
 
 use super::{jwt::Auth, pattern::Pattern, schema::Contract};
 
@@ -130,120 +128,45 @@ pub struct Follow {
     pub complete_with: Option<String>,
 }
 
-impl Table for File {
-    const NAME: &'static str = "File";
-    const FIELDS: &'static [&'static str] = &["user", "check"];
-    const REQUIRED: &'static [&'static str] = &["user", "check"];
-    const DENY_UNKNOWN: bool = true;
+xtask_core::table!(File, deny_unknown: true, required: ["user", "check"], {
+    "user" => user,
+    "check" => checks,
+});
 
-    fn field<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
-        match key {
-            "user" => self.user = map.next_value()?,
-            "check" => self.checks = map.next_value()?,
-            _ => de::skip(map)?,
-        }
-        Ok(())
-    }
-}
+xtask_core::table!(Check, deny_unknown: true, required: ["name", "path", "status"], {
+    "name" => name,
+    "tags" => tags,
+    "method" => method,
+    "path" => path,
+    "query" => query,
+    "raw-query" => raw_query,
+    "headers" => headers,
+    "auth" => auth,
+    "status" => status,
+    "content-type" => content_type,
+    "schema" => schema,
+    "assert" => assertions,
+    "follow" => follow,
+});
 
-impl Table for Check {
-    const NAME: &'static str = "Check";
-    const FIELDS: &'static [&'static str] = &[
-        "name",
-        "tags",
-        "method",
-        "path",
-        "query",
-        "raw-query",
-        "headers",
-        "auth",
-        "status",
-        "content-type",
-        "schema",
-        "assert",
-        "follow",
-    ];
-    const REQUIRED: &'static [&'static str] = &["name", "path", "status"];
-    const DENY_UNKNOWN: bool = true;
+xtask_core::table!(Assertion, deny_unknown: true, required: [], {
+    "pointer" => pointer,
+    "header" => header,
+    "exists" => exists,
+    "equals" => equals,
+    "matches" => matches,
+    "min-length" => min_length,
+    "contains" => contains,
+});
 
-    fn field<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
-        match key {
-            "name" => self.name = map.next_value()?,
-            "tags" => self.tags = map.next_value()?,
-            "method" => self.method = map.next_value()?,
-            "path" => self.path = map.next_value()?,
-            "query" => self.query = map.next_value()?,
-            "raw-query" => self.raw_query = map.next_value()?,
-            "headers" => self.headers = map.next_value()?,
-            "auth" => self.auth = map.next_value()?,
-            "status" => self.status = map.next_value()?,
-            "content-type" => self.content_type = map.next_value()?,
-            "schema" => self.schema = map.next_value()?,
-            "assert" => self.assertions = map.next_value()?,
-            "follow" => self.follow = map.next_value()?,
-            _ => de::skip(map)?,
-        }
-        Ok(())
-    }
-}
-
-impl Table for Assertion {
-    const NAME: &'static str = "Assertion";
-    const FIELDS: &'static [&'static str] = &[
-        "pointer",
-        "header",
-        "exists",
-        "equals",
-        "matches",
-        "min-length",
-        "contains",
-    ];
-    const REQUIRED: &'static [&'static str] = &[];
-    const DENY_UNKNOWN: bool = true;
-
-    fn field<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
-        match key {
-            "pointer" => self.pointer = map.next_value()?,
-            "header" => self.header = map.next_value()?,
-            "exists" => self.exists = map.next_value()?,
-            "equals" => self.equals = map.next_value()?,
-            "matches" => self.matches = map.next_value()?,
-            "min-length" => self.min_length = map.next_value()?,
-            "contains" => self.contains = map.next_value()?,
-            _ => de::skip(map)?,
-        }
-        Ok(())
-    }
-}
-
-impl Table for Follow {
-    const NAME: &'static str = "Follow";
-    const FIELDS: &'static [&'static str] = &[
-        "cursor",
-        "param",
-        "items",
-        "key",
-        "min-pages",
-        "complete-with",
-    ];
-    const REQUIRED: &'static [&'static str] = &["cursor", "param", "items", "key"];
-    const DENY_UNKNOWN: bool = true;
-
-    fn field<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
-        match key {
-            "cursor" => self.cursor = map.next_value()?,
-            "param" => self.param = map.next_value()?,
-            "items" => self.items = map.next_value()?,
-            "key" => self.key = map.next_value()?,
-            "min-pages" => self.min_pages = map.next_value()?,
-            "complete-with" => self.complete_with = map.next_value()?,
-            _ => de::skip(map)?,
-        }
-        Ok(())
-    }
-}
-
-xtask_core::deserialize_table!(File, Check, Assertion, Follow);
+xtask_core::table!(Follow, deny_unknown: true, required: ["cursor", "param", "items", "key"], {
+    "cursor" => cursor,
+    "param" => param,
+    "items" => items,
+    "key" => key,
+    "min-pages" => min_pages,
+    "complete-with" => complete_with,
+});
 
 impl File {
     pub fn parse(text: &str, source: &str) -> Result<File> {
