@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod flags;
 
+pub mod de;
 pub mod docker;
 pub mod failpoint;
 pub mod files;

@@ -8,7 +8,6 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use serde::Deserialize;
 use xshell::Shell;
 
 pub const ROOT_MANIFEST: &str = "Cargo.toml";
@@ -196,13 +195,12 @@ impl Workspace {
         if let Some(dir) = self.target_dir.get() {
             return Ok(dir);
         }
-        #[derive(Deserialize)]
-        struct Metadata {
-            target_directory: PathBuf,
-        }
-        let metadata: Metadata = serde_json::from_slice(self.metadata_json()?)
+        let metadata: serde_json::Value = serde_json::from_slice(self.metadata_json()?)
             .context("parsing cargo metadata for the target directory")?;
-        Ok(self.target_dir.get_or_init(|| metadata.target_directory))
+        let dir = metadata["target_directory"].as_str().context(
+            "parsing cargo metadata for the target directory: no string `target_directory`",
+        )?;
+        Ok(self.target_dir.get_or_init(|| PathBuf::from(dir)))
     }
 
     /// Uses `dir` as the target directory (when none was found yet): a checkout inside another
@@ -234,48 +232,35 @@ impl Workspace {
 /// The registry `cargo xtask setup` runs when the configured registry is this one.
 pub const LOCAL_REGISTRY_HOSTS: [&str; 3] = ["127.0.0.1", "localhost", "[::1]"];
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// host[:port] of the registry images are pushed to.
-    #[serde(default = "default_registry")]
     pub registry: String,
-    #[serde(default)]
     pub base_image: String,
-    #[serde(default)]
     pub app_image: String,
     /// Empty: the workspace's packages with a binary (see base/hash.rs).
-    #[serde(default)]
     pub app_packages: Vec<String>,
-    #[serde(default)]
     pub base_inputs: Vec<String>,
     /// Files and directories beyond the crates that the app's build scripts read; they go into
     /// the app image's build context (and its hash), nothing else of the repository does.
-    #[serde(default)]
     pub app_inputs: Vec<String>,
     /// The loopback port `cargo xtask up` publishes the API on, the same every run.
-    #[serde(default = "default_api_port")]
     pub api_port: u16,
     /// The loopback port of the local database (the Supabase CLI's default).
-    #[serde(default = "default_db_port")]
     pub db_port: u16,
     /// The local stack's name: its containers, network, volume and label derive from it, so a
     /// test can run a stack of its own beside a developer's.
-    #[serde(default = "default_stack")]
     pub stack: String,
     /// The Render web service that `render.yaml` declares (see xtask/crates/ship/src/deploy/blueprint.rs).
-    #[serde(default)]
     pub render: RenderConfig,
     /// What one remote preview (a Render preview instance and a Supabase branch) costs per
     /// hour, in your billing currency: `preview list --remote` shows an estimate from it.
-    #[serde(default)]
     pub preview_price_per_hour: Option<f64>,
 }
 
 /// `[workspace.metadata.xtask.render]`: what `render.yaml` says beyond the env spec. Every key
 /// has a default, so the table may be left out.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+#[derive(Debug, Clone)]
 pub struct RenderConfig {
     /// The service's name on Render.
     pub service: String,
@@ -319,34 +304,70 @@ impl Default for RenderConfig {
     }
 }
 
-fn default_registry() -> String {
-    "127.0.0.1:5000".to_owned()
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            registry: "127.0.0.1:5000".to_owned(),
+            base_image: String::new(),
+            app_image: String::new(),
+            app_packages: Vec::new(),
+            base_inputs: Vec::new(),
+            app_inputs: Vec::new(),
+            api_port: 54380,
+            // The Supabase CLI's default.
+            db_port: 54322,
+            stack: "local".to_owned(),
+            render: RenderConfig::default(),
+            preview_price_per_hour: None,
+        }
+    }
 }
 
-fn default_stack() -> String {
-    "local".to_owned()
-}
+crate::table!(Config, deny_unknown: true, required: [], {
+    "registry" => registry,
+    "base-image" => base_image,
+    "app-image" => app_image,
+    "app-packages" => app_packages,
+    "base-inputs" => base_inputs,
+    "app-inputs" => app_inputs,
+    "api-port" => api_port,
+    "db-port" => db_port,
+    "stack" => stack,
+    "render" => render,
+    "preview-price-per-hour" => preview_price_per_hour,
+});
 
-fn default_api_port() -> u16 {
-    54380
-}
+crate::table!(RenderConfig, deny_unknown: true, required: [], {
+    "service" => service,
+    "runtime" => runtime,
+    "image" => image,
+    "region" => region,
+    "plan" => plan,
+    "instances" => instances,
+    "health-check-path" => health_check_path,
+    "previews" => previews,
+    "preview-expire-after-days" => preview_expire_after_days,
+    "env" => env,
+    "service-id" => service_id,
+});
 
-fn default_db_port() -> u16 {
-    54322
-}
-
-#[derive(Deserialize)]
+/// The root manifest down to `[workspace.metadata.xtask]`; every other key is ignored.
+#[derive(Default)]
 struct RootManifest {
     workspace: Option<WorkspaceTable>,
 }
-#[derive(Deserialize)]
+#[derive(Default)]
 struct WorkspaceTable {
     metadata: Option<Metadata>,
 }
-#[derive(Deserialize)]
+#[derive(Default)]
 struct Metadata {
     xtask: Option<Config>,
 }
+
+crate::table!(RootManifest, deny_unknown: false, required: [], { "workspace" => workspace });
+crate::table!(WorkspaceTable, deny_unknown: false, required: [], { "metadata" => metadata });
+crate::table!(Metadata, deny_unknown: false, required: [], { "xtask" => xtask });
 
 impl Config {
     pub fn load(manifest: &Path) -> Result<Self> {
@@ -357,15 +378,11 @@ impl Config {
         })?;
         // Any workspace works without the table (`--workspace DIR` on another repository):
         // images are named after the directory, the app packages are the binary packages.
-        let mut config = match parsed
+        let mut config = parsed
             .workspace
             .and_then(|w| w.metadata)
             .and_then(|m| m.xtask)
-        {
-            Some(config) => config,
-            None => toml::from_str::<Config>("")
-                .with_context(|| format!("{}: default xtask config", manifest.display()))?,
-        };
+            .unwrap_or_default();
         let dir_name = manifest
             .parent()
             .and_then(Path::file_name)

@@ -12,7 +12,6 @@
 use std::{collections::BTreeMap, fmt::Write as _, path::Path, sync::Arc};
 
 use anyhow::{Context, Result, bail};
-use serde::Deserialize;
 
 mod check;
 mod csv;
@@ -100,29 +99,35 @@ pub fn ensure_current(ws: &Workspace) -> Result<()> {
     Ok(())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Default)]
 struct Manifest {
-    #[serde(default)]
     batch_rows: Option<usize>,
     table: Vec<TableEntry>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Default)]
 struct TableEntry {
     /// The table, schema-qualified or in `public`.
     name: String,
     /// The fixture file, relative to supabase/seed/ (default: `<name>.toml`).
     file: Option<String>,
     /// Derived columns: column → template over the row's other columns, `{column}`.
-    #[serde(default)]
     derive: BTreeMap<String, String>,
     /// The table is seeded with no rows, on purpose: its fixture may be empty. Without it an
     /// empty fixture is refused (it is almost always a mistake).
-    #[serde(default)]
     empty: bool,
 }
+
+xtask_core::table!(Manifest, deny_unknown: true, required: ["table"], {
+    "batch_rows" => batch_rows,
+    "table" => table,
+});
+xtask_core::table!(TableEntry, deny_unknown: true, required: ["name"], {
+    "name" => name,
+    "file" => file,
+    "derive" => derive,
+    "empty" => empty,
+});
 
 /// How many threads parse, check and render: every core, or `XTASK_SEED_THREADS` (read once),
 /// which tests set to prove the output does not depend on it.

@@ -20,7 +20,6 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use serde::Serialize;
 
 use xtask_core::{
     process, progress,
@@ -179,11 +178,10 @@ fn percent_decode(text: &str) -> String {
 }
 
 /// One migration file of the repository.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct Migration {
     pub version: String,
     pub name: String,
-    #[serde(skip)]
     pub path: PathBuf,
 }
 

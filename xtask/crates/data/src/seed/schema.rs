@@ -16,12 +16,12 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use serde::{Deserialize, Serialize};
+use serde_json::json;
 use xtask_core::sha256::Sha256;
 
 use xtask_core::{files::hex, process, progress};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Type {
     Text,
     Integer,
@@ -53,9 +53,27 @@ impl Type {
             _ => Type::Other(display.to_owned()),
         }
     }
+
+    /// A catalog name and display that [`Type::from_catalog`] reads back as this type: the
+    /// cache stores tables as the catalog query prints them.
+    fn to_catalog(&self) -> (&str, &str) {
+        match self {
+            Type::Text => ("text", "text"),
+            Type::Integer => ("int8", "bigint"),
+            Type::Numeric => ("numeric", "numeric"),
+            Type::Boolean => ("bool", "boolean"),
+            Type::Date => ("date", "date"),
+            Type::Timestamptz => ("timestamptz", "timestamp with time zone"),
+            Type::Uuid => ("uuid", "uuid"),
+            Type::Json => ("jsonb", "jsonb"),
+            Type::TextArray => ("_text", "text[]"),
+            // No catalog name is empty, so this reads back as `Other`.
+            Type::Other(display) => ("", display),
+        }
+    }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct Column {
     pub name: String,
     pub ty: Type,
@@ -68,7 +86,7 @@ pub struct Column {
     pub references: Option<(String, String)>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct Table {
     /// Schema-qualified: `public.meetings`.
     pub name: String,
@@ -93,7 +111,7 @@ pub fn qualify(name: &str) -> String {
 }
 
 /// Bumped whenever the catalog query or the cached shape changes, so old caches are not read.
-const CACHE_VERSION: &str = "seed-schema-v1";
+const CACHE_VERSION: &str = "seed-schema-v2";
 
 /// The cache key of `files`: their names and contents, in order.
 pub fn hash(files: &[PathBuf]) -> Result<String> {
@@ -116,7 +134,7 @@ pub fn load(files: &[PathBuf], cache_dir: Option<&Path>) -> Result<BTreeMap<Stri
     let cached = cache_dir.map(|dir| dir.join(format!("{key}.json")));
     if let Some(path) = &cached
         && let Ok(text) = std::fs::read_to_string(path)
-        && let Ok(tables) = serde_json::from_str::<Vec<Table>>(&text)
+        && let Ok(tables) = parse_catalog(&text)
     {
         return Ok(by_name(tables));
     }
@@ -128,7 +146,7 @@ pub fn load(files: &[PathBuf], cache_dir: Option<&Path>) -> Result<BTreeMap<Stri
     if let Some(path) = &cached {
         // Written beside and renamed, so a concurrent reader never sees half a file.
         let partial = path.with_extension(format!("{}.partial", std::process::id()));
-        std::fs::write(&partial, serde_json::to_string(&tables)?)
+        std::fs::write(&partial, catalog_json(&tables).to_string())
             .with_context(|| format!("writing {}", partial.display()))?;
         std::fs::rename(&partial, path).with_context(|| format!("writing {}", path.display()))?;
     }
@@ -257,22 +275,6 @@ select coalesce(json_agg(t order by t.name), '[]') from (
 
 /// The JSON that [`CATALOG_QUERY`] prints, as tables.
 pub fn parse_catalog(json: &str) -> Result<Vec<Table>> {
-    #[derive(Deserialize)]
-    struct CatalogTable {
-        name: String,
-        columns: Vec<CatalogColumn>,
-        primary_key: Vec<String>,
-    }
-    #[derive(Deserialize)]
-    struct CatalogColumn {
-        name: String,
-        typname: String,
-        display: String,
-        not_null: bool,
-        has_default: bool,
-        generated: bool,
-        references: Option<(String, String)>,
-    }
     let tables: Vec<CatalogTable> =
         serde_json::from_str(json.trim()).context("parsing the catalog's JSON")?;
     Ok(tables
@@ -295,6 +297,66 @@ pub fn parse_catalog(json: &str) -> Result<Vec<Table>> {
         })
         .collect())
 }
+
+/// `tables` as [`CATALOG_QUERY`] prints them, which [`parse_catalog`] reads back.
+fn catalog_json(tables: &[Table]) -> serde_json::Value {
+    let column = |c: &Column| {
+        let (typname, display) = c.ty.to_catalog();
+        json!({
+            "name": c.name,
+            "typname": typname,
+            "display": display,
+            "not_null": c.not_null,
+            "has_default": c.has_default,
+            "generated": c.generated,
+            "references": c.references,
+        })
+    };
+    tables
+        .iter()
+        .map(|t| {
+            json!({
+                "name": t.name,
+                "columns": t.columns.iter().map(column).collect::<Vec<_>>(),
+                "primary_key": t.primary_key,
+            })
+        })
+        .collect()
+}
+
+#[derive(Default)]
+struct CatalogTable {
+    name: String,
+    columns: Vec<CatalogColumn>,
+    primary_key: Vec<String>,
+}
+xtask_core::table!(CatalogTable, deny_unknown: false, required: ["name", "columns", "primary_key"], {
+    "name" => name,
+    "columns" => columns,
+    "primary_key" => primary_key,
+});
+
+#[derive(Default)]
+struct CatalogColumn {
+    name: String,
+    typname: String,
+    display: String,
+    not_null: bool,
+    has_default: bool,
+    generated: bool,
+    references: Option<(String, String)>,
+}
+xtask_core::table!(CatalogColumn, deny_unknown: false, required: [
+    "name", "typname", "display", "not_null", "has_default", "generated",
+], {
+    "name" => name,
+    "typname" => typname,
+    "display" => display,
+    "not_null" => not_null,
+    "has_default" => has_default,
+    "generated" => generated,
+    "references" => references,
+});
 
 #[cfg(test)]
 mod tests {
@@ -338,5 +400,39 @@ mod tests {
             t.column("v").unwrap().ty,
             Type::Other("tsvector".to_owned())
         );
+    }
+
+    #[test]
+    fn cached_catalog_reads_back_the_same_tables() {
+        let all = [
+            Type::Text,
+            Type::Integer,
+            Type::Numeric,
+            Type::Boolean,
+            Type::Date,
+            Type::Timestamptz,
+            Type::Uuid,
+            Type::Json,
+            Type::TextArray,
+            Type::Other("tsvector".to_owned()),
+        ];
+        let table = Table {
+            name: "public.t".to_owned(),
+            columns: all
+                .iter()
+                .enumerate()
+                .map(|(i, ty)| Column {
+                    name: format!("c{i}"),
+                    ty: ty.clone(),
+                    not_null: i % 2 == 0,
+                    has_default: i % 3 == 0,
+                    generated: i == 4,
+                    references: (i == 1).then(|| ("public.u".to_owned(), "id".to_owned())),
+                })
+                .collect(),
+            primary_key: vec!["c0".to_owned()],
+        };
+        let back = parse_catalog(&catalog_json(std::slice::from_ref(&table)).to_string()).unwrap();
+        assert_eq!(format!("{back:?}"), format!("{:?}", [table]));
     }
 }

@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 use xtask_core::sha256::Sha256;
 
 use super::hash::{self, BaseInputs, Input};
@@ -19,16 +19,6 @@ use xtask_core::{
 
 /// Cached keys kept; older ones are removed (one per branch or edit being switched between).
 const KEEP: usize = 16;
-
-#[derive(Deserialize)]
-struct Members {
-    packages: Vec<ManifestPath>,
-}
-
-#[derive(Deserialize)]
-struct ManifestPath {
-    manifest_path: std::path::PathBuf,
-}
 
 /// The cache key of the workspace as it is on disk now.
 pub fn key(ws: &Workspace, no_deps_metadata: &[u8]) -> Result<String> {
@@ -48,8 +38,19 @@ pub fn key(ws: &Workspace, no_deps_metadata: &[u8]) -> Result<String> {
         format!("{:?}{:?}", ws.config.app_packages, ws.config.base_inputs).as_bytes(),
     );
     feed("metadata", no_deps_metadata);
-    let members: Members =
+    let members: Value =
         serde_json::from_slice(no_deps_metadata).context("parsing cargo metadata")?;
+    let manifests = members["packages"]
+        .as_array()
+        .context("parsing cargo metadata: no array `packages`")?
+        .iter()
+        .map(|p| {
+            p["manifest_path"]
+                .as_str()
+                .map(std::path::PathBuf::from)
+                .context("parsing cargo metadata: a package without a string `manifest_path`")
+        })
+        .collect::<Result<Vec<_>>>()?;
     let mut files: Vec<std::path::PathBuf> = [
         workspace::ROOT_MANIFEST,
         workspace::LOCKFILE,
@@ -62,7 +63,7 @@ pub fn key(ws: &Workspace, no_deps_metadata: &[u8]) -> Result<String> {
     .chain(ws.config.base_inputs.iter().map(String::as_str))
     .map(|f| ws.path(f))
     .collect();
-    files.extend(members.packages.into_iter().map(|p| p.manifest_path));
+    files.extend(manifests);
     for file in files {
         let label = file.display().to_string();
         match std::fs::read(&file) {
@@ -73,48 +74,59 @@ pub fn key(ws: &Workspace, no_deps_metadata: &[u8]) -> Result<String> {
     Ok(hex(&hasher.finalize()))
 }
 
-#[derive(Serialize, Deserialize)]
-struct Stored {
-    inputs: Vec<StoredInput>,
-    stubs: Vec<(String, String)>,
-    member_stubs: Vec<(String, String)>,
-    build_args: Vec<(String, String)>,
-    hash: String,
+// An entry is one JSON object: `inputs` (objects of `name`, `content` and `context_path`,
+// null when the input is no file of the context), `stubs`, `member_stubs` and `build_args`
+// (arrays of [path or name, text] pairs) and `hash`.
+
+/// A string, else None: a damaged entry is a miss.
+fn text(value: &Value) -> Option<String> {
+    value.as_str().map(str::to_owned)
 }
 
-#[derive(Serialize, Deserialize)]
-struct StoredInput {
-    name: String,
-    content: String,
-    context_path: Option<String>,
+/// `[[a, b], …]` as pairs of strings.
+fn pairs(value: &Value) -> Option<Vec<(String, String)>> {
+    value
+        .as_array()?
+        .iter()
+        .map(|pair| match pair.as_array()?.as_slice() {
+            [a, b] => Some((text(a)?, text(b)?)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The cached inputs for `key`, if any (a damaged entry is a miss).
 pub fn load(dir: &Path, key: &str) -> Option<BaseInputs> {
     let bytes = std::fs::read(dir.join(format!("{key}.json"))).ok()?;
-    let stored: Stored = serde_json::from_slice(&bytes).ok()?;
+    let stored: Value = serde_json::from_slice(&bytes).ok()?;
     let restore = |stubs: Vec<(String, String)>| {
         stubs
             .into_iter()
             .map(|(path, content)| Some((path, hash::stub_content(&content)?)))
             .collect::<Option<Vec<_>>>()
     };
-    let stubs = restore(stored.stubs)?;
-    let member_stubs = restore(stored.member_stubs)?;
-    Some(BaseInputs {
-        inputs: stored
-            .inputs
-            .into_iter()
-            .map(|i| Input {
-                name: i.name,
-                content: i.content.into_bytes(),
-                context_path: i.context_path,
+    let stubs = restore(pairs(&stored["stubs"])?)?;
+    let member_stubs = restore(pairs(&stored["member_stubs"])?)?;
+    let inputs = stored["inputs"]
+        .as_array()?
+        .iter()
+        .map(|i| {
+            Some(Input {
+                name: text(&i["name"])?,
+                content: text(&i["content"])?.into_bytes(),
+                context_path: match &i["context_path"] {
+                    Value::Null => None,
+                    path => Some(text(path)?),
+                },
             })
-            .collect(),
+        })
+        .collect::<Option<_>>()?;
+    Some(BaseInputs {
+        inputs,
         stubs,
         member_stubs,
-        build_args: stored.build_args,
-        hash: stored.hash,
+        build_args: pairs(&stored["build_args"])?,
+        hash: text(&stored["hash"])?,
     })
 }
 
@@ -128,30 +140,22 @@ pub fn store(dir: &Path, key: &str, inputs: &BaseInputs) {
     else {
         return;
     };
-    let stored = Stored {
-        inputs: inputs
+    let stored = json!({
+        "inputs": inputs
             .inputs
             .iter()
             .zip(contents)
-            .map(|(i, content)| StoredInput {
-                name: i.name.clone(),
-                content,
-                context_path: i.context_path.clone(),
-            })
-            .collect(),
-        stubs: inputs
-            .stubs
-            .iter()
-            .map(|(p, c)| (p.clone(), (*c).to_owned()))
-            .collect(),
-        member_stubs: inputs
-            .member_stubs
-            .iter()
-            .map(|(p, c)| (p.clone(), (*c).to_owned()))
-            .collect(),
-        build_args: inputs.build_args.clone(),
-        hash: inputs.hash.clone(),
-    };
+            .map(|(i, content)| json!({
+                "name": i.name,
+                "content": content,
+                "context_path": i.context_path,
+            }))
+            .collect::<Vec<_>>(),
+        "stubs": inputs.stubs,
+        "member_stubs": inputs.member_stubs,
+        "build_args": inputs.build_args,
+        "hash": inputs.hash,
+    });
     let Ok(json) = serde_json::to_vec(&stored) else {
         return;
     };

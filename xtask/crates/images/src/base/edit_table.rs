@@ -5,20 +5,17 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use serde::Deserialize;
 
 /// Where the table and the fixture live, relative to the repository root.
 pub const TABLE: &str = "xtask/test_data/edit-table.toml";
 pub const FIXTURE: &str = "xtask/test_data/fixture-ws";
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Default)]
 struct File {
     row: Vec<Row>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default)]
 pub struct Row {
     pub name: String,
     /// Whether the base hash must change.
@@ -26,14 +23,26 @@ pub struct Row {
     pub edits: Vec<Edit>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default)]
 pub struct Edit {
     pub file: String,
     pub append: Option<String>,
     pub replace: Option<[String; 2]>,
     pub write: Option<String>,
 }
+
+xtask_core::table!(File, deny_unknown: true, required: ["row"], { "row" => row });
+xtask_core::table!(Row, deny_unknown: true, required: ["name", "changes", "edits"], {
+    "name" => name,
+    "changes" => changes,
+    "edits" => edits,
+});
+xtask_core::table!(Edit, deny_unknown: true, required: ["file"], {
+    "file" => file,
+    "append" => append,
+    "replace" => replace,
+    "write" => write,
+});
 
 pub fn load(repo_root: &Path) -> Result<Vec<Row>> {
     let path = repo_root.join(TABLE);

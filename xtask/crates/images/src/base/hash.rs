@@ -12,7 +12,6 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use serde::Deserialize;
 use toml::{Table, Value};
 use xtask_core::sha256::Sha256;
 
@@ -69,34 +68,52 @@ pub const CONTEXT_PACKAGES: &str = ".xtask/packages";
 pub const CONTEXT_MEMBERS: &str = ".xtask/members";
 
 /// The part of `cargo metadata --format-version 1` that hashing needs.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default)]
 pub struct Metadata {
     pub packages: Vec<Package>,
     pub workspace_members: Vec<String>,
     /// Present when cargo metadata ran with dependencies.
-    #[serde(default)]
     pub resolve: Option<graph::Resolve>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default)]
 pub struct Package {
     pub name: String,
     pub id: String,
-    #[serde(default)]
     pub version: String,
-    #[serde(default)]
     pub source: Option<String>,
     pub manifest_path: PathBuf,
     pub targets: Vec<CargoTarget>,
 }
 
-#[derive(Debug, Deserialize)]
 /// One of a package's cargo targets (lib, bin, build script, …), as `cargo metadata` lists it.
+#[derive(Debug, Default)]
 pub struct CargoTarget {
     pub kind: Vec<String>,
     pub name: String,
     pub src_path: PathBuf,
 }
+
+xtask_core::table!(Metadata, deny_unknown: false, required: ["packages", "workspace_members"], {
+    "packages" => packages,
+    "workspace_members" => workspace_members,
+    "resolve" => resolve,
+});
+xtask_core::table!(Package, deny_unknown: false, required: [
+    "name", "id", "manifest_path", "targets",
+], {
+    "name" => name,
+    "id" => id,
+    "version" => version,
+    "source" => source,
+    "manifest_path" => manifest_path,
+    "targets" => targets,
+});
+xtask_core::table!(CargoTarget, deny_unknown: false, required: ["kind", "name", "src_path"], {
+    "kind" => kind,
+    "name" => name,
+    "src_path" => src_path,
+});
 
 /// One hashed input, and where it goes in the build context (if it is a file there).
 #[derive(Debug, Clone)]

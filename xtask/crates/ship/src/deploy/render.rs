@@ -52,7 +52,6 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use xtask_core::https::{self, Response};
@@ -167,38 +166,31 @@ pub struct Deploy {
 
 impl Deploy {
     pub fn from_json(value: &Value) -> Result<Deploy> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Raw {
-            id: String,
-            status: Option<String>,
-            trigger: Option<String>,
-            commit: Option<Commit>,
-            image: Option<Image>,
-            created_at: Option<String>,
-            finished_at: Option<String>,
-        }
-        #[derive(Deserialize)]
-        struct Commit {
-            id: Option<String>,
-        }
-        #[derive(Deserialize)]
-        struct Image {
-            #[serde(rename = "ref")]
-            reference: Option<String>,
-            sha: Option<String>,
-        }
-        let raw: Raw = serde_json::from_value(value.clone())
-            .with_context(|| format!("Render sent a deploy in an unexpected shape: {value}"))?;
+        let shape = || format!("Render sent a deploy in an unexpected shape: {value}");
+        // Every key but `id` is optional; a key that is present has to be a string.
+        let text = |parent: &Value, key: &str| -> Result<Option<String>> {
+            match &parent[key] {
+                Value::Null => Ok(None),
+                Value::String(s) => Ok(Some(s.clone())),
+                other => Err(anyhow::anyhow!(
+                    "invalid type: {other}, expected a string for `{key}`"
+                ))
+                .with_context(shape),
+            }
+        };
+        let id = text(value, "id")?
+            .ok_or_else(|| anyhow::anyhow!("missing field `id`"))
+            .with_context(shape)?;
+        let image = &value["image"];
         Ok(Deploy {
-            id: raw.id,
-            status: Status::parse(raw.status.as_deref().unwrap_or("created")),
-            trigger: raw.trigger,
-            commit: raw.commit.and_then(|c| c.id),
-            image_ref: raw.image.as_ref().and_then(|i| i.reference.clone()),
-            image_sha: raw.image.and_then(|i| i.sha),
-            created_at: raw.created_at,
-            finished_at: raw.finished_at,
+            id,
+            status: Status::parse(text(value, "status")?.as_deref().unwrap_or("created")),
+            trigger: text(value, "trigger")?,
+            commit: text(&value["commit"], "id")?,
+            image_ref: text(image, "ref")?,
+            image_sha: text(image, "sha")?,
+            created_at: text(value, "createdAt")?,
+            finished_at: text(value, "finishedAt")?,
         })
     }
 

@@ -13,7 +13,7 @@ use anyhow::{Result, bail};
 use xtask_core::{https, workspace::Workspace};
 
 /// What verification found.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub struct Verified {
     pub url: String,
     pub version: String,

@@ -7,7 +7,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, Result, bail};
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::{jwt::Auth, pattern::Pattern, schema::Contract};
@@ -17,51 +16,39 @@ pub const READ_ONLY: &str = "read-only";
 /// Needs the seed's data or the local JWT secret: only for a stack this run started.
 pub const SEEDED: &str = "seeded";
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default)]
 pub struct File {
     /// The seeded user whose token `auth = "valid"` carries.
     pub user: String,
-    #[serde(rename = "check")]
     pub checks: Vec<Check>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[derive(Debug, Clone)]
 pub struct Check {
     pub name: String,
-    #[serde(default)]
     pub tags: Vec<String>,
-    #[serde(default = "get")]
     pub method: String,
     pub path: String,
     /// Query parameters, percent-encoded when sent.
-    #[serde(default)]
     pub query: BTreeMap<String, Scalar>,
     /// A query string sent as written (after `query`), for what a table cannot say, such as
     /// a repeated parameter.
     pub raw_query: Option<String>,
-    #[serde(default)]
     pub headers: BTreeMap<String, String>,
-    #[serde(default = "no_auth")]
     pub auth: Auth,
     pub status: u16,
     /// A prefix of the Content-Type header.
-    #[serde(default = "json")]
     pub content_type: String,
     /// `auto` (the default): the schema of this route and status in openapi.json; `none`; or a
     /// pointer into the document such as `#/components/schemas/Error`.
-    #[serde(default = "auto")]
     pub schema: String,
-    #[serde(default, rename = "assert")]
     pub assertions: Vec<Assertion>,
     /// Follow `next_cursor` to the end of the list.
     pub follow: Option<Follow>,
 }
 
 /// A query value: TOML strings and integers both read naturally.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum Scalar {
     Text(String),
     Integer(i64),
@@ -76,23 +63,43 @@ impl std::fmt::Display for Scalar {
     }
 }
 
-fn get() -> String {
-    "GET".to_owned()
+impl<'de> serde::Deserialize<'de> for Scalar {
+    /// Untagged: a string, else an integer, else serde's error for an untagged enum.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match <toml::Value as serde::Deserialize>::deserialize(deserializer)? {
+            toml::Value::String(text) => Ok(Scalar::Text(text)),
+            toml::Value::Integer(n) => Ok(Scalar::Integer(n)),
+            _ => Err(serde::de::Error::custom(
+                "data did not match any variant of untagged enum Scalar",
+            )),
+        }
+    }
 }
-fn no_auth() -> Auth {
-    Auth::None
-}
-fn json() -> String {
-    "application/json".to_owned()
-}
-fn auto() -> String {
-    "auto".to_owned()
+
+impl Default for Check {
+    /// The defaults of the optional keys; `name`, `path` and `status` are required.
+    fn default() -> Self {
+        Check {
+            name: String::new(),
+            tags: Vec::new(),
+            method: "GET".to_owned(),
+            path: String::new(),
+            query: BTreeMap::new(),
+            raw_query: None,
+            headers: BTreeMap::new(),
+            auth: Auth::None,
+            status: 0,
+            content_type: "application/json".to_owned(),
+            schema: "auto".to_owned(),
+            assertions: Vec::new(),
+            follow: None,
+        }
+    }
 }
 
 /// One assertion on the JSON body (`pointer`, where `*` stands for every element) or on a
 /// header (`header`). With `*`, every value found must pass.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[derive(Debug, Clone, Default)]
 pub struct Assertion {
     pub pointer: Option<String>,
     pub header: Option<String>,
@@ -106,8 +113,7 @@ pub struct Assertion {
     pub contains: Option<Value>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[derive(Debug, Clone, Default)]
 pub struct Follow {
     /// Where the next cursor is (`/next_cursor`); null ends the list.
     pub cursor: String,
@@ -117,11 +123,50 @@ pub struct Follow {
     pub items: String,
     pub key: String,
     /// At least this many pages, so the cursor is really exercised.
-    #[serde(default)]
     pub min_pages: usize,
     /// A query (`limit=500`) whose one page must hold exactly the keys the walk found.
     pub complete_with: Option<String>,
 }
+
+xtask_core::table!(File, deny_unknown: true, required: ["user", "check"], {
+    "user" => user,
+    "check" => checks,
+});
+
+xtask_core::table!(Check, deny_unknown: true, required: ["name", "path", "status"], {
+    "name" => name,
+    "tags" => tags,
+    "method" => method,
+    "path" => path,
+    "query" => query,
+    "raw-query" => raw_query,
+    "headers" => headers,
+    "auth" => auth,
+    "status" => status,
+    "content-type" => content_type,
+    "schema" => schema,
+    "assert" => assertions,
+    "follow" => follow,
+});
+
+xtask_core::table!(Assertion, deny_unknown: true, required: [], {
+    "pointer" => pointer,
+    "header" => header,
+    "exists" => exists,
+    "equals" => equals,
+    "matches" => matches,
+    "min-length" => min_length,
+    "contains" => contains,
+});
+
+xtask_core::table!(Follow, deny_unknown: true, required: ["cursor", "param", "items", "key"], {
+    "cursor" => cursor,
+    "param" => param,
+    "items" => items,
+    "key" => key,
+    "min-pages" => min_pages,
+    "complete-with" => complete_with,
+});
 
 impl File {
     pub fn parse(text: &str, source: &str) -> Result<File> {

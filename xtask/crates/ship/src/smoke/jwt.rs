@@ -5,8 +5,7 @@
 use xtask_core::sha256::Sha256;
 
 /// How a check authenticates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Auth {
     /// No Authorization header.
     None,
@@ -18,6 +17,24 @@ pub enum Auth {
     WrongSignature,
     /// An unsigned token (`alg: none`), which must be refused.
     AlgNone,
+}
+
+impl Auth {
+    const ALL: [Auth; 5] = [
+        Auth::None,
+        Auth::Valid,
+        Auth::Expired,
+        Auth::WrongSignature,
+        Auth::AlgNone,
+    ];
+    /// smoke.toml's spelling of each, in the order of `ALL`.
+    const NAMES: &[&str] = &["none", "valid", "expired", "wrong-signature", "alg-none"];
+}
+
+impl<'de> serde::Deserialize<'de> for Auth {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        xtask_core::de::variant(deserializer, Auth::NAMES).map(|i| Auth::ALL[i])
+    }
 }
 
 /// HMAC-SHA256 of `message` under `key`.

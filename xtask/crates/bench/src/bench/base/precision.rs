@@ -17,7 +17,6 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use serde::Deserialize;
 use toml::{Table, Value};
 use xtask_core::sha256::Sha256;
 
@@ -742,12 +741,12 @@ impl History {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Default)]
 struct UnitGraph {
     units: Vec<Unit>,
 }
 
-#[derive(Deserialize)]
+#[derive(Default)]
 struct Unit {
     pkg_id: String,
     target: serde_json::Value,
@@ -758,11 +757,29 @@ struct Unit {
     dependencies: Vec<UnitDep>,
 }
 
-#[derive(Deserialize)]
+#[derive(Default)]
 struct UnitDep {
     index: usize,
     extern_crate_name: String,
 }
+
+// `cargo build --unit-graph` adds keys over time: the ones not read here are ignored.
+xtask_core::table!(UnitGraph, deny_unknown: false, required: ["units"], { "units" => units });
+xtask_core::table!(Unit, deny_unknown: false, required: [
+    "pkg_id", "target", "profile", "mode", "features", "dependencies",
+], {
+    "pkg_id" => pkg_id,
+    "target" => target,
+    "profile" => profile,
+    "platform" => platform,
+    "mode" => mode,
+    "features" => features,
+    "dependencies" => dependencies,
+});
+xtask_core::table!(UnitDep, deny_unknown: false, required: ["index", "extern_crate_name"], {
+    "index" => index,
+    "extern_crate_name" => extern_crate_name,
+});
 
 /// The next published version after `current` with the same compatibility (caret) range.
 fn next_compatible(published: &[String], current: &str) -> Option<String> {
@@ -808,17 +825,14 @@ fn index_versions(name: &str) -> Option<Vec<String>> {
             if chunk.first() != Some(&b'{') {
                 continue;
             }
-            #[derive(Deserialize)]
-            struct Entry {
-                vers: String,
-                #[serde(default)]
-                yanked: bool,
-            }
-            if let Ok(e) = serde_json::from_slice::<Entry>(chunk)
-                && !e.yanked
-                && !e.vers.contains('-')
+            let Ok(entry) = serde_json::from_slice::<serde_json::Value>(chunk) else {
+                continue;
+            };
+            if let Some(vers) = entry["vers"].as_str()
+                && entry["yanked"] != true
+                && !vers.contains('-')
             {
-                versions.push(e.vers);
+                versions.push(vers.to_owned());
             }
         }
     }
