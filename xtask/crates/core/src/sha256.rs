@@ -90,10 +90,8 @@ impl Sha256 {
         let mut padding = [0u8; BLOCK + 9];
         padding[0] = 0x80;
         padding[1 + zeros..9 + zeros].copy_from_slice(&bits.to_be_bytes());
-        let total_len = self.total_len;
         self.update(&padding[..9 + zeros]);
         debug_assert_eq!(self.pending_len, 0);
-        self.total_len = total_len;
         let mut out = [0u8; 32];
         for (chunk, word) in out.chunks_exact_mut(4).zip(self.state) {
             chunk.copy_from_slice(&word.to_be_bytes());

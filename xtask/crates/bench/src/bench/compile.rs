@@ -25,11 +25,10 @@ impl flags::BenchCompile {
         if self.runs == 0 {
             bail!("--runs must be at least 1");
         }
-        let scratch = ws.target_dir()?.join("xtask/bench-compile");
+        // A run killed earlier leaves its trees behind: start from an empty directory.
+        let _ = std::fs::remove_dir_all(ws.scratch("bench-compile")?);
+        let scratch = ws.scratch("bench-compile")?;
         let _cleanup = Scratch(scratch.clone());
-        let _ = std::fs::remove_dir_all(&scratch);
-        std::fs::create_dir_all(&scratch)
-            .with_context(|| format!("creating {}", scratch.display()))?;
         let ours = super::copy_repo(ws, &scratch.join("ours"))?;
         let reference = export(ws, &self.against, &scratch.join("reference"))?;
         let load_before = load_average();
@@ -80,24 +79,24 @@ impl flags::BenchCompile {
             }
         };
         let against = format!("at {}", self.against);
-        let [mut cold_ours, mut cold_ref] = cold.clone();
-        let (cold_ours_median, cold_ref_median) = (median(&mut cold_ours), median(&mut cold_ref));
-        let [mut noop_ours, mut noop_ref] = noop;
-        let [mut edit_ours, mut edit_ref] = edit.clone();
+        // `median` sorts in place, which leaves the spans' minimum and maximum as they were.
+        let cold_median = cold.each_mut().map(|times| median(times));
+        let noop_median = noop.each_mut().map(|times| median(times));
+        let edit_median = edit.each_mut().map(|times| median(times));
         let figures = vec![
             Figure {
                 name: "cold `cargo xtask` (fresh target dir)".into(),
                 ours: span(&cold[0]),
                 reference: format!("{} {against}", span(&cold[1])),
-                ratio: Some(secs(cold_ours_median) / secs(cold_ref_median)),
+                ratio: Some(secs(cold_median[0]) / secs(cold_median[1])),
                 ratio_is: "ours / reference (median)",
                 goal: "<= 30 s",
                 met: cold[0].iter().all(|t| t.as_secs_f64() <= GOAL_COLD),
             },
             Figure {
                 name: "warm `cargo xtask`, nothing changed".into(),
-                ours: fmt_secs(median(&mut noop_ours)),
-                reference: format!("{} {against}", fmt_secs(median(&mut noop_ref))),
+                ours: fmt_secs(noop_median[0]),
+                reference: format!("{} {against}", fmt_secs(noop_median[1])),
                 ratio: None,
                 ratio_is: "",
                 goal: "report",
@@ -107,7 +106,7 @@ impl flags::BenchCompile {
                 name: "rebuild after a one-line edit to deploy".into(),
                 ours: span(&edit[0]),
                 reference: format!("{} {against}", span(&edit[1])),
-                ratio: Some(secs(median(&mut edit_ours)) / secs(median(&mut edit_ref))),
+                ratio: Some(secs(edit_median[0]) / secs(edit_median[1])),
                 ratio_is: "ours / reference (median)",
                 goal: "report",
                 met: true,
