@@ -6,12 +6,13 @@
 use std::path::PathBuf;
 
 use clap::ArgMatches;
-use xtask_bench::flags::BenchCommand;
 use xtask_core::cli::Flags;
 use xtask_data::flags::{DbCommand, MigrationCommand, Seed};
-use xtask_images::flags::{BaseCommand, ImageCommand, Setup, Test};
+use xtask_deploy::flags::{Deploy, EnvCommand};
+use xtask_images::flags::{BaseCommand, ImageCommand};
 use xtask_preview::flags::PreviewCommand;
-use xtask_ship::flags::{Deploy, Doctor, Down, EnvCommand, Smoke, Up};
+use xtask_setup::flags::Setup;
+use xtask_stack::flags::{Down, Smoke, Up};
 
 /// `cargo xtask`: the flags that every command takes (`Globals`), and the command.
 pub struct Xtask {
@@ -87,6 +88,26 @@ impl Xtask {
     }
 }
 
+xtask_core::args! {
+    pub struct Doctor {
+        /// Check the production side instead: the Render API key and service, the registry's
+        /// credentials, and the production database (TLS, migration history).
+        #[arg(long)]
+        pub remote: bool,
+        /// Print JSON on stdout.
+        #[arg(long)]
+        pub json: bool,
+    }
+}
+
+xtask_core::args! {
+    pub struct Test {
+        /// Arguments passed on to `cargo test` (after `--`), e.g. a test name filter.
+        #[arg(last = true)]
+        pub cargo_args: Vec<String>,
+    }
+}
+
 xtask_core::subcommands! {
     pub enum Command {
         /// Report what is installed and running, what is missing, and how to fix it.
@@ -116,8 +137,6 @@ xtask_core::subcommands! {
         Smoke(Smoke),
         /// Per-branch preview environments: here in Docker, or on Render + Supabase (--remote).
         Preview(PreviewCommand),
-        /// Benchmarks that print figures measured side by side.
-        Bench(BenchCommand),
         /// Run the whole test suite with real parts (Docker engine, registry, PostgreSQL).
         Test(Test),
     }
@@ -153,8 +172,8 @@ mod tests {
     fn command_lines_parse_as_with_derive() {
         use std::time::Duration;
 
+        use xtask_deploy::flags::{DeployCommand, EnvReader, EnvTarget};
         use xtask_images::flags::BaseImage;
-        use xtask_ship::flags::{DeployCommand, EnvReader, EnvTarget};
 
         let cli = parse(&[
             "--label",
@@ -205,7 +224,7 @@ mod tests {
         let cli = parse(&[
             "env", "check", "--reader", "build", "--reader", "deploy", "--target", "local",
         ]);
-        let Command::Env(xtask_ship::flags::EnvCommand::Check(check)) = cli.command else {
+        let Command::Env(xtask_deploy::flags::EnvCommand::Check(check)) = cli.command else {
             panic!("env check")
         };
         assert_eq!(check.readers, [EnvReader::Build, EnvReader::Deploy]);
@@ -240,17 +259,6 @@ mod tests {
             (Some("feature/a"), Some(7))
         );
         assert_eq!(up.timeout, Duration::from_secs(15 * 60));
-
-        let cli = parse(&["bench", "seed", "--no-stack"]);
-        let Command::Bench(BenchCommand::Seed(seed)) = cli.command else {
-            panic!("bench seed")
-        };
-        assert!(seed.rows == 1_000_000 && seed.no_stack);
-        let cli = parse(&["bench", "compile"]);
-        let Command::Bench(BenchCommand::Compile(compile)) = cli.command else {
-            panic!("compile")
-        };
-        assert_eq!((compile.against.as_str(), compile.runs), ("c71ab7c", 2));
 
         let cli = parse(&["migration", "new", "add_room", "--workspace", "/w"]);
         assert_eq!(cli.workspace, Some(PathBuf::from("/w")));

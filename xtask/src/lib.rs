@@ -1,39 +1,25 @@
 //! `cargo xtask`: the one entry point for building, testing, seeding and deploying the OpenEU
-//! backend. A library with a thin binary, so the integration tests call the real code.
+//! backend. A library with a thin binary (main.rs), so the integration tests run the real
+//! command line in-process.
 //!
-//! The commands live in crates under `xtask/crates/`, layered so that rustc compiles siblings
-//! side by side: `xtask-core` (the named infrastructure: `workspace`, `process`, `progress`,
-//! `files`, `http`, `https`, `pgtls`, `lock`, `failpoint`, `owner`, `docker`), then
-//! `xtask-images` (`setup`, `base`, `image`, `test`) beside `xtask-data` (`seed`, `db`,
-//! `migration`), then `xtask-ship` (`stack`, `smoke`, `env`, `deploy`, `doctor`) beside
-//! `xtask-bench`, then `xtask-preview`. Each command has its module there (and a folder beside
-//! it when it has parts) with its flags. This crate holds `flags` (the command table), the
-//! dispatch, and re-exports every module under its old name (`xtask::deploy`), so the tests and
-//! the binary see one library.
+//! This package holds the command table (`flags`), the dispatch (`run`) and the two commands
+//! that use every room: `doctor` and `test`. The other commands live in the rooms under
+//! `xtask/crates/`, each named for what it holds (ARCHITECTURE.md has the map): xtask-setup,
+//! xtask-images (`base`, `image`), xtask-data (`seed`, `db`, `migration`), xtask-stack (`up`,
+//! `down`, `smoke`), xtask-deploy (`deploy`, `env`) and xtask-preview, all on xtask-core's
+//! shared infrastructure and clients.
 
+pub mod doctor;
 pub mod flags;
-
-// Infrastructure.
-pub use xtask_core::{
-    docker, failpoint, files, http, https, lock, owner, pgtls, process, progress, sha256, workspace,
-};
-
-// Commands.
-pub use xtask_bench::bench;
-pub use xtask_data::{db, migration, seed};
-pub use xtask_images::{base, image, setup, test};
-pub use xtask_preview::preview;
-pub use xtask_ship::{deploy, doctor, env, smoke, stack};
+pub mod test;
 
 #[cfg(test)]
 mod tidy;
 
 use anyhow::Result;
+use xtask_core::{docker, workspace::Workspace};
 
-use crate::{
-    flags::{Command, Xtask},
-    workspace::Workspace,
-};
+use crate::flags::{Command, Xtask};
 
 /// Runs one parsed command line.
 pub fn run(cli: Xtask) -> Result<()> {
@@ -56,7 +42,6 @@ pub fn run(cli: Xtask) -> Result<()> {
         Command::Deploy(cmd) => cmd.run(&ws),
         Command::Smoke(cmd) => cmd.run(&ws),
         Command::Preview(cmd) => cmd.run(&ws),
-        Command::Bench(cmd) => cmd.run(&ws),
         Command::Test(cmd) => cmd.run(&ws),
     }
 }

@@ -9,7 +9,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
-            err.downcast_ref::<xtask::deploy::Exit>()
+            err.downcast_ref::<xtask_deploy::deploy::Exit>()
                 .map_or(ExitCode::FAILURE, |exit| ExitCode::from(exit.code))
         }
     }

@@ -9,7 +9,9 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use crate::{flags, workspace};
+use xtask_core::workspace;
+
+use crate::flags;
 
 fn root() -> PathBuf {
     workspace::find_root().expect("the tests run inside the workspace")

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::support::{Xtask, edit, fixture_workspace};
 
-use xtask::base::edit_table;
+use xtask_images::base::edit_table;
 
 fn hash(ws: &Path) -> String {
     let (stdout, _) = Xtask::new(ws).ok(&["base", "hash"]);
@@ -152,7 +152,7 @@ fn any_workspace_hashes_without_xtask_config_and_with_a_legacy_toolchain_file() 
     use sha2::Digest;
     assert_eq!(
         inputs["app-packages"],
-        xtask::files::hex(&sha2::Sha256::digest(b"app\n")).as_str(),
+        xtask_core::files::hex(&sha2::Sha256::digest(b"app\n")).as_str(),
         "the binary package `app` is the app package: {json}"
     );
     assert!(

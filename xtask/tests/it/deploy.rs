@@ -15,7 +15,7 @@ use std::{
 };
 
 use serde_json::Value;
-use xtask::deploy::stub::{self, OnLive, Scenario, Stub};
+use xtask_stubs::render::{self as stub, OnLive, Scenario, Stub};
 
 use crate::support::{
     DockerCleanup, Registry, TempDir, Xtask, docker, free_port, git, repo_copy, text,
@@ -37,9 +37,9 @@ impl Repo {
         let dir = repo_copy();
         let root = crate::support::repo_root();
         std::fs::copy(root.join(".env.example"), dir.path().join(".env.example")).unwrap();
-        let ws =
-            xtask::workspace::Workspace::open(Some(dir.path().to_path_buf()), Vec::new()).unwrap();
-        let tag = xtask::base::compute(&ws).unwrap().tag().to_owned();
+        let ws = xtask_core::workspace::Workspace::open(Some(dir.path().to_path_buf()), Vec::new())
+            .unwrap();
+        let tag = xtask_images::base::compute(&ws).unwrap().tag().to_owned();
         let dockerfile = dir.path().join("Dockerfile");
         let text = std::fs::read_to_string(&dockerfile).unwrap();
         let text: Vec<String> = text
@@ -847,12 +847,12 @@ fn end_to_end_with_real_image_registry_container_and_canaries() {
             .iter()
             .any(|(k, v)| k.eq_ignore_ascii_case("authorization") && v.contains(&api_key))
     }));
-    let ws =
-        xtask::workspace::Workspace::open(Some(repo.path().to_path_buf()), Vec::new()).unwrap();
+    let ws = xtask_core::workspace::Workspace::open(Some(repo.path().to_path_buf()), Vec::new())
+        .unwrap();
     for dir in [
         repo.path().join("target"),
         ws.target_dir().unwrap().join("xtask"),
-        xtask::setup::state_dir().unwrap().join("logs"),
+        xtask_setup::setup::state_dir().unwrap().join("logs"),
     ] {
         assert_no_canary_in_tree(&dir, &canaries);
     }
@@ -871,7 +871,7 @@ fn deploy_with_smoke_ships_the_digest_of_the_image_smoke_tested() {
     // A production database with data: migrated (the history says so) and seeded, so the
     // read-only checks against the deployed URL see rows, as they would in production.
     let root = crate::support::repo_root();
-    let migrations = xtask::db::push::local_migrations(&root).unwrap();
+    let migrations = xtask_data::db::push::local_migrations(&root).unwrap();
     let mut files = vec![root.join("supabase/local/supabase-compat.sql")];
     files.extend(migrations.iter().map(|m| m.path.clone()));
     files.push(root.join("supabase/seed.sql"));
@@ -1015,7 +1015,7 @@ fn assert_no_canary_in_tree(dir: &Path, canaries: &[&String]) {
 
 /// The Supabase CLI that `cargo xtask setup` installs under the state directory, or one on PATH.
 fn supabase_cli() -> Option<std::path::PathBuf> {
-    xtask::setup::supabase_cli().or_else(|| xtask::process::which("supabase"))
+    xtask_setup::setup::supabase_cli().or_else(|| xtask_core::process::which("supabase"))
 }
 
 #[test]

@@ -9,7 +9,7 @@ use crate::support::{
     wait_until,
 };
 use serde_json::Value;
-use xtask::docker::registry::Lookup;
+use xtask_core::docker::registry::Lookup;
 
 fn json(stdout: &str) -> Value {
     serde_json::from_str(stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
@@ -17,7 +17,7 @@ fn json(stdout: &str) -> Value {
 
 /// The manifest digest the registry holds for repo:tag (xtask's own registry lookup).
 fn registry_digest(registry: &str, repo: &str, tag: &str) -> Option<String> {
-    match xtask::docker::registry::lookup_http(registry, repo, tag).unwrap() {
+    match xtask_core::docker::registry::lookup_http(registry, repo, tag).unwrap() {
         Lookup::Present { digest } => Some(digest),
         Lookup::Absent => None,
     }

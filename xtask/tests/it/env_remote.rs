@@ -16,7 +16,10 @@ use std::{
 };
 
 use serde_json::Value;
-use xtask::deploy::stub::{self, Recorded, Scenario, Stub};
+use xtask_stubs::{
+    Recorded,
+    render::{self as stub, Scenario, Stub},
+};
 
 use crate::support::{Registry, TempDir, Xtask, free_port, repo_root, text};
 
@@ -379,8 +382,8 @@ fn the_env_var_api_pages_sets_and_deletes() {
         ..Scenario::default()
     })
     .unwrap();
-    let client = xtask::https::Client::new(xtask::https::Timeouts::default()).unwrap();
-    let api = xtask::deploy::render::Api::new(&stub.api_url(), "rnd_pages", client);
+    let client = xtask_core::https::Client::new(xtask_core::https::Timeouts::default()).unwrap();
+    let api = xtask_core::render::Api::new(&stub.api_url(), "rnd_pages", client);
     let vars = api.env_vars(stub::SERVICE_ID).unwrap();
     assert_eq!(vars.len(), 130);
     assert_eq!(vars["EXTRA_129"], "v129");

@@ -96,7 +96,7 @@ impl Repo {
 /// The title the preview at `url` serves for the meeting the branches renamed.
 fn title(url: &str) -> String {
     let address = url.trim_start_matches("http://");
-    let response = xtask::http::get(address, &format!("/meetings/{MEETING}")).unwrap();
+    let response = xtask_core::http::get(address, &format!("/meetings/{MEETING}")).unwrap();
     assert_eq!(response.status, 200, "{}", response.text());
     response.json().unwrap()["title"]
         .as_str()
@@ -189,7 +189,7 @@ fn two_branches_serve_their_own_seeds_and_gc_removes_exactly_what_it_should() {
 fn up_killed_at_each_step_then_up_again_duplicates_nothing() {
     let repo = Repo::new();
     for point in ["preview-up:after-network", "preview-up:after-database"] {
-        let out = repo.xtask().env(xtask::failpoint::VAR, point).fails(&[
+        let out = repo.xtask().env(xtask_core::failpoint::VAR, point).fails(&[
             "preview",
             "up",
             "--branch",
@@ -215,7 +215,7 @@ fn up_killed_at_each_step_then_up_again_duplicates_nothing() {
 
 mod remote {
     use serde_json::Value;
-    use xtask::preview::stub::{self, Scenario, SeedBranch, Stub};
+    use xtask_stubs::supabase::{self as stub, Scenario, SeedBranch, Stub};
 
     use crate::support::{Xtask, repo_root, text};
 
@@ -422,7 +422,8 @@ mod remote {
             is_default: false,
             created_at: created.to_owned(),
         };
-        let render_name = |b: &str| xtask::preview::remote::render_name(stub::SERVICE_NAME, b);
+        let render_name =
+            |b: &str| xtask_preview::preview::remote::render_name(stub::SERVICE_NAME, b);
         let mut scenario = Scenario::default();
         // The default branch is old too: gc must still keep it.
         scenario.branches.extend([
@@ -501,7 +502,7 @@ mod remote {
 
 mod cost {
     use serde_json::Value;
-    use xtask::preview::stub::{self, Scenario, SeedBranch, Stub};
+    use xtask_stubs::supabase::{self as stub, Scenario, SeedBranch, Stub};
 
     use crate::support::{Xtask, edit, repo_copy};
 
@@ -516,7 +517,7 @@ mod cost {
             created_at: created.to_owned(),
         });
         scenario.render_previews = vec![(
-            xtask::preview::remote::render_name(stub::SERVICE_NAME, "feature/cost"),
+            xtask_preview::preview::remote::render_name(stub::SERVICE_NAME, "feature/cost"),
             created.to_owned(),
         )];
         let stub = Stub::start(scenario).unwrap();

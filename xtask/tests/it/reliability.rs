@@ -75,8 +75,9 @@ impl Stack {
         )
     }
 
-    fn workspace(&self) -> xtask::workspace::Workspace {
-        xtask::workspace::Workspace::open(Some(self.ws.path().to_path_buf()), Vec::new()).unwrap()
+    fn workspace(&self) -> xtask_core::workspace::Workspace {
+        xtask_core::workspace::Workspace::open(Some(self.ws.path().to_path_buf()), Vec::new())
+            .unwrap()
     }
 
     /// The ids of the networks named like the stack's.
@@ -126,12 +127,12 @@ fn db_reset_killed_at_every_step_keeps_complete_data_and_the_next_command_repair
         ("db-reset:after-swap", "the swap had committed", false),
     ];
     for (point, said, old_after) in cases {
-        assert!(xtask::failpoint::POINTS.contains(&point));
+        assert!(xtask_core::failpoint::POINTS.contains(&point));
         // Old data: the seed plus one row the reset does not write.
         stack.psql("insert into topics (id, name) values ('old-data', 'written before the reset') on conflict do nothing");
         let killed = x
             .command(&["db", "reset"])
-            .env(xtask::failpoint::VAR, point)
+            .env(xtask_core::failpoint::VAR, point)
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&killed.stderr);
@@ -251,7 +252,7 @@ fn db_commands_wait_for_the_stack_lock_or_refuse_with_no_wait() {
     x.ok(&["db", "start"]);
     // The test holds the lock, so the order is certain, not a matter of timing.
     let ws = stack.workspace();
-    let held = xtask::lock::stack(&ws, "test").unwrap();
+    let held = xtask_core::lock::stack(&ws, "test").unwrap();
     let waiting = Running::start(&x, &["db", "reset"]);
     waiting.wait_for(&format!("waiting for the local stack `{}`", stack.name));
     waiting.wait_for(&format!("pid {} (cargo xtask test)", std::process::id()));
@@ -360,7 +361,7 @@ fn two_ups_at_once_both_succeed_and_up_while_down_runs_leaves_a_whole_stack() {
     // reset, the API not yet started).
     let killed = x
         .command(&["up"])
-        .env(xtask::failpoint::VAR, "up:after-database")
+        .env(xtask_core::failpoint::VAR, "up:after-database")
         .output()
         .unwrap();
     assert!(
@@ -683,7 +684,7 @@ fn a_push_killed_after_its_login_leaves_no_copy_of_the_password() {
         .label(&cleanup.label);
     let killed = x
         .command(&["base", "build", "--push"])
-        .env(xtask::failpoint::VAR, "base-push:after-login")
+        .env(xtask_core::failpoint::VAR, "base-push:after-login")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&killed.stderr);
@@ -692,7 +693,7 @@ fn a_push_killed_after_its_login_leaves_no_copy_of_the_password() {
         "{stderr}"
     );
     // The login was on disk when the push died, so the sweep below has something to do.
-    let private = xtask::docker::credentials::base_dir().unwrap();
+    let private = xtask_core::docker::credentials::base_dir().unwrap();
     let left = files_containing(std::slice::from_ref(&private), &[&encoded]);
     assert_eq!(left.len(), 1, "the killed push's login: {left:?}");
     assert!(
@@ -709,11 +710,11 @@ fn a_push_killed_after_its_login_leaves_no_copy_of_the_password() {
     // The next command, whatever it is, sweeps it.
     x.ok(&["base", "hash"]);
     let ws_handle =
-        xtask::workspace::Workspace::open(Some(ws.path().to_path_buf()), Vec::new()).unwrap();
+        xtask_core::workspace::Workspace::open(Some(ws.path().to_path_buf()), Vec::new()).unwrap();
     let mut roots = vec![
         ws.path().to_path_buf(),
         ws_handle.target_dir().unwrap().join("xtask"),
-        xtask::setup::state_dir().unwrap(),
+        xtask_setup::setup::state_dir().unwrap(),
         std::env::temp_dir(),
         PathBuf::from("/dev/shm"),
         private,

@@ -4,7 +4,8 @@
 //! /health, has no shell to exec into, and exits 0 on SIGTERM. Name resolution in the container
 //! (the database by its network alias) is exercised by the stack tests, whose app reaches `db`.
 
-use xtask::{docker::Docker, image, workspace::Workspace};
+use xtask_core::{docker::Docker, workspace::Workspace};
+use xtask_images::image;
 
 use crate::support::{
     DockerCleanup, Xtask, docker, docker_ok, edit, http_get, repo_copy, repo_workspace, unique,

@@ -12,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use xtask::docker::Docker;
+use xtask_core::docker::Docker;
 
 use crate::support::{
     TempDir, Xtask, docker_ok, edit, free_port, repo_copy, repo_workspace, wait_until,
@@ -72,7 +72,7 @@ impl Drop for Leftovers {
 }
 
 fn owned_by(child: &Child) -> String {
-    format!("{}={}", xtask::owner::OWNER_PID_LABEL, child.id())
+    format!("{}={}", xtask_core::owner::OWNER_PID_LABEL, child.id())
 }
 
 fn spawn_smoke(ws: &Path, args: &[&str]) -> Child {

@@ -123,7 +123,7 @@ fn db_reset_is_repeatable_and_a_broken_migration_keeps_the_previous_data() {
         "the seed was applied: rows of meetings|topics|meeting_topics|legislative_files|profiles, from the database (left) and the fixtures (right)"
     );
     // The history holds every migration file's version, in order.
-    let files = xtask::workspace::schema_files(stack.ws.path()).unwrap();
+    let files = xtask_core::workspace::schema_files(stack.ws.path()).unwrap();
     let versions: Vec<String> = files[1..]
         .iter()
         .map(|f| f.file_name().unwrap().to_string_lossy()[..14].to_owned())

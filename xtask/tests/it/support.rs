@@ -10,7 +10,7 @@ use std::{
     time::Duration,
 };
 
-use xtask::{docker::Docker, workspace::Workspace};
+use xtask_core::{docker::Docker, workspace::Workspace};
 
 /// The repository root (xtask's parent), found at run time: cargo sets `CARGO_MANIFEST_DIR` for
 /// the tests it runs, and a test binary may be shared by several checkouts.
@@ -57,7 +57,7 @@ impl Drop for TempDir {
 }
 
 pub fn copy_tree(from: &Path, to: &Path) {
-    xtask::files::copy_tree(from, to).unwrap();
+    xtask_core::files::copy_tree(from, to).unwrap();
 }
 
 /// The fixture workspace of xtask/test_data/fixture-ws, completed with the repository's own
@@ -94,9 +94,17 @@ pub fn repo_copy() -> TempDir {
     ] {
         std::fs::copy(root.join(entry), dir.path().join(entry)).unwrap();
     }
-    // xtask's own crates are workspace members too (`xtask/crates/*`), so the copy needs them
+    // xtask's own crates and its lab are workspace members too (`xtask/crates/*`, `xtask/lab`), so
+    // the copy needs them
     // for cargo to load the workspace.
-    for tree in [".cargo", "crates", "xtask/src", "xtask/crates", "supabase"] {
+    for tree in [
+        ".cargo",
+        "crates",
+        "xtask/src",
+        "xtask/crates",
+        "xtask/lab",
+        "supabase",
+    ] {
         if root.join(tree).exists() {
             copy_tree(&root.join(tree), &dir.path().join(tree));
         }
@@ -155,11 +163,11 @@ impl<'a> Xtask<'a> {
             .find_map(|l| l.strip_prefix("org.openeu.test-run="))
         {
             let pid = std::process::id();
-            let start = xtask::owner::start_time(pid).expect("/proc/self/stat");
+            let start = xtask_core::owner::start_time(pid).expect("/proc/self/stat");
             for label in [
-                format!("{}={run}", xtask::owner::RUN_ID_LABEL),
-                format!("{}={pid}", xtask::owner::OWNER_PID_LABEL),
-                format!("{}={start}", xtask::owner::OWNER_START_LABEL),
+                format!("{}={run}", xtask_core::owner::RUN_ID_LABEL),
+                format!("{}={pid}", xtask_core::owner::OWNER_PID_LABEL),
+                format!("{}={start}", xtask_core::owner::OWNER_START_LABEL),
             ] {
                 cmd.arg("--label").arg(label);
             }
@@ -212,7 +220,7 @@ impl<'a> Xtask<'a> {
 
 /// Waits until `ready` holds, panicking after `timeout` (xtask's own deadline wait).
 pub fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
-    xtask::process::wait_until(what, timeout, || Ok(ready())).unwrap();
+    xtask_core::process::wait_until(what, timeout, || Ok(ready())).unwrap();
 }
 
 pub use openeu_testdb::free_port;
@@ -228,7 +236,7 @@ impl Registry {
     pub fn start(htpasswd: Option<&Path>) -> Self {
         let dir = TempDir::new("registry");
         let address = format!("127.0.0.1:{}", free_port());
-        let child = xtask::setup::start_registry(&address, dir.path(), htpasswd)
+        let child = xtask_setup::setup::start_registry(&address, dir.path(), htpasswd)
             .expect("docker-registry is installed by `cargo xtask setup`");
         Registry {
             address,
@@ -322,7 +330,7 @@ pub fn text(out: &Output) -> String {
 
 /// GET `path` from `address` (host:port) over plain HTTP/1.1: the status and the body.
 pub fn http_get(address: &str, path: &str) -> (u16, String) {
-    let response = xtask::http::get(address, path).unwrap();
+    let response = xtask_core::http::get(address, path).unwrap();
     (response.status, response.text())
 }
 

@@ -1,7 +1,7 @@
 //! Plain HTTP/1.1 to services on this machine: the local registry's API, the local stack's
 //! `/ready`, the tests' stubs. One request per connection (`Connection: close`), with deadlines,
-//! so a dead peer never stalls a command. Remote HTTPS is not spoken here. The stubs' server side
-//! is stub.rs; render_stub.rs plays Render's API.
+//! so a dead peer never stalls a command. Remote HTTPS is not spoken here (https.rs). The test
+//! doubles' server side is the xtask-stubs crate.
 
 use std::{
     io::{Read, Write},
@@ -10,9 +10,6 @@ use std::{
 };
 
 use anyhow::{Context, Result, anyhow, bail};
-
-pub mod render_stub;
-pub mod stub;
 
 /// One HTTP request to `address` (host:port).
 pub struct Request<'a> {

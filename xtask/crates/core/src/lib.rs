@@ -20,5 +20,7 @@ pub mod owner;
 pub mod pgtls;
 pub mod process;
 pub mod progress;
+pub mod render;
 pub mod sha256;
+pub mod supabase;
 pub mod workspace;

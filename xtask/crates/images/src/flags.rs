@@ -1,11 +1,7 @@
-//! The flags of `setup`, `base`, `image` and `test`, with their help. The command table that
+//! The flags of `base` and `image`, with their help. The command table that
 //! puts every command together is xtask's flags.rs.
 
 pub use xtask_core::flags::Json;
-
-xtask_core::args! {
-    pub struct Setup {}
-}
 
 xtask_core::subcommands! {
     pub enum BaseCommand {
@@ -98,14 +94,6 @@ xtask_core::subcommands! {
     pub enum ImageCommand {
         /// Build the app image FROM the current base (building or pulling the base only if needed).
         Build(Json),
-    }
-}
-
-xtask_core::args! {
-    pub struct Test {
-        /// Arguments passed on to `cargo test` (after `--`), e.g. a test name filter.
-        #[arg(last = true)]
-        pub cargo_args: Vec<String>,
     }
 }
 

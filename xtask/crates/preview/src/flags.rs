@@ -29,7 +29,7 @@ xtask_core::args! {
         #[arg(long, value_name = "REF", requires = "remote")]
         pub image: Option<String>,
         /// With --remote: how long Supabase and Render may take (15m, 90s, 1h).
-        #[arg(long, default_value = "15m", value_parser = xtask_ship::deploy::parse_duration)]
+        #[arg(long, default_value = "15m", value_parser = xtask_deploy::deploy::parse_duration)]
         pub timeout: std::time::Duration,
         /// With --remote: do not run the read-only smoke checks against the preview's URL.
         #[arg(long)]

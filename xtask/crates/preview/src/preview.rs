@@ -12,8 +12,6 @@ use crate::flags;
 pub mod local;
 pub mod names;
 pub mod remote;
-pub mod stub;
-pub mod supabase;
 
 pub use names::parse_age;
 

@@ -17,7 +17,7 @@ use xtask_core::{
     workspace::{self, Workspace},
 };
 
-use crate::setup::venv;
+use xtask_setup::setup::venv;
 
 /// The checkers get a generous deadline: dive and the structure test export the image.
 const TIMEOUT: Duration = Duration::from_secs(300);

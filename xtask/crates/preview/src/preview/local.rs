@@ -32,8 +32,9 @@ use xtask_core::{
     workspace::Workspace,
 };
 use xtask_data::{db, seed};
-use xtask_images::{image, setup};
-use xtask_ship::{smoke, stack};
+use xtask_images::image;
+use xtask_setup::setup;
+use xtask_stack::{smoke, stack};
 
 use crate::flags;
 

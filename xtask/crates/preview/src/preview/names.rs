@@ -59,7 +59,7 @@ pub fn ports(branch: &str) -> impl Iterator<Item = u16> {
 
 /// `30s`, `45m`, `12h`, `3d`, `2w` (a bare number is seconds).
 pub fn parse_age(text: &str) -> Result<Duration, String> {
-    xtask_ship::deploy::parse_with_units(
+    xtask_deploy::deploy::parse_with_units(
         text,
         "an age like 3d, 12h or 30m",
         &[

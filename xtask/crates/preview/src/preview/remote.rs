@@ -23,15 +23,14 @@ use std::{
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use super::{
-    local, names,
+use super::{local, names};
+use xtask_core::{
+    https, progress,
+    render::{self, Api, Kind, Source, Status},
     supabase::{self, Branch, Supabase},
+    workspace::Workspace,
 };
-use xtask_core::{https, progress, workspace::Workspace};
-use xtask_ship::{
-    deploy::render::{self, Api, Kind, Source, Status},
-    smoke,
-};
+use xtask_stack::smoke;
 
 use crate::flags;
 

@@ -1,0 +1,6 @@
+//! The flags of `setup`. The command table that puts every command together is xtask's
+//! flags.rs.
+
+xtask_core::args! {
+    pub struct Setup {}
+}
