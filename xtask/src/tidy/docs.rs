@@ -162,7 +162,12 @@ fn readme_command_table_is_generated_from_the_cli() {
 fn the_command_table_has_one_row_per_leaf_with_its_usage() {
     use clap::{Arg, ArgAction, Command};
     let cli = Command::new("x")
-        .arg(Arg::new("quiet").long("quiet").global(true).action(ArgAction::SetTrue))
+        .arg(
+            Arg::new("quiet")
+                .long("quiet")
+                .global(true)
+                .action(ArgAction::SetTrue),
+        )
         .subcommand(
             Command::new("db")
                 .about("The database.")
@@ -171,7 +176,11 @@ fn the_command_table_has_one_row_per_leaf_with_its_usage() {
                 .subcommand(
                     Command::new("push")
                         .about("Pushes | migrates,\n  twice.")
-                        .arg(Arg::new("dry_run").long("dry-run").action(ArgAction::SetTrue))
+                        .arg(
+                            Arg::new("dry_run")
+                                .long("dry-run")
+                                .action(ArgAction::SetTrue),
+                        )
                         .arg(Arg::new("name").required(true)),
                 )
                 .subcommand(Command::new("gone").hide(true)),
@@ -324,10 +333,7 @@ fn missing_in_docs(root: &Path) -> Vec<String> {
     for (doc, text) in &docs {
         for (line, path) in code_span_paths(text) {
             if !root.join(&path).exists() {
-                problems.push(format!(
-                    "{}:{line}: `{path}` does not exist",
-                    doc.display()
-                ));
+                problems.push(format!("{}:{line}: `{path}` does not exist", doc.display()));
             }
         }
         for (line, target) in link_targets(text) {
