@@ -9,6 +9,12 @@ use std::{
     path::{Path, PathBuf},
 };
 
+// `Xtask::command()` is an inherent method while the flags are declared over clap's builder, and
+// `CommandFactory`'s once they use clap's derive; the import serves the second and is harmless
+// with the first.
+#[allow(unused_imports)]
+use clap::CommandFactory as _;
+
 use super::root;
 use crate::{files, flags};
 
@@ -399,5 +405,37 @@ fn doc_paths_and_anchors_are_read_as_written() {
     assert_eq!(
         anchor(" Deploying (`cargo xtask deploy`)"),
         "deploying-cargo-xtask-deploy"
+    );
+}
+
+/// The Rust sources of the repository, relative to the root, with their line counts.
+fn rust_line_counts(root: &Path) -> Vec<(String, usize)> {
+    super::sources_under(root, &["xtask", "crates"])
+        .into_iter()
+        .map(|file| {
+            let lines = std::fs::read_to_string(&file).unwrap().lines().count();
+            let name = file.strip_prefix(root).unwrap().display().to_string();
+            (name, lines)
+        })
+        .collect()
+}
+
+#[test]
+fn long_files_are_named_in_architecture() {
+    const MAX_LINES: usize = 700;
+    let root = root();
+    let architecture = std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
+    let files = rust_line_counts(&root);
+    assert!(files.len() > 10, "found the sources: {}", files.len());
+    let unnamed: Vec<String> = files
+        .iter()
+        .filter(|(name, lines)| *lines > MAX_LINES && !architecture.contains(&format!("`{name}`")))
+        .map(|(name, lines)| format!("{name}: {lines} lines"))
+        .collect();
+    assert!(
+        unnamed.is_empty(),
+        "files over {MAX_LINES} lines: split each, or name it with a reason under ARCHITECTURE.md's \
+         invariants:\n{}",
+        unnamed.join("\n")
     );
 }
