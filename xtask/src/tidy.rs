@@ -1,13 +1,13 @@
 //! Tidy: cheap invariants of the repository, run as tests. Every module says what it is for, no
 //! trailing whitespace, generators' check modes pass on the committed tree, the Dockerfile's
-//! base pin has one form, and the README's command table and paths match what exists.
+//! base pin has one form; and for the docs (`docs`), README.md's command table is generated
+//! from the CLI and every path the docs name exists.
 //! Lints that clippy can judge (dbg!, where processes are spawned) live in `[workspace.lints]`
 //! and clippy.toml instead, and `cargo xtask test` runs clippy.
 
-use std::{
-    collections::BTreeSet,
-    path::{Path, PathBuf},
-};
+mod docs;
+
+use std::path::{Path, PathBuf};
 
 use xtask_core::workspace;
 
@@ -112,116 +112,6 @@ fn dockerfile_builds_from_one_pinned_base() {
         text.lines()
             .any(|l| l.trim_start().starts_with("FROM ${BASE_IMAGE}")),
         "the Dockerfile builds FROM ${{BASE_IMAGE}}"
-    );
-}
-
-/// The first cells of the README's command table.
-fn readme_command_cells(readme: &str) -> Vec<&str> {
-    let section = readme
-        .split("\n## Commands\n")
-        .nth(1)
-        .expect("the README has a Commands section");
-    section
-        .lines()
-        .take_while(|l| !l.starts_with("## "))
-        .filter(|l| l.starts_with("| `cargo xtask"))
-        .filter_map(|l| l.split('|').nth(1))
-        .collect()
-}
-
-#[test]
-fn readme_command_table_names_exactly_the_cli_commands() {
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
-    let mut documented = BTreeSet::new();
-    for cell in readme_command_cells(&readme) {
-        for part in cell.split("cargo xtask ").skip(1) {
-            let name: String = part
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
-                .collect();
-            documented.insert(name);
-        }
-    }
-    let cli: BTreeSet<String> = flags::Command::names()
-        .into_iter()
-        .filter(|n| n != "help")
-        .collect();
-    assert_eq!(
-        documented, cli,
-        "the README's command table and `cargo xtask --help` disagree"
-    );
-}
-
-/// Top-level entries a README path may start with.
-const REPO_ENTRIES: [&str; 17] = [
-    "xtask",
-    "crates",
-    "supabase",
-    ".cargo",
-    ".ci",
-    "Cargo.toml",
-    "Cargo.lock",
-    "Dockerfile",
-    "Dockerfile.base",
-    "rust-toolchain.toml",
-    ".env.example",
-    ".dockerignore",
-    "README.md",
-    "clippy.toml",
-    "render.yaml",
-    "openapi.json",
-    "smoke.toml",
-];
-
-/// Repository paths the README names: in backticks, and in the layout block.
-fn readme_paths(readme: &str) -> BTreeSet<String> {
-    let mut candidates: Vec<String> = readme
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .map(str::to_owned)
-        .collect();
-    if let Some(layout) = readme.split("\n## Layout\n").nth(1) {
-        // An indented entry lies in the last unindented directory above it.
-        let block = layout.split("```").nth(1).unwrap_or_default();
-        let mut parent = String::new();
-        for line in block.lines() {
-            let Some(entry) = line.split_whitespace().next() else {
-                continue;
-            };
-            if line.starts_with(' ') {
-                candidates.push(format!("{parent}{entry}"));
-            } else {
-                if entry.ends_with('/') {
-                    parent = entry.to_owned();
-                }
-                candidates.push(entry.to_owned());
-            }
-        }
-    }
-    candidates
-        .iter()
-        .map(String::as_str)
-        .map(|c| c.trim_end_matches([',', '.', ':']))
-        .filter(|c| {
-            !c.is_empty()
-                && !c.contains([' ', '*', '<', '{', '$', '…'])
-                && REPO_ENTRIES.contains(&c.split('/').next().unwrap_or_default())
-        })
-        .map(str::to_owned)
-        .collect()
-}
-
-#[test]
-fn every_path_the_readme_names_exists() {
-    let root = root();
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    let paths = readme_paths(&readme);
-    assert!(paths.len() > 10, "found the README's paths: {paths:?}");
-    let missing: Vec<&String> = paths.iter().filter(|p| !root.join(p).exists()).collect();
-    assert!(
-        missing.is_empty(),
-        "the README names missing paths: {missing:?}"
     );
 }
 
