@@ -16,7 +16,9 @@ use std::{
 use clap::CommandFactory as _;
 
 use super::root;
-use crate::{files, flags};
+use xtask_core::files;
+
+use crate::flags;
 
 const TABLE_START: &str = "<!-- commands:start -->";
 const TABLE_END: &str = "<!-- commands:end -->";
