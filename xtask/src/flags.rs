@@ -142,16 +142,6 @@ xtask_core::subcommands! {
     }
 }
 
-impl Command {
-    /// The command's name as typed, for the README's command table.
-    pub fn names() -> Vec<String> {
-        Xtask::command()
-            .get_subcommands()
-            .map(|c| c.get_name().to_owned())
-            .collect()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

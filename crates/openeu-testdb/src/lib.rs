@@ -1,5 +1,5 @@
 //! Throwaway PostgreSQL 15 servers (Debian's postgresql-15) on random loopback ports, for the
-//! service's tests and `cargo xtask bench api`. A server starts from a template data directory
+//! service's tests and `cargo lab bench api`. A server starts from a template data directory
 //! that has the given SQL files applied; templates are cached under /tmp by the files' content,
 //! so each server costs a directory copy and a start, about a second less than initdb.
 //! Servers run as the `postgres` user when we are root, because PostgreSQL refuses root.

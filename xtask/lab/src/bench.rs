@@ -1,4 +1,4 @@
-//! `cargo xtask bench …`: benchmarks that print figures measured side by side in one run, as
+//! `cargo lab bench …`: benchmarks that print figures measured side by side in one run, as
 //! ratios, each next to its goal. Nothing here asserts a time; the figures are for people.
 //! Every benchmark reports through one `Figure` type and one table (or `--json`) format.
 

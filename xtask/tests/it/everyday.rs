@@ -1,4 +1,4 @@
-//! The everyday changes, made as a newcomer makes them, from the README and the messages only:
+//! The everyday changes, made as a newcomer makes them, from the docs (docs/changes.md) and the messages only:
 //! a migration that adds a column and a seed row that uses it (through `seed` and `up`, no
 //! source edit), a typo in a fixture (a "did you mean" with the line), a stale seed caught by
 //! `up`, a seed-only or xtask-only change that does not rebuild the app image, and `/ready` on

@@ -213,7 +213,7 @@ fn up_serves_the_seeded_meetings_and_down_leaves_nothing() {
     assert_eq!(get(url, "/ready").0, 200);
     assert!(!stack.labelled("volume").is_empty() && !stack.labelled("network").is_empty());
 
-    // A second `up` with nothing changed is idempotent (and fast: see the README's figure),
+    // A second `up` with nothing changed is idempotent (and fast: see docs/benchmarks.md),
     // on the same port, without building the app image again.
     let (again, stderr) = x.ok(&["up"]);
     assert_eq!(again.trim(), url, "the same URL across runs");

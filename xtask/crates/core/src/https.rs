@@ -2,7 +2,7 @@
 //! https://…`). xtask carries no TLS stack: `https://` goes through the `curl` program, and
 //! `http://` to a loopback address (the tests' stubs, local containers) through xtask's own
 //! HTTP/1.1 client (http.rs). A TLS stack compiled into xtask (rustls and ring) roughly doubled
-//! its cold compile; curl is on every machine that deploys (README "Dependencies of xtask").
+//! its cold compile; curl is on every machine that deploys (ARCHITECTURE.md, "Dependency budget").
 //!
 //! curl is started as `curl -q -K -`: the URL, every header and the body reach it as a curl
 //! config on its **stdin**, so neither the API key (in `Authorization`) nor a credential in a

@@ -251,7 +251,7 @@ pub struct Config {
     /// The local stack's name: its containers, network, volume and label derive from it, so a
     /// test can run a stack of its own beside a developer's.
     pub stack: String,
-    /// The Render web service that `render.yaml` declares (see xtask/crates/ship/src/deploy/blueprint.rs).
+    /// The Render web service that `render.yaml` declares (see xtask/crates/deploy/src/deploy/blueprint.rs).
     pub render: RenderConfig,
     /// What one remote preview (a Render preview instance and a Supabase branch) costs per
     /// hour, in your billing currency: `preview list --remote` shows an estimate from it.
@@ -281,7 +281,7 @@ pub struct RenderConfig {
     pub env: std::collections::BTreeMap<String, String>,
     /// The service `cargo xtask deploy --target T` ships to, per target:
     /// `service-id = { production = "srv-…", staging = "srv-…" }`. `RENDER_SERVICE_ID`
-    /// overrides it; deploy validates it (xtask/crates/ship/src/deploy/settings.rs).
+    /// overrides it; deploy validates it (xtask/crates/deploy/src/deploy/settings.rs).
     pub service_id: std::collections::BTreeMap<String, String>,
 }
 

@@ -1,7 +1,7 @@
 //! `cargo xtask deploy`: ship the tested image to Render, wait until it is live, prove it, and
 //! roll back when it is not. Also `deploy status | list | logs | rollback`.
 //!
-//! The flow (README "Deploying"): preflight, every problem at once and nothing changed when any
+//! The flow (docs/deploying.md): preflight, every problem at once and nothing changed when any
 //! fails (clean tree, generated files current, the API key, the service and its env var names,
 //! no deploy in progress, registry credentials, the deploy lock, pending migrations applying
 //! cleanly) → build the app image (image-backed services) → push it, taking the digest → apply
@@ -45,7 +45,7 @@ use render::{Kind, Source, Status};
 use report::Phases;
 use settings::{HOOK_URL, Settings};
 
-/// The exit codes of `cargo xtask deploy` (and `deploy rollback`), as the README lists them.
+/// The exit codes of `cargo xtask deploy` (and `deploy rollback`), as docs/deploying.md lists them.
 pub mod exit {
     /// Live and verified.
     pub const LIVE: u8 = 0;

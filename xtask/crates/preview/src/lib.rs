@@ -1,5 +1,5 @@
 //! `cargo xtask preview`: per-branch environments, here in Docker or on Render + Supabase. It
-//! builds on xtask-ship (the stack, smoke and deploy's Render client), the last layer.
+//! builds on xtask-stack (the local stack, smoke) and xtask-deploy, the last room.
 
 pub mod flags;
 

@@ -1,4 +1,4 @@
-//! `cargo xtask bench api`: the API's per-request latency under load (wrk against
+//! `cargo lab bench api`: the API's per-request latency under load (wrk against
 //! `GET /meetings?limit=50`) next to the bare query it runs (pgbench running the same SQL on
 //! the same database at the same concurrency), plus the service's RSS under load; then the
 //! same load over TLS (`sslmode=verify-full`, on a TLS-only copy of the database) against

@@ -1,4 +1,4 @@
-//! `cargo xtask bench base`: the base image's figures against a private registry on a random
+//! `cargo lab bench base`: the base image's figures against a private registry on a random
 //! loopback port. Everything it creates is labelled and removed at the end, so it leaves the
 //! machine as it found it.
 
@@ -190,7 +190,7 @@ fn decision_times(
         Figure {
             name: "decision, empty cargo home (crates.io download)".to_owned(),
             ours: fmt_secs(fresh),
-            reference: "85.95s base build (README)".to_owned(),
+            reference: "85.95s base build (docs/benchmarks.md)".to_owned(),
             ratio: Some(secs(fresh) / 85.95),
             ratio_is: "ours / base build",
             goal: "far below: <= 0.25",

@@ -1,4 +1,4 @@
-//! `cargo xtask bench compile`: what the first `cargo xtask` costs on a fresh clone. The working
+//! `cargo lab bench compile`: what the first `cargo xtask` costs on a fresh clone. The working
 //! tree and a reference commit are exported side by side; each runs `cargo xtask --version` in
 //! a fresh target directory (the cold compile a user pays once), then again (cargo's no-op
 //! check, paid on every command), then after a one-line edit to the file that holds the

@@ -1,4 +1,4 @@
-//! `cargo xtask bench deploy`: the deploy command against the Render stub with instant status
+//! `cargo lab bench deploy`: the deploy command against the Render stub with instant status
 //! changes, on this workspace (which must pass the deploy's preflight: clean and pinned). An
 //! already pushed image is deployed (`--image`), so the figures are xtask's own: preflight,
 //! trigger, noticing `live`, verification.

@@ -1,4 +1,4 @@
-//! `cargo xtask bench image`: the runtime image against the reference runtime it replaced (the
+//! `cargo lab bench image`: the runtime image against the reference runtime it replaced (the
 //! binary on debian:bookworm-slim, as the Dockerfile had it), side by side in one run: size,
 //! `docker pull` into an engine that has none of the image's layers, container start to
 //! healthy, and dive's layer efficiency. Both images come from the same build stage, so only the

@@ -1,4 +1,4 @@
-//! `cargo xtask bench preview`: local previews in one run, on a scratch clone of the workspace
+//! `cargo lab bench preview`: local previews in one run, on a scratch clone of the workspace
 //! with five branches. The first preview from nothing (its app image and database template
 //! built: the clone's sources and seed carry a fresh marker), then a second branch whose sources,
 //! migrations and seed equal the first's (what most branches are: both images shared), a branch

@@ -1,4 +1,4 @@
-//! `cargo xtask bench seed`: how fast the seed renders (MB/s of SQL on a generated
+//! `cargo lab bench seed`: how fast the seed renders (MB/s of SQL on a generated
 //! 1,000,000-row fixture), how its batched INSERTs load compared with COPY of the same rows
 //! (the physical floor), and how long the local stack takes: `db reset` and a warm `up`.
 

@@ -1,4 +1,4 @@
-//! `cargo xtask bench smoke`: how long `cargo xtask smoke` takes to its verdict on a warm
+//! `cargo lab bench smoke`: how long `cargo xtask smoke` takes to its verdict on a warm
 //! machine (against a warm `up`), the per-check latency distribution, four runs at once
 //! against one (wall time, and peak memory as the machine's used memory above its level before
 //! the run), and how long a SIGKILLed run's leftovers last once the next run starts.

@@ -1,6 +1,6 @@
 //! The base-hash edit table (`xtask/test_data/edit-table.toml`): edits of the fixture workspace
 //! and whether each must change the base hash. Shared, as this one file, by the `base_hash` test
-//! and `cargo xtask bench base`, so both always judge the same rows.
+//! and `cargo lab bench base`, so both always judge the same rows.
 
 use std::path::Path;
 

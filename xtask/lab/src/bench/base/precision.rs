@@ -1,8 +1,8 @@
-//! `cargo xtask bench base --precision`: the base key against cargo's own answer over a
+//! `cargo lab bench base --precision`: the base key against cargo's own answer over a
 //! generated commit history. A workspace of five members with real crates.io dependencies goes
 //! through commits that mix real dependency bumps to published versions, feature changes,
 //! dev-dependency and platform-specific additions, profile edits and each no-op cause of the
-//! README, in proportions like a real repository's. After each commit, four keys are taken:
+//! docs/base-image.md, in proportions like a real repository's. After each commit, four keys are taken:
 //! - the oracle: the external packages' units of `cargo build --release --unit-graph` (stable
 //!   cargo with RUSTC_BOOTSTRAP=1; compiles nothing; only ever run here, never by the product);
 //! - ours (`base::compute_uncached`);
