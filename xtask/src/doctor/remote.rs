@@ -17,7 +17,7 @@ use xtask_core::{
     workspace::Workspace,
 };
 use xtask_data::db::push::{self, Conn};
-use xtask_deploy::{deploy, env::compare};
+use xtask_deploy::env::compare;
 
 pub(super) fn checks(ws: &Workspace) -> Vec<Check> {
     let mut checks = render_checks(ws);
@@ -48,7 +48,7 @@ fn render_checks(ws: &Workspace) -> Vec<Check> {
             )];
         }
     };
-    let (api, id) = match deploy::api_from_env(ws, "production", &client) {
+    let (api, id) = match render::service::api_from_env(ws, "production", &client) {
         Ok(pair) => pair,
         Err(err) => {
             let detail = format!("{err:#}");

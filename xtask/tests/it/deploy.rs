@@ -852,7 +852,7 @@ fn end_to_end_with_real_image_registry_container_and_canaries() {
     for dir in [
         repo.path().join("target"),
         ws.target_dir().unwrap().join("xtask"),
-        xtask_setup::setup::state_dir().unwrap().join("logs"),
+        xtask_core::workspace::state_dir().unwrap().join("logs"),
     ] {
         assert_no_canary_in_tree(&dir, &canaries);
     }

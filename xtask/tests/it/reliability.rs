@@ -714,7 +714,7 @@ fn a_push_killed_after_its_login_leaves_no_copy_of_the_password() {
     let mut roots = vec![
         ws.path().to_path_buf(),
         ws_handle.target_dir().unwrap().join("xtask"),
-        xtask_setup::setup::state_dir().unwrap(),
+        xtask_core::workspace::state_dir().unwrap(),
         std::env::temp_dir(),
         PathBuf::from("/dev/shm"),
         private,

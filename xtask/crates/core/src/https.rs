@@ -24,7 +24,7 @@ use anyhow::{Context, Result, bail};
 
 pub mod api;
 
-pub use crate::http::Response;
+use crate::http::Response;
 use crate::{http, process};
 
 /// A client with deadlines; cheap to clone (it holds only its settings).

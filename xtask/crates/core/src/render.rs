@@ -54,7 +54,9 @@ use std::{
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use crate::https::{self, Response};
+use crate::{http::Response, https};
+
+pub mod service;
 
 pub const DEFAULT_API_URL: &str = "https://api.render.com/v1";
 
@@ -611,8 +613,6 @@ fn api_error(method: &str, path: &str, response: &Response) -> anyhow::Error {
         ),
     })
 }
-
-pub use crate::https::api::{Policy, rate_limit, reset_after};
 
 // ---- Preview instances (used by preview/remote.rs) --------------------------------------------
 // `POST /services/{serviceId}/preview` (operation `previewService` in render-oss/cli's generated

@@ -23,7 +23,6 @@ mod preflight;
 mod report;
 mod rollback;
 mod settings;
-pub use settings::api_from_env;
 mod status;
 pub mod verify;
 mod wait;

@@ -72,7 +72,7 @@ xtask_core::args! {
     pub struct PreviewGc {
         /// Remove previews created longer ago than this (30m, 12h, 3d). Default, when --gone is not
         /// given either: 3d.
-        #[arg(long, value_name = "AGE", value_parser = crate::preview::parse_age)]
+        #[arg(long, value_name = "AGE", value_parser = crate::preview::names::parse_age)]
         pub older_than: Option<std::time::Duration>,
         /// Remove previews whose branch no longer exists locally or is merged into the main branch.
         #[arg(long)]

@@ -13,8 +13,6 @@ pub mod local;
 pub mod names;
 pub mod remote;
 
-pub use names::parse_age;
-
 impl flags::PreviewCommand {
     pub fn run(self, ws: &Workspace) -> Result<()> {
         match self {

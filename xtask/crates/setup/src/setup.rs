@@ -20,7 +20,7 @@ use crate::flags;
 
 // The machine-wide state directory is infrastructure (`lock` keeps its lock files there too);
 // setup is where its users look for it.
-pub use xtask_core::workspace::state_dir;
+use xtask_core::workspace::state_dir;
 
 /// Debian packages that provide the parts we run, by the program we look for.
 const PACKAGES: [(&str, &str); 7] = [

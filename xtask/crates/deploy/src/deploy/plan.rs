@@ -4,8 +4,9 @@
 
 use serde_json::{Value, json};
 
-use super::{preflight::Preflight, render};
+use super::preflight::Preflight;
 use crate::flags;
+use xtask_core::render;
 
 pub(super) fn print(
     args: &flags::DeployRun,

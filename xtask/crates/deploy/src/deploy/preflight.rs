@@ -7,14 +7,11 @@ use std::collections::BTreeSet;
 
 use anyhow::Result;
 
-use super::{
-    exit, fail, lock,
-    render::{self, Deploy, Kind, Service, Status},
-    settings::{Settings, env},
-};
+use super::{exit, fail, lock, settings::Settings};
 use xtask_core::{
     docker::{Docker, registry},
     https, progress,
+    render::{self, Deploy, Kind, Service, Status, service::env},
     workspace::{self, Workspace},
 };
 use xtask_data::db::push::{self, Conn};

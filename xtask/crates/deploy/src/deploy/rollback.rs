@@ -7,15 +7,12 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde_json::json;
 
-use super::{
-    exit, fail, lock,
-    preflight::who,
+use super::{exit, fail, lock, preflight::who, settings::Settings, verify, wait::wait_for};
+use xtask_core::{
+    https, progress,
     render::{Api, Deploy, Service, Status},
-    settings::Settings,
-    verify,
-    wait::wait_for,
+    workspace::Workspace,
 };
-use xtask_core::{https, progress, workspace::Workspace};
 use xtask_data::db::push::Conn;
 
 use crate::flags;

@@ -4,11 +4,12 @@
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
-use super::{
+use super::settings::Settings;
+use xtask_core::{
+    https,
     render::{Deploy, Status},
-    settings::Settings,
+    workspace::Workspace,
 };
-use xtask_core::{https, workspace::Workspace};
 
 use crate::flags;
 

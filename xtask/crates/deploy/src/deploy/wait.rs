@@ -6,10 +6,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use super::{
-    exit, fail, interrupt,
-    render::{Api, Deploy, Status},
-};
+use super::{exit, fail, interrupt};
+use xtask_core::render::{Api, Deploy, Status};
 
 /// The fastest the wait polls; slower when the rate-limit headers ask for it.
 const MIN_POLL: Duration = Duration::from_millis(250);

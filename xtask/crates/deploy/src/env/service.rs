@@ -29,7 +29,7 @@ fn read_entries(path: &Path) -> Result<Vec<EnvEntry>> {
 /// The service is production's: a preview instance inherits its variables.
 fn api(ws: &Workspace) -> Result<(Api, String)> {
     let client = https::Client::new(https::Timeouts::default())?;
-    crate::deploy::api_from_env(ws, "production", &client)
+    xtask_core::render::service::api_from_env(ws, "production", &client)
 }
 
 fn service_vars(api: &Api, id: &str) -> Result<BTreeMap<String, String>> {

