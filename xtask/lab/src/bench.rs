@@ -20,7 +20,7 @@ pub mod preview;
 pub mod seed;
 pub mod smoke;
 
-use xtask_core::{docker::Docker, progress, workspace::Workspace};
+use xtask_core::{docker::Docker, process, progress, workspace::Workspace};
 
 use crate::flags;
 
@@ -37,6 +37,48 @@ impl flags::BenchCommand {
             flags::BenchCommand::Compile(bench) => bench.run(ws),
         }
     }
+}
+
+/// The `cargo xtask` binary that the benchmarks measure: the tool of the checkout this lab was
+/// built from, built first with the lab's own profile and target directory (a no-op when it is
+/// current), so every figure is of the binary users run, never of the lab.
+pub fn xtask_binary() -> Result<PathBuf> {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    if let Some(exe) = BUILT.get() {
+        return Ok(exe.clone());
+    }
+    let lab = std::env::current_exe().context("finding the lab's binary")?;
+    let profile_dir = lab.parent().context("the lab's binary has no directory")?;
+    let target = profile_dir
+        .parent()
+        .context("the lab's binary is not in a target directory")?;
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => "dev",
+        Some(name) => name,
+        None => bail!("{} names no cargo profile", profile_dir.display()),
+    };
+    let root = xtask_core::workspace::find_root()?;
+    let step = progress::step(format!("building the xtask binary ({profile} profile)"));
+    let status = process::command("cargo")
+        .current_dir(&root)
+        .args([
+            "build",
+            "--quiet",
+            "--locked",
+            "--package",
+            "xtask",
+            "--profile",
+            profile,
+        ])
+        .arg("--target-dir")
+        .arg(target)
+        .status()
+        .context("running cargo build for the xtask binary")?;
+    if !status.success() {
+        bail!("cargo build --package xtask failed in {}", root.display());
+    }
+    step.done();
+    Ok(BUILT.get_or_init(|| profile_dir.join("xtask")).clone())
 }
 
 /// One figure: ours against a reference measured in the same run, and the goal it is judged by.

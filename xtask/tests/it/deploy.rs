@@ -701,6 +701,50 @@ fn db_push_refuses_drift_and_out_of_order_and_stops_at_the_first_error() {
     );
 }
 
+/// A migration that ends its own transaction would be half-applied by a push (psql's
+/// `--single-transaction` only wraps the file) and really applied by the preflight's
+/// `begin … rollback` check. Every command that applies migrations refuses it before anything
+/// runs, naming the file and line.
+#[test]
+fn a_migration_that_commits_is_refused_before_anything_runs() {
+    let repo = Repo::new();
+    let db = production_db();
+    std::fs::write(
+        repo.path()
+            .join("supabase/migrations/20990101000000_txn.sql"),
+        "create table txn_a (i int);\n-- the next statement ends the transaction:\nCOMMIT;\ncreate table txn_b (i int);\nselect 1/0;\n",
+    )
+    .unwrap();
+    git(repo.path(), &["add", "-A"]);
+    git(
+        repo.path(),
+        &["commit", "-q", "-m", "a migration that commits"],
+    );
+    let refused = |text: &str| {
+        assert!(
+            text.contains("20990101000000_txn.sql:3: `COMMIT`")
+                && text.contains("nothing was applied"),
+            "{text}"
+        );
+    };
+    let url = db_url(&db, "unused");
+    let x = Xtask::new(repo.path());
+    refused(&x.fails(&["db", "push", "--db-url", &url]));
+    refused(&x.fails(&["db", "reset", "--db-url", &url]));
+    refused(&x.fails(&["seed", "--check"]));
+    let stub = Stub::start(image_scenario(&repo)).unwrap();
+    let out = xtask(&repo, &stub, &db.url()).output(&["deploy", "--image", PUSHED, "--skip-smoke"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    refused(&text(&out));
+    // Nothing ran: not the migration before it either, and no history row.
+    let tables = openeu_testdb::psql(
+        db.port,
+        "select count(*) from pg_tables where tablename in ('txn_a', 'txn_b', 'meetings')",
+    );
+    assert_eq!(tables, "0");
+    assert!(new_deploys(&stub).is_empty());
+}
+
 /// Everything real: the image is built and pushed to an htpasswd registry with the password
 /// through stdin, the stub's deploy goes live by starting the pushed digest as a container
 /// (the URL the stub reports), the migrations go to a real PostgreSQL, and the Supabase CLI
@@ -1075,8 +1119,9 @@ fn ctrl_c_leaves_the_deploy_running_or_cancels_it_on_request() {
 #[test]
 fn bench_deploy_reports_its_figures() {
     let repo = Repo::new();
-    let (stdout, stderr) =
-        Xtask::new(repo.path()).ok(&["bench", "deploy", "--runs", "3", "--json"]);
+    let (stdout, stderr) = Xtask::new(repo.path())
+        .lab()
+        .ok(&["bench", "deploy", "--runs", "3", "--json"]);
     eprintln!("{stderr}");
     let figures: Value = serde_json::from_str(&stdout).unwrap();
     eprintln!("{}", serde_json::to_string_pretty(&figures).unwrap());

@@ -127,6 +127,33 @@ pub struct Xtask<'a> {
     pub workspace: &'a Path,
     pub env: Vec<(String, String)>,
     pub labels: Vec<String>,
+    /// Run `cargo lab` (the benchmarks) instead of `cargo xtask`.
+    pub lab: bool,
+}
+
+/// The lab's binary (`cargo lab`), built beside the xtask binary under test: the lab is its own
+/// package, so cargo builds it for these tests only when asked.
+fn lab_binary() -> &'static Path {
+    static LAB: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    LAB.get_or_init(|| {
+        let xtask = Path::new(env!("CARGO_BIN_EXE_xtask"));
+        let profile_dir = xtask.parent().expect("the xtask binary's directory");
+        let target = profile_dir.parent().expect("the target directory");
+        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") => "dev",
+            Some(name) => name,
+            None => panic!("no profile in {}", profile_dir.display()),
+        };
+        let status = Command::new(env!("CARGO"))
+            .current_dir(repo_root())
+            .args(["build", "--quiet", "--locked", "--package", "xtask-lab"])
+            .args(["--profile", profile, "--target-dir"])
+            .arg(target)
+            .status()
+            .expect("running cargo build for the lab");
+        assert!(status.success(), "cargo build --package xtask-lab failed");
+        profile_dir.join("xtask-lab")
+    })
 }
 
 impl<'a> Xtask<'a> {
@@ -135,7 +162,14 @@ impl<'a> Xtask<'a> {
             workspace,
             env: Vec::new(),
             labels: Vec::new(),
+            lab: false,
         }
+    }
+
+    /// The lab (`cargo lab`) instead of `cargo xtask`, with the same workspace and environment.
+    pub fn lab(mut self) -> Self {
+        self.lab = true;
+        self
     }
 
     pub fn env(mut self, key: &str, value: &str) -> Self {
@@ -149,7 +183,11 @@ impl<'a> Xtask<'a> {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        let mut cmd = if self.lab {
+            Command::new(lab_binary())
+        } else {
+            Command::new(env!("CARGO_BIN_EXE_xtask"))
+        };
         cmd.arg("--workspace").arg(self.workspace);
         for label in &self.labels {
             cmd.arg("--label").arg(label);

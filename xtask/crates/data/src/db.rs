@@ -31,6 +31,7 @@ use xtask_core::{
 use crate::flags;
 
 pub mod push;
+pub mod statements;
 
 const IMAGE: &str = "openeu-local-db";
 /// The local development credentials, like the Supabase CLI's: not a secret, never deployed.
@@ -398,6 +399,10 @@ pub fn files_to_apply(ws: &Workspace) -> Result<Files> {
         }
         seeds.extend(matched);
     }
+    // Before anything runs: a file that ends its own transaction would be half-applied.
+    statements::refuse_transaction_control_in(
+        migrations.iter().chain(&seeds).map(PathBuf::as_path),
+    )?;
     Ok(Files {
         compat,
         migrations,

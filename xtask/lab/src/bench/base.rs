@@ -10,7 +10,7 @@ use std::{
 
 pub mod precision;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use super::{Cleanup, Figure, fmt_secs, median, report, secs, timed};
 use xtask_core::{
@@ -134,7 +134,7 @@ fn decision_times(
     runs: usize,
 ) -> Result<Vec<Figure>> {
     let repo = super::copy_repo(ws, &scratch.join("repo"))?;
-    let exe = std::env::current_exe().context("the running xtask binary")?;
+    let exe = super::xtask_binary()?;
     let hash = |cargo_home: Option<&Path>, target: &Path| {
         let mut cmd = process::command(&exe);
         cmd.arg("--workspace")
@@ -263,7 +263,7 @@ struct Bench<'a> {
 impl Bench<'_> {
     /// Our own binary, on `workspace`, against the private registry, with the bench label.
     fn xtask(&self, workspace: &Path, args: &[&str]) -> Command {
-        let exe = std::env::current_exe().expect("the running xtask binary");
+        let exe = super::xtask_binary().expect("the xtask binary");
         let mut cmd = process::command(exe);
         cmd.arg("--workspace")
             .arg(workspace)

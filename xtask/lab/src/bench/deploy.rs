@@ -94,7 +94,7 @@ impl flags::BenchDeploy {
             ),
         );
         let image = format!("{}@sha256:{}", ws.config.app_repository(), "ab".repeat(32));
-        let exe = std::env::current_exe().context("finding the xtask binary")?;
+        let exe = super::xtask_binary()?;
         let mut wall = Vec::new();
         let mut notice = Vec::new();
         let mut most_requests = 0;

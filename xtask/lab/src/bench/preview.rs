@@ -24,7 +24,7 @@ impl flags::BenchPreview {
     pub fn run(self, ws: &Workspace) -> Result<()> {
         let docker = Docker::new(ws);
         docker.require_engine()?;
-        let exe = std::env::current_exe().context("finding the xtask binary")?;
+        let exe = super::xtask_binary()?;
         let nonce = format!("{}-{}", std::process::id(), local_now());
         let label = format!("org.openeu.bench=preview-{nonce}");
         let scratch = ws.scratch("bench-preview")?.join(&nonce);

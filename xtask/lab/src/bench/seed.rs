@@ -106,7 +106,7 @@ impl flags::BenchSeed {
         let (reset_time, up_time) = if self.no_stack {
             (None, None)
         } else {
-            let exe = std::env::current_exe()?;
+            let exe = super::xtask_binary()?;
             let run = |args: &[&str]| -> Result<Duration> {
                 let started = Instant::now();
                 let out = process::command(&exe)

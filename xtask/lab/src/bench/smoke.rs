@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use super::{Figure, fmt_secs, report, secs};
 use xtask_core::{docker::Docker, owner, process, progress, workspace::Workspace};
@@ -20,7 +20,7 @@ impl flags::BenchSmoke {
     pub fn run(self, ws: &Workspace) -> Result<()> {
         let docker = Docker::new(ws);
         docker.require_engine()?;
-        let exe = std::env::current_exe().context("finding the xtask binary")?;
+        let exe = super::xtask_binary()?;
         let command = |args: &[&str]| {
             let mut cmd = process::command(&exe);
             cmd.arg("--workspace").arg(&ws.root).args(args);

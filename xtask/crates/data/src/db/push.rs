@@ -26,6 +26,7 @@ use xtask_core::{
     workspace::{self, Workspace},
 };
 
+use super::statements;
 use crate::flags;
 
 /// The history table as the Supabase CLI creates it (it adds the columns to older tables).
@@ -314,6 +315,7 @@ pub fn apply(ws: &Workspace, conn: &Conn, pending: &[Migration]) -> Result<()> {
     if pending.is_empty() {
         return Ok(());
     }
+    statements::refuse_transaction_control_in(pending.iter().map(|m| m.path.as_path()))?;
     let mut cmd = conn.psql();
     cmd.args(["-c", HISTORY_DDL]);
     let out = process::output_with_timeout(cmd, None, Duration::from_mins(1))?;
@@ -361,10 +363,13 @@ pub fn apply(ws: &Workspace, conn: &Conn, pending: &[Migration]) -> Result<()> {
 }
 
 /// Checks that `pending` apply cleanly: all of them in one transaction that is rolled back.
+/// A migration that controls transactions itself is refused first: run inside this
+/// transaction, its COMMIT would make the check's changes real.
 pub fn check_apply(conn: &Conn, pending: &[Migration]) -> Result<()> {
     if pending.is_empty() {
         return Ok(());
     }
+    statements::refuse_transaction_control_in(pending.iter().map(|m| m.path.as_path()))?;
     let mut cmd = conn.psql();
     cmd.args(["-c", "begin"]);
     // psql runs -c and -f in order in one session; the final rollback undoes everything.
@@ -386,7 +391,10 @@ pub fn check_apply(conn: &Conn, pending: &[Migration]) -> Result<()> {
 /// The history row of `migration`, as the Supabase CLI writes it: the file's statements, one
 /// array element each.
 fn history_sql(migration: &Migration, sql: &str) -> String {
-    let statements: Vec<String> = split_statements(sql).iter().map(|s| literal(s)).collect();
+    let statements: Vec<String> = statements::split(sql)
+        .iter()
+        .map(|s| literal(&s.text))
+        .collect();
     format!(
         "set local standard_conforming_strings = on;\ninsert into supabase_migrations.schema_migrations (version, name, statements) values ({}, {}, array[{}]::text[]);\n",
         literal(&migration.version),
@@ -399,93 +407,6 @@ fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
-/// Splits SQL into statements at top-level semicolons, respecting quotes, dollar quotes and
-/// comments; empty statements are dropped. Each keeps its text without the semicolon.
-pub fn split_statements(sql: &str) -> Vec<String> {
-    let bytes = sql.as_bytes();
-    let mut statements = Vec::new();
-    let mut start = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\'' | b'"' => {
-                let quote = bytes[i];
-                i += 1;
-                while i < bytes.len() {
-                    if bytes[i] == quote {
-                        if bytes.get(i + 1) == Some(&quote) {
-                            i += 2;
-                            continue;
-                        }
-                        break;
-                    }
-                    i += 1;
-                }
-                i += 1;
-            }
-            b'-' if bytes.get(i + 1) == Some(&b'-') => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                let mut depth = 0;
-                while i < bytes.len() {
-                    if bytes[i..].starts_with(b"/*") {
-                        depth += 1;
-                        i += 2;
-                    } else if bytes[i..].starts_with(b"*/") {
-                        depth -= 1;
-                        i += 2;
-                        if depth == 0 {
-                            break;
-                        }
-                    } else {
-                        i += 1;
-                    }
-                }
-            }
-            b'$' => {
-                let tag_end = bytes[i + 1..]
-                    .iter()
-                    .position(|b| !(b.is_ascii_alphanumeric() || *b == b'_'))
-                    .map(|p| i + 1 + p);
-                match tag_end {
-                    Some(end)
-                        if bytes[end] == b'$'
-                            && !bytes[i + 1..end].first().is_some_and(u8::is_ascii_digit) =>
-                    {
-                        let tag = &sql[i..=end];
-                        i = sql[end + 1..]
-                            .find(tag)
-                            .map_or(bytes.len(), |p| end + 1 + p + tag.len());
-                    }
-                    _ => i += 1,
-                }
-            }
-            b';' => {
-                let text = sql[start..i].trim();
-                if !text.is_empty() {
-                    statements.push(text.to_owned());
-                }
-                i += 1;
-                start = i;
-            }
-            _ => i += 1,
-        }
-    }
-    let text = sql[start.min(sql.len())..].trim();
-    if !text.is_empty() && !only_comments(text) {
-        statements.push(text.to_owned());
-    }
-    statements
-}
-
-fn only_comments(text: &str) -> bool {
-    text.lines()
-        .all(|l| l.trim().is_empty() || l.trim_start().starts_with("--"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -496,15 +417,6 @@ mod tests {
             name: "x".to_owned(),
             path: PathBuf::new(),
         }
-    }
-
-    #[test]
-    fn statements_split_like_the_cli() {
-        let sql = "create table a (t text default ';');\n-- a comment; here\ncreate function f() returns int language sql as $body$ select 1; $body$;\n/* c; */ insert into a values ('it''s');\n-- trailing\n";
-        let statements = split_statements(sql);
-        assert_eq!(statements.len(), 3, "{statements:?}");
-        assert!(statements[1].contains("$body$ select 1; $body$"));
-        assert!(statements[2].ends_with("('it''s')"));
     }
 
     #[test]

@@ -130,6 +130,7 @@ pub fn hash(files: &[PathBuf]) -> Result<String> {
 /// Every table that `files` leave behind, by qualified name, from the cache in `cache_dir`
 /// when the files have not changed, else from a throwaway PostgreSQL (and then cached).
 pub fn load(files: &[PathBuf], cache_dir: Option<&Path>) -> Result<BTreeMap<String, Table>> {
+    crate::db::statements::refuse_transaction_control_in(files.iter().map(PathBuf::as_path))?;
     let key = hash(files)?;
     let cached = cache_dir.map(|dir| dir.join(format!("{key}.json")));
     if let Some(path) = &cached
