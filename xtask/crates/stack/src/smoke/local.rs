@@ -388,9 +388,19 @@ fn drains_on_sigterm(docker: &Docker<'_>, stack: &Stack) -> Result<()> {
     );
     let signalled = Instant::now();
     let sent = in_flight.and_then(|()| docker.signal_container(&stack.app, "TERM"));
-    // `docker kill` returns once the signal is delivered: the service is draining now.
+    // `docker kill` returns once the signal is delivered, but the service notices it on its
+    // own schedule: under load the request could finish before the service has seen the
+    // signal, and the check would measure the scheduler. So the lock is held until the
+    // service has logged that it is draining (well within its 5 s statement timeout).
+    let draining = sent.and_then(|()| {
+        process::wait_until(
+            "the service to log \"shutdown signal received\"",
+            Duration::from_secs(3),
+            || Ok(docker.logs(&stack.app)?.contains("shutdown signal received")),
+        )
+    });
     lock.release();
-    sent?;
+    draining?;
     let status = request
         .join()
         .map_err(|_| anyhow::anyhow!("the request thread panicked"))?
