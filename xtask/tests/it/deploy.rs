@@ -1,5 +1,5 @@
-//! `cargo xtask deploy` and `db push` against a stub of Render's API (deploy::stub, in xtask-core's
-//! http/render_stub.rs) with real parts wherever one runs here: a git repository with a pushed
+//! `cargo xtask deploy` and `db push` against a stub of Render's API (xtask-stubs' render.rs)
+//! with real parts wherever one runs here: a git repository with a pushed
 //! HEAD, a real PostgreSQL as the production database, and in the end-to-end test the real
 //! authenticated registry, the real app image started from the pushed digest (so the version check
 //! sees a real git sha) and the real Supabase CLI reading the migration history.

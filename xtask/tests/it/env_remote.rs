@@ -1,5 +1,5 @@
 //! `env check --service`, `env push` and `doctor --remote` against the stub of Render's API
-//! (deploy::stub, in xtask-core's http/render_stub.rs), with its journal checked: a canary secret
+//! (xtask-stubs' render.rs), with its journal checked: a canary secret
 //! (in the env file and on the stub's service) and the canary API key appear in no output and no
 //! process's argv, and in no request but where they belong (the env var write body; the
 //! Authorization header). `doctor --remote` also meets a real PostgreSQL with TLS only and a real

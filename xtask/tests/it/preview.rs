@@ -206,12 +206,22 @@ fn up_killed_at_each_step_then_up_again_duplicates_nothing() {
     );
     let listed = repo.healthy(1);
     assert_eq!(listed.len(), 1);
+    // The scratch worktree lives as long as the preview (docs/previews.md), and no longer.
+    let trees =
+        xtask_core::workspace::Workspace::open(Some(repo.ws.path().to_path_buf()), Vec::new())
+            .unwrap()
+            .target_dir()
+            .unwrap()
+            .join("xtask/preview-trees");
+    let count = || std::fs::read_dir(&trees).map_or(0, Iterator::count);
+    assert_eq!(count(), 1, "{}", trees.display());
     repo.xtask().ok(&["preview", "down", "feature/a"]);
     assert_eq!(repo.objects(), (0, 0, 0));
+    assert_eq!(count(), 0, "{}", trees.display());
 }
 
 // Remote previews, against the stub of Supabase's Management API and Render's preview
-// endpoints (xtask/crates/preview/src/preview/stub.rs): no Docker, no network.
+// endpoints (xtask/crates/stubs/src/supabase.rs): no Docker, no network.
 
 mod remote {
     use serde_json::Value;

@@ -396,7 +396,11 @@ fn drains_on_sigterm(docker: &Docker<'_>, stack: &Stack) -> Result<()> {
         process::wait_until(
             "the service to log \"shutdown signal received\"",
             Duration::from_secs(3),
-            || Ok(docker.logs(&stack.app)?.contains("shutdown signal received")),
+            || {
+                Ok(docker
+                    .logs(&stack.app)?
+                    .contains("shutdown signal received"))
+            },
         )
     });
     lock.release();
