@@ -233,7 +233,14 @@ fn every_failure_status_exits_3_with_the_status_and_the_logs() {
             xtask(&repo, &stub, &db.url()).output(&["deploy", "--image", PUSHED, "--skip-smoke"]);
         let text = text(&out);
         assert_eq!(out.status.code(), Some(3), "{status}: {text}");
-        assert!(text.contains(&format!("ended {status}")), "{text}");
+        if status == "canceled" {
+            assert!(
+                text.contains("was canceled on Render") && text.contains("no newer deploy"),
+                "{text}"
+            );
+        } else {
+            assert!(text.contains(&format!("({status})")), "{text}");
+        }
         assert!(
             text.contains("stub build log line 60\n")
                 && text.contains("stub build log line 11\n")
@@ -242,6 +249,36 @@ fn every_failure_status_exits_3_with_the_status_and_the_logs() {
         );
         assert!(text.contains("production still runs"), "{text}");
     }
+}
+
+/// A deploy that a newer one overrode (Render's auto-deploy of a later push cancels the one in
+/// progress) names the deploy that replaced it: its id, trigger and commit.
+#[test]
+fn an_overridden_deploy_names_the_newer_deploy_its_trigger_and_commit() {
+    let repo = Repo::new();
+    let db = production_db();
+    let newer = "abcdef0123456789abcdef0123456789abcdef01";
+    let stub = Stub::start(Scenario {
+        statuses: vec!["build_in_progress".to_owned(), "canceled".to_owned()],
+        overridden_by: Some(newer.to_owned()),
+        ..image_scenario(&repo)
+    })
+    .unwrap();
+    let out = xtask(&repo, &stub, &db.url()).output(&["deploy", "--image", PUSHED, "--skip-smoke"]);
+    let text = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    let ours = new_deploys(&stub);
+    let replacement = stub
+        .deploys()
+        .into_iter()
+        .find(|d| d["trigger"] == "new_commit")
+        .expect("the stub's overriding deploy");
+    let sentence = format!(
+        "deploy {} was canceled: Render replaced it with the newer deploy {} (trigger new_commit, commit abcdef012345; now build_in_progress)",
+        ours[0]["id"].as_str().unwrap(),
+        replacement["id"].as_str().unwrap()
+    );
+    assert!(text.contains(&sentence), "{sentence}\n{text}");
 }
 
 #[test]

@@ -257,9 +257,8 @@ impl flags::DeployRun {
             return Err(fail(
                 exit::FAILED,
                 format!(
-                    "deploy {} ended {}; production still runs {}. The last {FAILURE_LOG_LINES} log lines:\n{logs}\nFix the cause and deploy again; `cargo xtask deploy logs --deploy {}` shows more",
-                    done.id,
-                    done.status,
+                    "{}; production still runs {}. The last {FAILURE_LOG_LINES} log lines:\n{logs}\nFix the cause and deploy again; `cargo xtask deploy logs --deploy {}` shows more",
+                    wait::not_live(&api, &service_id, &done),
                     pre.live.as_ref().map_or_else(
                         || "the previous deploy".to_owned(),
                         |d| format!("{} ({})", d.id, d.what())
@@ -271,7 +270,7 @@ impl flags::DeployRun {
         if done.status != Status::Live {
             return Err(fail(
                 exit::FAILED,
-                format!("deploy {} ended {}, not live", done.id, done.status),
+                format!("{}, not live", wait::not_live(&api, &service_id, &done)),
             ));
         }
 

@@ -55,6 +55,9 @@ pub struct Scenario {
     /// Env vars with their values, set on the service besides `env_vars` (whose values are
     /// well-formed stand-ins, see [`well_formed`]); a name in both takes the value given here.
     pub env_values: Vec<(String, String)>,
+    /// A commit whose deploy (trigger `new_commit`) Render starts as a deploy turns
+    /// `canceled`: an auto-deploy of a newer push that overrides the one in progress.
+    pub overridden_by: Option<String>,
 }
 
 /// A callback for [`Scenario::on_live`].
@@ -95,6 +98,7 @@ impl Default for Scenario {
             image_version: String::new(),
             on_live: None,
             env_values: Vec::new(),
+            overridden_by: None,
         }
     }
 }
@@ -304,6 +308,11 @@ impl State {
             .is_some_and(|s| s.ends_with("failed") || s == "canceled")
         {
             self.deploys[index].json["finishedAt"] = json!("2026-11-28T10:09:00Z");
+            if self.deploys[index].json["status"] == "canceled"
+                && let Some(commit) = self.scenario.overridden_by.take()
+            {
+                self.add_deploy(&["build_in_progress".to_owned()], &commit, "new_commit");
+            }
         }
     }
 

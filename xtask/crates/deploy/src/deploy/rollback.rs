@@ -33,7 +33,10 @@ pub(super) fn roll_back(
     if done.status != Status::Live {
         return Err(fail(
             exit::FAILED,
-            format!("the rollback {} ended {}", done.id, done.status),
+            format!(
+                "the rollback did not go live: {}",
+                super::wait::not_live(api, service_id, &done)
+            ),
         ));
     }
     if let Some(url) = &service.url {

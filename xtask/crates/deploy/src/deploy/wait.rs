@@ -69,6 +69,47 @@ pub(super) fn wait_for(
     }
 }
 
+/// Why `done` is not live, one sentence for each terminal status. A canceled or deactivated
+/// deploy names the newer deploy that replaced it (id, trigger, commit or image, status) when
+/// Render's list has one: "ended canceled" alone leaves the reader guessing who did it.
+pub(super) fn not_live(api: &Api, service: &str, done: &Deploy) -> String {
+    let id = &done.id;
+    let replaced_by = || -> Option<String> {
+        let deploys = api.deploys(service, &[], 20).ok()?;
+        let ours = deploys.iter().position(|d| d.id == *id)?;
+        // The list is newest first: the one just above ours replaced it.
+        let newer = deploys[..ours].last()?;
+        Some(format!(
+            "the newer deploy {} (trigger {}, {}; now {})",
+            newer.id,
+            newer.trigger.as_deref().unwrap_or("unknown"),
+            newer.what(),
+            newer.status
+        ))
+    };
+    match &done.status {
+        Status::BuildFailed => format!("deploy {id} failed to build (build_failed)"),
+        Status::UpdateFailed => format!(
+            "deploy {id} was built but did not start or pass Render's health check (update_failed)"
+        ),
+        Status::PreDeployFailed => {
+            format!("deploy {id}'s pre-deploy command failed (pre_deploy_failed)")
+        }
+        Status::Canceled => match replaced_by() {
+            Some(newer) => format!("deploy {id} was canceled: Render replaced it with {newer}"),
+            None => format!(
+                "deploy {id} was canceled on Render (in the dashboard or through the API); no newer deploy replaced it"
+            ),
+        },
+        Status::Deactivated => match replaced_by() {
+            Some(newer) => format!("deploy {id} was deactivated: {newer} replaced it"),
+            None => format!("deploy {id} was deactivated before this tool saw it live"),
+        },
+        Status::Live => format!("deploy {id} is live"),
+        other => format!("deploy {id} ended with status `{other}`, which this tool does not know"),
+    }
+}
+
 /// The wait between polls: spread the remaining requests over the time to the reset, never
 /// faster than [`MIN_POLL`], so a wait never exhausts the rate limit.
 fn poll_interval(api: &Api) -> Duration {
