@@ -581,9 +581,10 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-/// How a value may be shown: secrets never, URLs with their password masked.
+/// How a value may be shown: a secret never, not even in part (a URL can carry its key outside
+/// the password, as a Sentry DSN does in its user part); other URLs with their password masked.
 pub fn display_value(var: &Var, value: &str) -> String {
-    if var.secret && !matches!(var.format, Format::PostgresUrl | Format::HttpUrl) {
+    if var.secret {
         return "***".to_owned();
     }
     match var.format {
