@@ -34,6 +34,11 @@ use crate::{
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// GET endpoints take no body; anything larger than this is refused early.
 const BODY_LIMIT: usize = 16 * 1024;
+/// The longest URI (path and query) the API reads; every valid request fits in far less.
+const MAX_URI_BYTES: usize = 8 * 1024;
+/// How long `/ready` and `/` wait for the database: a readiness probe must fail fast when the
+/// database hangs (Render's health checks time out), not wait for the query deadline.
+const PROBE_DEADLINE: Duration = Duration::from_millis(800);
 const MAX_LIMIT: i64 = 500;
 const MAX_OFFSET: i64 = 100_000;
 const SOURCES: &[&str] = &[
@@ -126,7 +131,6 @@ type ApiResult = Result<Response, ApiError>;
 
 /// Request id, latency, the request deadline and one log line per request.
 async fn observe(request: Request, next: Next) -> Response {
-    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
     let started = Instant::now();
     // A caller's request id is echoed only when it is one the contract allows; any other value
     // is refused (a 400 under an id of ours), so logs never carry a caller's arbitrary bytes.
@@ -138,18 +142,16 @@ async fn observe(request: Request, next: Next) -> Response {
     });
     let request_id = match &given {
         Some(Some(id)) => id.clone(),
-        _ => {
-            let boot = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_secs();
-            format!("{boot:x}-{:x}", NEXT_ID.fetch_add(1, Ordering::Relaxed))
-        }
+        _ => new_request_id(),
     };
     let method = request.method().to_string();
     // The path only: query strings are user input and stay out of the logs.
     let path = request.uri().path().to_owned();
-    let mut response = if let Some(None) = given {
+    let uri = request.uri();
+    let uri_bytes = uri.path().len() + uri.query().map_or(0, |q| q.len() + 1);
+    let mut response = if uri_bytes > MAX_URI_BYTES {
+        ApiError::uri_too_long(MAX_URI_BYTES).into_response()
+    } else if let Some(None) = given {
         ApiError::bad_request(
             "`X-Request-Id` must be 1-64 characters of letters, digits, `-`, `_` and `.`",
         )
@@ -174,6 +176,19 @@ async fn observe(request: Request, next: Next) -> Response {
         }),
     );
     response
+}
+
+/// A request id of ours: the process's start second and a counter, both in hex.
+pub(crate) fn new_request_id() -> String {
+    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+    static BOOT: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let boot = BOOT.get_or_init(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs()
+    });
+    format!("{boot:x}-{:x}", NEXT_ID.fetch_add(1, Ordering::Relaxed))
 }
 
 /// What the contract allows in `X-Request-Id`.
@@ -214,7 +229,14 @@ async fn health() -> Response {
 /// expand-first migration applied before the new code is deployed), 503 when it is behind, has
 /// no history or cannot be reached.
 async fn ready(State(state): State<Arc<AppState>>) -> ApiResult {
-    let actual = match state.db.migration().await {
+    let Ok(answer) = tokio::time::timeout(PROBE_DEADLINE, state.db.migration()).await else {
+        return Err(ApiError::not_ready(format!(
+            "the database did not answer within {} ms",
+            PROBE_DEADLINE.as_millis()
+        ))
+        .with_fields(migrations(None)));
+    };
+    let actual = match answer {
         Ok(actual) => actual,
         Err(db::Error::Query(_)) => {
             return Err(ApiError::not_ready(
@@ -248,7 +270,11 @@ fn migrations(actual: Option<&Migration>) -> serde_json::Value {
 
 async fn root(State(state): State<Arc<AppState>>) -> Response {
     // `/` answers even without a database: the migration is then null.
-    let actual = state.db.migration().await.ok().flatten();
+    let actual = tokio::time::timeout(PROBE_DEADLINE, state.db.migration())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .flatten();
     let mut body = json!({
         "service": "openeu-api",
         "version": VERSION,

@@ -13,7 +13,7 @@ use std::{
     time::Duration,
 };
 
-use openeu_api::{AppState, Config, Db, VERSION, log};
+use openeu_api::{AppState, Config, Db, VERSION, log, server};
 use serde_json::json;
 
 /// Render's default when PORT is unset.
@@ -118,7 +118,7 @@ async fn run_server(
     );
     let draining = Arc::new(tokio::sync::Notify::new());
     let signalled = Arc::clone(&draining);
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let server = server::serve(listener, app, server::Limits::DEFAULT, async move {
         shutdown_signal().await;
         signalled.notify_one();
     });
@@ -127,7 +127,7 @@ async fn run_server(
         tokio::time::sleep(DRAIN_DEADLINE).await;
     };
     tokio::select! {
-        result = server => result.map_err(|e| e.to_string())?,
+        () = server => {},
         () = deadline => log::warn("drain deadline passed; exiting with requests in flight", json!({ "deadline_s": DRAIN_DEADLINE.as_secs() })),
     }
     log::info("stopped", json!({}));
