@@ -48,6 +48,20 @@ impl Server {
         Server::start_in(Mode::Plain)
     }
 
+    /// The migrations with the repository's seed (supabase/seed.sql) instead of the test rows:
+    /// the data a local stack serves, for tests that explore the API as a client would.
+    pub fn seeded() -> Server {
+        let (mut files, record) = Server::inputs();
+        files.pop();
+        files.push(repo_root().join("supabase/seed.sql"));
+        let db = openeu_testdb::Server::start(&files, &record);
+        Server {
+            db,
+            mode: Mode::Plain,
+            bouncer: None,
+        }
+    }
+
     pub fn start_in(mode: Mode) -> Server {
         let (files, record) = Server::inputs();
         let db = if mode == Mode::Tls {
