@@ -184,6 +184,10 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for JsonErrors<T> {
 /// with status 400, 414 or 431 and `content-length: 0`. The router's answers always have a body,
 /// so an empty 4xx can only come from hyper.
 fn rewrite(head: &[u8]) -> Option<Vec<u8>> {
+    // Cheap tests first: this sees every write of every response.
+    if head.len() > 1024 || !head.starts_with(b"HTTP/1.1 4") || !head.ends_with(b"\r\n\r\n") {
+        return None;
+    }
     let text = std::str::from_utf8(head).ok()?;
     let rest = text.strip_prefix("HTTP/1.1 ")?;
     if !text.ends_with("\r\n\r\n") || text.matches("\r\n\r\n").count() != 1 {
