@@ -12,8 +12,8 @@ use std::{
 
 use axum::{
     Router,
-    extract::{DefaultBodyLimit, Path, RawQuery, Request, State},
-    http::{HeaderMap, HeaderValue, header},
+    extract::{DefaultBodyLimit, FromRequestParts, Path, RawQuery, Request, State},
+    http::{HeaderValue, header, request::Parts},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::{MethodRouter, get},
@@ -34,6 +34,11 @@ use crate::{
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// GET endpoints take no body; anything larger than this is refused early.
 const BODY_LIMIT: usize = 16 * 1024;
+/// The longest URI (path and query) the API reads; every valid request fits in far less.
+const MAX_URI_BYTES: usize = 8 * 1024;
+/// How long `/ready` and `/` wait for the database: a readiness probe must fail fast when the
+/// database hangs (Render's health checks time out), not wait for the query deadline.
+const PROBE_DEADLINE: Duration = Duration::from_millis(800);
 const MAX_LIMIT: i64 = 500;
 const MAX_OFFSET: i64 = 100_000;
 const SOURCES: &[&str] = &[
@@ -126,34 +131,36 @@ type ApiResult = Result<Response, ApiError>;
 
 /// Request id, latency, the request deadline and one log line per request.
 async fn observe(request: Request, next: Next) -> Response {
-    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
     let started = Instant::now();
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| {
-            !v.is_empty()
-                && v.len() <= 64
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-        })
-        .map_or_else(
-            || {
-                let boot = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap_or_default()
-                    .as_secs();
-                format!("{boot:x}-{:x}", NEXT_ID.fetch_add(1, Ordering::Relaxed))
-            },
-            str::to_owned,
-        );
+    // A caller's request id is echoed only when it is one the contract allows; any other value
+    // is refused (a 400 under an id of ours), so logs never carry a caller's arbitrary bytes.
+    let given = request.headers().get("x-request-id").map(|v| {
+        v.to_str()
+            .ok()
+            .filter(|v| is_request_id(v))
+            .map(str::to_owned)
+    });
+    let request_id = match &given {
+        Some(Some(id)) => id.clone(),
+        _ => new_request_id(),
+    };
     let method = request.method().to_string();
     // The path only: query strings are user input and stay out of the logs.
     let path = request.uri().path().to_owned();
-    let mut response = match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::timeout().into_response(),
+    let uri = request.uri();
+    let uri_bytes = uri.path().len() + uri.query().map_or(0, |q| q.len() + 1);
+    let mut response = if uri_bytes > MAX_URI_BYTES {
+        ApiError::uri_too_long(MAX_URI_BYTES).into_response()
+    } else if let Some(None) = given {
+        ApiError::bad_request(
+            "`X-Request-Id` must be 1-64 characters of letters, digits, `-`, `_` and `.`",
+        )
+        .into_response()
+    } else {
+        match tokio::time::timeout(REQUEST_TIMEOUT, guard_panics(next.run(request))).await {
+            Ok(response) => response,
+            Err(_) => ApiError::timeout().into_response(),
+        }
     };
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", value);
@@ -171,6 +178,45 @@ async fn observe(request: Request, next: Next) -> Response {
     response
 }
 
+/// A request id of ours: the process's start second and a counter, both in hex.
+pub(crate) fn new_request_id() -> String {
+    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+    static BOOT: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let boot = BOOT.get_or_init(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs()
+    });
+    format!("{boot:x}-{:x}", NEXT_ID.fetch_add(1, Ordering::Relaxed))
+}
+
+/// What the contract allows in `X-Request-Id`.
+fn is_request_id(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 64
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
+/// Runs a handler so that a panic in it answers 500 with the JSON error body, and the server
+/// (one task per connection) keeps serving every other request.
+async fn guard_panics(handler: impl Future<Output = Response>) -> Response {
+    match futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(handler)).await {
+        Ok(response) => response,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            log::error("handler panicked", json!({ "panic": what }));
+            ApiError::internal().into_response()
+        }
+    }
+}
+
 async fn openapi() -> Response {
     json_text(OPENAPI.to_owned())
 }
@@ -183,7 +229,14 @@ async fn health() -> Response {
 /// expand-first migration applied before the new code is deployed), 503 when it is behind, has
 /// no history or cannot be reached.
 async fn ready(State(state): State<Arc<AppState>>) -> ApiResult {
-    let actual = match state.db.migration().await {
+    let Ok(answer) = tokio::time::timeout(PROBE_DEADLINE, state.db.migration()).await else {
+        return Err(ApiError::not_ready(format!(
+            "the database did not answer within {} ms",
+            PROBE_DEADLINE.as_millis()
+        ))
+        .with_fields(migrations(None)));
+    };
+    let actual = match answer {
         Ok(actual) => actual,
         Err(db::Error::Query(_)) => {
             return Err(ApiError::not_ready(
@@ -217,7 +270,11 @@ fn migrations(actual: Option<&Migration>) -> serde_json::Value {
 
 async fn root(State(state): State<Arc<AppState>>) -> Response {
     // `/` answers even without a database: the migration is then null.
-    let actual = state.db.migration().await.ok().flatten();
+    let actual = tokio::time::timeout(PROBE_DEADLINE, state.db.migration())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .flatten();
     let mut body = json!({
         "service": "openeu-api",
         "version": VERSION,
@@ -246,7 +303,10 @@ fn decode_cursor(text: &str) -> Result<Cursor, BadParameter> {
     let invalid = || BadParameter("`cursor` is not a cursor this API returned".to_owned());
     let bytes = crate::auth::base64url_decode(text).ok_or_else(invalid)?;
     let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
-    if !openeu_env::is_timestamp(&cursor.t) || cursor.id.len() > 200 {
+    if !openeu_env::is_timestamp(&cursor.t)
+        || cursor.id.chars().count() > 200
+        || !storable(&cursor.id)
+    {
         return Err(invalid());
     }
     Ok(cursor)
@@ -286,11 +346,42 @@ async fn meetings(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery)
     Ok(json_text(state.db.meetings(&filter).await?))
 }
 
-async fn meeting(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult {
-    if id.len() > 200 {
-        return Err(ApiError::bad_request("the meeting id is too long"));
+/// A path parameter, percent-decoded; a path that is not UTF-8 gets the API's JSON 400 rather
+/// than axum's plain-text one.
+struct PathId(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(id)) => Ok(PathId(id)),
+            Err(_) => Err(ApiError::bad_request(
+                "the path is not valid percent-encoded UTF-8",
+            )),
+        }
     }
-    match state.db.meeting(&id).await? {
+}
+
+/// Whether `id` could be stored at all: PostgreSQL's text cannot hold NUL, so an id with one
+/// names nothing (a 404, and never a statement that fails with SQLSTATE 22021).
+fn storable(id: &str) -> bool {
+    !id.contains('\0')
+}
+
+async fn meeting(State(state): State<Arc<AppState>>, PathId(id): PathId) -> ApiResult {
+    // The contract limits ids in characters, as JSON Schema's maxLength counts.
+    if id.chars().count() > 200 {
+        return Err(ApiError::bad_request(
+            "the meeting id may be at most 200 characters",
+        ));
+    }
+    let found = if storable(&id) {
+        state.db.meeting(&id).await?
+    } else {
+        None
+    };
+    match found {
         Some(text) => Ok(json_text(text)),
         None => Err(ApiError::not_found(format!("no meeting with id {id:?}"))),
     }
@@ -319,11 +410,18 @@ async fn legislative_files(
     Ok(json_text(state.db.legislative_files(&filter).await?))
 }
 
-async fn legislative_file(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult {
-    if id.len() > 40 {
-        return Err(ApiError::bad_request("the procedure reference is too long"));
+async fn legislative_file(State(state): State<Arc<AppState>>, PathId(id): PathId) -> ApiResult {
+    if id.chars().count() > 40 {
+        return Err(ApiError::bad_request(
+            "the procedure reference may be at most 40 characters",
+        ));
     }
-    match state.db.legislative_file(&id).await? {
+    let found = if storable(&id) {
+        state.db.legislative_file(&id).await?
+    } else {
+        None
+    };
+    match found {
         Some(text) => Ok(json_text(text)),
         None => Err(ApiError::not_found(format!("no legislative file {id:?}"))),
     }
@@ -337,18 +435,60 @@ async fn topics(State(state): State<Arc<AppState>>) -> ApiResult {
     Ok(json_text(state.db.topics().await?))
 }
 
-async fn profile(State(state): State<Arc<AppState>>, headers: HeaderMap) -> ApiResult {
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
-    let user = auth::verify(authorization, &state.jwt_secret, now)
-        .map_err(|r| ApiError::unauthorized(&r))?;
+/// The caller, verified from `Authorization: Bearer <token>` (the scheme in any case, as RFC
+/// 7235 §2.1 says); a handler that takes it answers 401 to anyone else.
+struct User(String);
+
+impl FromRequestParts<Arc<AppState>> for User {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let authorization = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .map(|v| v.to_str().unwrap_or("\u{fffd}"));
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        auth::verify(authorization, &state.jwt_secret, now)
+            .map(User)
+            .map_err(|r| ApiError::unauthorized(&r))
+    }
+}
+
+async fn profile(State(state): State<Arc<AppState>>, User(user): User) -> ApiResult {
     match state.db.profile(&user).await? {
         Some(text) => Ok(json_text(text)),
         None => Err(ApiError::not_found("this user has no profile yet")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_json_and_the_next_request_is_served() {
+        let panicked = guard_panics(async { panic!("a bug") }).await;
+        assert_eq!(panicked.status(), 500);
+        assert_eq!(
+            panicked.headers().get(header::CONTENT_TYPE).unwrap(),
+            "application/json"
+        );
+        let served = guard_panics(async { json_text("{}".to_owned()) }).await;
+        assert_eq!(served.status(), 200);
+    }
+
+    #[test]
+    fn request_ids_follow_the_contract() {
+        assert!(is_request_id("abc-1.2_3"));
+        assert!(is_request_id(&new_request_id()));
+        for bad in ["", "a b", "a/b", "é", &"x".repeat(65)] {
+            assert!(!is_request_id(bad), "{bad:?}");
+        }
     }
 }

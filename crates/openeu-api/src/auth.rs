@@ -1,8 +1,11 @@
 //! Supabase user JWTs: HS256, signed with `SUPABASE_JWT_SECRET`, audience `authenticated`, with an
 //! expiry. Verified here with HMAC-SHA256 (constant-time comparison) rather than a JWT crate:
 //! one algorithm is all we accept, and that keeps ring and friends out of the base image.
+//! base64url is the `base64` crate's strict decoder (the one postgres-protocol already
+//! brings): no padding, and no non-zero leftover bits, so each token has one spelling.
 
-use hmac::{Hmac, Mac};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use hmac::{Hmac, KeyInit, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 
@@ -33,6 +36,8 @@ impl Rejection {
 #[derive(Debug, Deserialize)]
 struct Header {
     alg: String,
+    /// Extensions the receiver must understand (RFC 7515 §4.1.11); we understand none.
+    crit: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -50,12 +55,14 @@ pub fn verify(
     now_secs: u64,
 ) -> Result<String, Rejection> {
     let header = authorization.ok_or(Rejection::Missing)?;
+    // The scheme is case-insensitive (RFC 7235 §2.1): `Bearer`, `bearer` and `BEARER` alike.
     let token = header
-        .strip_prefix("Bearer ")
-        .or_else(|| header.strip_prefix("bearer "))
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .ok_or(Rejection::Malformed(
             "the Authorization header must be `Bearer <token>`",
         ))?
+        .1
         .trim();
     let mut parts = token.split('.');
     let (Some(h), Some(p), Some(s), None) =
@@ -70,6 +77,11 @@ pub fn verify(
     // Only HS256: this refuses `none`, HS384/HS512 and every asymmetric algorithm.
     if header.alg != "HS256" {
         return Err(Rejection::Algorithm);
+    }
+    if header.crit.is_some() {
+        return Err(Rejection::Malformed(
+            "the JWT header names critical extensions (crit), which this API does not support",
+        ));
     }
     let signature =
         base64url_decode(s).ok_or(Rejection::Malformed("the JWT signature is not base64url"))?;
@@ -106,52 +118,17 @@ pub fn verify(
         .ok_or(Rejection::Malformed("the token has no sub claim"))
 }
 
-/// Decodes unpadded (or padded) base64url.
+/// Decodes canonical unpadded base64url: what JWTs (RFC 7515 §2) and our cursors use.
 pub fn base64url_decode(text: &str) -> Option<Vec<u8>> {
-    let text = text.trim_end_matches('=');
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let mut buffer = 0u32;
-    let mut bits = 0;
-    for byte in text.bytes() {
-        let value = match byte {
-            b'A'..=b'Z' => byte - b'A',
-            b'a'..=b'z' => byte - b'a' + 26,
-            b'0'..=b'9' => byte - b'0' + 52,
-            b'-' => 62,
-            b'_' => 63,
-            _ => return None,
-        };
-        buffer = (buffer << 6) | u32::from(value);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-        }
-    }
-    Some(out)
+    URL_SAFE_NO_PAD.decode(text).ok()
 }
 
 #[cfg(test)]
 pub mod tests {
     use super::*;
 
-    /// Unpadded base64url.
-    fn base64url_encode(bytes: &[u8]) -> String {
-        const ALPHABET: &[u8; 64] =
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-        let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-        for chunk in bytes.chunks(3) {
-            let n = chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b))
-                << (8 * (3 - chunk.len()));
-            for i in 0..=chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
-            }
-        }
-        out
-    }
-
     fn b64(bytes: &[u8]) -> String {
-        base64url_encode(bytes)
+        URL_SAFE_NO_PAD.encode(bytes)
     }
 
     pub fn sign(header: &str, claims: &str, secret: &[u8]) -> String {
@@ -203,7 +180,60 @@ pub mod tests {
     #[test]
     fn base64url_round_trips() {
         for input in [&b""[..], b"f", b"fo", b"foo", b"\xff\xfe\xfd\x00"] {
-            assert_eq!(base64url_decode(&base64url_encode(input)).unwrap(), input);
+            assert_eq!(base64url_decode(&b64(input)).unwrap(), input);
         }
+    }
+
+    /// The signature with its last character's unused low bits set: the same bytes to a lenient
+    /// decoder, a different token to a strict one.
+    fn non_canonical(token: &str) -> String {
+        let (rest, last) = token.split_at(token.len() - 1);
+        // A 32-byte HMAC is 43 characters: the last carries 4 bits and 2 unused ones.
+        const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let value = ALPHABET.find(last).unwrap();
+        assert_eq!(
+            value & 0b11,
+            0,
+            "a canonical encoding leaves the low bits clear"
+        );
+        format!("{rest}{}", &ALPHABET[value + 1..value + 2])
+    }
+
+    #[test]
+    fn only_canonical_base64url_is_accepted() {
+        let token = sign(HS256, GOOD, SECRET);
+        assert_eq!(check(&token), Ok("a1b2".to_owned()));
+        assert!(matches!(
+            check(&non_canonical(&token)),
+            Err(Rejection::Malformed(_))
+        ));
+        assert!(matches!(
+            check(&format!("{token}=")),
+            Err(Rejection::Malformed(_))
+        ));
+        assert!(base64url_decode("Zm9v").is_some());
+        assert!(base64url_decode("Zm9=").is_none());
+        assert!(base64url_decode("Zm8").is_some());
+        assert!(base64url_decode("Zm9").is_none(), "leftover bits set");
+    }
+
+    #[test]
+    fn critical_extensions_are_refused() {
+        let crit = sign(r#"{"alg":"HS256","crit":["exp"],"exp":1}"#, GOOD, SECRET);
+        assert!(matches!(check(&crit), Err(Rejection::Malformed(_))));
+    }
+
+    #[test]
+    fn the_scheme_is_case_insensitive() {
+        let token = sign(HS256, GOOD, SECRET);
+        for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+            assert_eq!(
+                verify(Some(&format!("{scheme} {token}")), SECRET, NOW),
+                Ok("a1b2".to_owned()),
+                "{scheme}"
+            );
+        }
+        assert!(verify(Some(&format!("Bearer{token}")), SECRET, NOW).is_err());
+        assert!(verify(Some(&format!("Basic {token}")), SECRET, NOW).is_err());
     }
 }

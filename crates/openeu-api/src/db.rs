@@ -24,6 +24,11 @@ const QUERY_DEADLINE: Duration = Duration::from_secs(6);
 pub enum Error {
     /// No connection could be had in time: a 503.
     Unavailable(String),
+    /// The database refused a parameter's value (SQLSTATE class 22, data exception, such as an
+    /// out-of-range time or a NUL byte): a 400. Parameters are validated before, so this is a
+    /// validation gap, but it is the caller's input, not a server fault. The text is the
+    /// SQLSTATE only: PostgreSQL's message quotes the value.
+    Invalid(String),
     /// The statement failed: a 500 (parameters are validated before, so this is a bug).
     Query(String),
 }
@@ -32,6 +37,7 @@ impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Error::Unavailable(why) => write!(f, "database unavailable: {why}"),
+            Error::Invalid(code) => write!(f, "the database refused a value (SQLSTATE {code})"),
             Error::Query(why) => write!(f, "query failed: {why}"),
         }
     }
@@ -395,16 +401,25 @@ pub fn meetings_sql(conditions: &[String], limit: &str, offset: &str) -> String 
 fn unavailable(err: deadpool_postgres::PoolError) -> Error {
     match err {
         deadpool_postgres::PoolError::Backend(e) => match classify(e) {
-            Error::Query(text) | Error::Unavailable(text) => Error::Unavailable(text),
+            Error::Query(text) | Error::Unavailable(text) | Error::Invalid(text) => {
+                Error::Unavailable(text)
+            }
         },
         other => Error::Unavailable(other.to_string()),
     }
 }
 
-/// Connection-level failures are "unavailable" (503); statement errors are bugs (500).
+/// By SQLSTATE class: connection-level failures are "unavailable" (503), data exceptions are
+/// the caller's value (400), and any other statement error is a bug (500).
 fn classify(err: tokio_postgres::Error) -> Error {
     if let Some(db) = err.as_db_error() {
-        // The server's own words: they name the problem, never a parameter's value.
+        let code = db.code().code();
+        // Class 22: a value the statement cannot take (22007/22008 bad or out-of-range time,
+        // 22009 bad time zone offset, 22021 NUL byte, 22P02 bad number, ...).
+        if code.starts_with("22") {
+            return Error::Invalid(code.to_owned());
+        }
+        // The server's own words name the problem; quoted parts may hold a value, so they go.
         let hint = if db.message().contains("no encryption") {
             " (the server accepts only TLS connections: use sslmode=require or stronger in DATABASE_URL)"
         } else {
@@ -413,13 +428,12 @@ fn classify(err: tokio_postgres::Error) -> Error {
         let text = format!(
             "{} ({}): {}{hint}",
             db.severity(),
-            db.code().code(),
-            db.message()
+            code,
+            without_quoted(db.message())
         );
         // Not the statement's fault: the connection is broken (08: connection exception, such
         // as pgbouncer's "cannot connect to server"), refused (28: authorization, pg_hba),
         // short of resources (53: too many connections) or the server is going away (57P).
-        let code = db.code().code();
         if ["08", "28", "53", "57P"]
             .iter()
             .any(|c| code.starts_with(c))
@@ -444,9 +458,28 @@ fn classify(err: tokio_postgres::Error) -> Error {
     }
 }
 
+/// `text` with each double-quoted part replaced by `"…"`: PostgreSQL quotes the value it
+/// refused, and the logs must not carry a caller's input.
+fn without_quoted(text: &str) -> String {
+    text.split('"')
+        .enumerate()
+        .map(|(i, part)| if i % 2 == 1 { "…" } else { part })
+        .collect::<Vec<_>>()
+        .join("\"")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoted_values_stay_out_of_the_log_text() {
+        assert_eq!(
+            without_quoted(r#"invalid input syntax for type timestamp: "2026-01-01 secret""#),
+            r#"invalid input syntax for type timestamp: "…""#
+        );
+        assert_eq!(without_quoted("no quotes"), "no quotes");
+    }
 
     #[test]
     fn migrations_compare_as_numbers() {

@@ -37,6 +37,15 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "invalid_parameter", detail)
     }
 
+    /// A 414: the URI is longer than `max` bytes.
+    pub fn uri_too_long(max: usize) -> Self {
+        Self::new(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("the URI is longer than this API accepts ({max} bytes)"),
+        )
+    }
+
     /// A 404.
     pub fn not_found(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", detail)
@@ -116,6 +125,11 @@ impl From<db::Error> for ApiError {
             db::Error::Unavailable(why) => {
                 log::warn("database unavailable", json!({ "error": why }));
                 Self::database_unavailable()
+            }
+            db::Error::Invalid(code) => {
+                // The SQLSTATE only: the database's message would quote the caller's value.
+                log::info("value refused by the database", json!({ "sqlstate": code }));
+                Self::bad_request("a parameter's value is outside what the database accepts")
             }
             db::Error::Query(why) => {
                 log::error("query failed", json!({ "error": why }));

@@ -20,6 +20,7 @@ mod error;
 pub mod log;
 mod params;
 mod preview;
+pub mod server;
 mod tls;
 
 pub use api::{AppState, OPENAPI, route_paths, router};

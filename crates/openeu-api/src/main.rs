@@ -13,7 +13,7 @@ use std::{
     time::Duration,
 };
 
-use openeu_api::{AppState, Config, Db, VERSION, log};
+use openeu_api::{AppState, Config, Db, VERSION, log, server};
 use serde_json::json;
 
 /// Render's default when PORT is unset.
@@ -56,6 +56,22 @@ fn main() -> ExitCode {
 }
 
 fn serve() -> ExitCode {
+    // A panic is one JSON log line like every other (the handler's guard answers it with a 500).
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        log::error(
+            "panic",
+            json!({
+                "panic": message,
+                "location": info.location().map(ToString::to_string),
+            }),
+        );
+    }));
     let config = match Config::from_lookup(|name| std::env::var(name).ok()) {
         Ok(config) => config,
         Err(invalid) => {
@@ -118,7 +134,7 @@ async fn run_server(
     );
     let draining = Arc::new(tokio::sync::Notify::new());
     let signalled = Arc::clone(&draining);
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let server = server::serve(listener, app, server::Limits::DEFAULT, async move {
         shutdown_signal().await;
         signalled.notify_one();
     });
@@ -127,7 +143,7 @@ async fn run_server(
         tokio::time::sleep(DRAIN_DEADLINE).await;
     };
     tokio::select! {
-        result = server => result.map_err(|e| e.to_string())?,
+        () = server => {},
         () = deadline => log::warn("drain deadline passed; exiting with requests in flight", json!({ "deadline_s": DRAIN_DEADLINE.as_secs() })),
     }
     log::info("stopped", json!({}));

@@ -259,6 +259,116 @@ async fn every_class_of_bad_parameter_is_a_400_with_a_detail(mode: Mode) {
     assert_eq!(app.get("/meetings/").await.status, 404);
 }
 
+/// The hostile inputs of issue 21: each gets the contract's JSON error, never a 5xx.
+async fn hostile_inputs_get_json_4xx_never_5xx(mode: Mode) {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let db = Server::start_in(mode);
+    let app = App::local(&db);
+    let cursor = |t: &str, id: &str| {
+        URL_SAFE_NO_PAD.encode(serde_json::json!({ "t": t, "id": id }).to_string())
+    };
+    let refused = [
+        // Offsets PostgreSQL cannot read (it stops at ±15:59), in start, end and a cursor.
+        "/meetings?start=2026-03-01T09:30:00%2B16:00".to_owned(),
+        "/meetings?end=2026-03-01T09:30:00-23:59".to_owned(),
+        format!(
+            "/meetings?cursor={}",
+            cursor("2026-01-01T00:00:00+16:00", "x")
+        ),
+        // A NUL byte in a cursor's id.
+        format!(
+            "/meetings?cursor={}",
+            cursor("2026-01-01T00:00:00Z", "a\u{0}b")
+        ),
+        // Malformed percent-encodings and bytes that are not UTF-8.
+        "/meetings?q=%zz".to_owned(),
+        "/meetings?q=%4".to_owned(),
+        "/meetings?topic=%".to_owned(),
+        "/meetings?q=%C3".to_owned(),
+        "/meetings/%FF%FE".to_owned(),
+        "/legislative-files/%C3".to_owned(),
+        // An empty value is a value, and not a valid one.
+        "/meetings?country=".to_owned(),
+        "/meetings?source=".to_owned(),
+        "/legislative-files?committee=".to_owned(),
+        "/legislative-files?status=".to_owned(),
+        "/meetings?limit=".to_owned(),
+        "/meetings?start=".to_owned(),
+        "/meetings?cursor=".to_owned(),
+        // Ids over the contract's length in characters.
+        format!("/meetings/{}", "x".repeat(201)),
+        format!("/legislative-files/{}", "é".repeat(41)),
+    ];
+    for path in &refused {
+        let answer = app.get(path).await;
+        assert_eq!(answer.status, 400, "{path}: {}", answer.body);
+        assert_eq!(
+            answer.header("content-type"),
+            Some("application/json"),
+            "{path}"
+        );
+        assert_eq!(answer.json()["error"], "invalid_parameter", "{path}");
+    }
+    // NUL in a path id names nothing (PostgreSQL's text cannot hold it); ids are counted in
+    // characters, so 150 two-byte characters are within the 200 allowed.
+    for path in [
+        "/meetings/a%00b".to_owned(),
+        "/legislative-files/2021%000106(COD)".to_owned(),
+        format!("/meetings/{}", "é".repeat(150)),
+        format!("/legislative-files/{}", "é".repeat(40)),
+    ] {
+        let answer = app.get(&path).await;
+        assert_eq!(answer.status, 404, "{path}: {}", answer.body);
+        assert_eq!(answer.json()["error"], "not_found", "{path}");
+    }
+    // Empty free text is no filter; control characters are refused as the contract's pattern.
+    assert_eq!(app.get("/meetings?q=&topic=").await.status, 200);
+    assert_eq!(app.get("/meetings?q=%C2%85").await.status, 400);
+    // An X-Request-Id the contract does not allow is refused, under an id of ours.
+    for bad in ["", "has space", "a/b", &"x".repeat(65)] {
+        let answer = app.get_with("/health", &[("x-request-id", bad)]).await;
+        assert_eq!(answer.status, 400, "{bad:?}: {}", answer.body);
+        assert_ne!(answer.header("x-request-id"), Some(bad));
+    }
+    let answer = app
+        .get_with("/health", &[("x-request-id", "abc-1.2_3")])
+        .await;
+    assert_eq!(
+        (answer.status, answer.header("x-request-id")),
+        (200, Some("abc-1.2_3"))
+    );
+}
+
+/// A value the database refuses (SQLSTATE class 22) is the caller's error, not a server fault.
+async fn data_exceptions_are_the_callers_error(mode: Mode) {
+    let db = Server::start_in(mode);
+    let config = openeu_api::Config::from_lookup(openeu_env::lookup_from(
+        &db.service_env()
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .chain([("SUPABASE_JWT_SECRET", JWT_SECRET)])
+            .collect::<Vec<_>>(),
+    ))
+    .unwrap();
+    let pool = openeu_api::Db::connect(config.resolve_database().unwrap()).unwrap();
+    let err = pool
+        .starts_before("2026-03-01T09:30:00+16:00", "2026-03-02")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("SQLSTATE 22009"), "{err}");
+    assert!(
+        !err.to_string().contains("16:00"),
+        "no value in the text: {err}"
+    );
+    let err = pool
+        .starts_before("a\u{0}b", "2026-03-02")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("SQLSTATE 22"), "{err}");
+    let api: openeu_api::ApiError = err.into();
+    assert_eq!(api.status(), 400);
+}
+
 /// GET /profile with `token` as the bearer token, or with no Authorization header.
 async fn profile(app: &App, token: Option<String>) -> Answer {
     match token {
@@ -600,4 +710,6 @@ in_each_mode!(
     readiness_accepts_a_schema_ahead_and_refuses_one_behind,
     meetings_filter_by_topic_id_or_name,
     a_meeting_has_its_topics_in_one_shape_on_both_endpoints,
+    hostile_inputs_get_json_4xx_never_5xx,
+    data_exceptions_are_the_callers_error,
 );

@@ -132,7 +132,8 @@ async fn every_query_parameter_the_router_accepts_is_in_the_document_and_nothing
         if accepted != documented {
             disagreements.insert(path.clone(), (accepted, documented));
         }
-        // Each documented parameter is accepted on its own (an empty value means "not given").
+        // Each documented parameter is known on its own (an empty value may be refused as a bad
+        // value, never as an unknown parameter).
         for name in query_parameters(&doc, &item["get"]) {
             let (status, body) = get(&router, &format!("{}?{name}=", concrete(path))).await;
             assert!(

