@@ -273,3 +273,6 @@ mod tests {
         assert!(smoke.json && smoke.image.is_none() && smoke.junit.is_none());
     }
 }
+
+#[cfg(test)]
+mod golden;
