@@ -9,6 +9,8 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use clap::Parser;
+
 use crate::{flags, workspace};
 
 fn root() -> PathBuf {

@@ -6,6 +6,8 @@
 
 use std::fmt::Write as _;
 
+use clap::{CommandFactory, Parser};
+
 use super::Xtask;
 
 /// The golden file, from the repository's root.
