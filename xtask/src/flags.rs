@@ -5,8 +5,6 @@
 
 use std::path::PathBuf;
 
-use clap::ArgMatches;
-use xtask_core::cli::Flags;
 use xtask_data::flags::{DbCommand, MigrationCommand, Seed};
 use xtask_deploy::flags::{Deploy, EnvCommand};
 use xtask_images::flags::{BaseCommand, ImageCommand};
@@ -14,137 +12,90 @@ use xtask_preview::flags::PreviewCommand;
 use xtask_setup::flags::Setup;
 use xtask_stack::flags::{Down, Smoke, Up};
 
-/// `cargo xtask`: the flags that every command takes (`Globals`), and the command.
+/// Build, test and deploy the OpenEU backend.
+// The doc comment above is `cargo xtask --help`'s first line. The fields are the flags that every
+// command takes, before or after the command's name (`global`); `command` is the command.
+#[derive(clap::Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version)]
 pub struct Xtask {
+    /// Operate on another workspace instead of this repository (used by the tests' fixtures).
+    #[arg(long, global = true, value_name = "DIR")]
     pub workspace: Option<PathBuf>,
+    /// An extra label, KEY=VALUE, put on every image and container this run creates.
+    #[arg(long = "label", global = true, value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
+    /// When another command holds the local stack (up, down, db …), fail at once instead of
+    /// waiting for it.
+    #[arg(long, global = true)]
     pub no_wait: bool,
+    #[command(subcommand)]
     pub command: Command,
 }
 
-xtask_core::args! {
-    /// The flags that every command takes, before or after the command's name.
-    pub struct Globals {
-        /// Operate on another workspace instead of this repository (used by the tests' fixtures).
-        #[arg(long, global = true, value_name = "DIR")]
-        pub workspace: Option<PathBuf>,
-        /// An extra label, KEY=VALUE, put on every image and container this run creates.
-        #[arg(long = "label", global = true, value_name = "KEY=VALUE")]
-        pub labels: Vec<String>,
-        /// When another command holds the local stack (up, down, db …), fail at once instead of
-        /// waiting for it.
-        #[arg(long, global = true)]
-        pub no_wait: bool,
-    }
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Report what is installed and running, what is missing, and how to fix it.
+    Doctor(Doctor),
+    /// Idempotently install and start what the project needs: Docker engine, registry, images.
+    Setup(Setup),
+    /// The base image: toolchain and pre-compiled external dependencies.
+    #[command(subcommand)]
+    Base(BaseCommand),
+    /// The app image, built FROM the current base.
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// The deployment's environment variables, checked against the env spec.
+    #[command(subcommand)]
+    Env(EnvCommand),
+    /// Render supabase/seed.sql from the fixtures in supabase/seed/ (--check: verify it).
+    Seed(Seed),
+    /// The local Supabase-compatible database.
+    #[command(subcommand)]
+    Db(DbCommand),
+    /// Schema migrations in supabase/migrations/ (Supabase CLI layout).
+    #[command(subcommand)]
+    Migration(MigrationCommand),
+    /// Start the local stack and wait until it is healthy; prints the API's URL.
+    Up(Up),
+    /// Remove the local stack's containers, network and volume.
+    Down(Down),
+    /// Ship the tested image to Render, wait until it is live, verify it; and its status, list,
+    /// logs and rollback.
+    Deploy(Deploy),
+    /// Run the declared checks of smoke.toml against a fresh isolated stack (or --url).
+    Smoke(Smoke),
+    /// Per-branch preview environments: here in Docker, or on Render + Supabase (--remote).
+    #[command(subcommand)]
+    Preview(PreviewCommand),
+    /// Run the whole test suite with real parts (Docker engine, registry, PostgreSQL).
+    Test(Test),
 }
 
-impl Xtask {
-    /// The whole command line, every command's flags and help included.
-    pub fn command() -> clap::Command {
-        let cmd = clap::Command::new("cargo xtask")
-            .bin_name("cargo xtask")
-            .about("Build, test and deploy the OpenEU backend")
-            .version(env!("CARGO_PKG_VERSION"));
-        Command::args(Globals::args(cmd))
-    }
-
-    /// Parses the process's arguments; prints the help or error and exits when asked or wrong.
-    pub fn parse() -> Self {
-        Self::from_matches(&Self::command().get_matches())
-    }
-
-    /// Parses `argv` (its first item is the program's name), exiting as `parse` does.
-    pub fn parse_from<I, T>(argv: I) -> Self
-    where
-        I: IntoIterator<Item = T>,
-        T: Into<std::ffi::OsString> + Clone,
-    {
-        Self::from_matches(&Self::command().get_matches_from(argv))
-    }
-
-    /// Parses `argv` as `parse_from` does, returning clap's error instead of exiting.
-    pub fn try_parse_from<I, T>(argv: I) -> Result<Self, clap::Error>
-    where
-        I: IntoIterator<Item = T>,
-        T: Into<std::ffi::OsString> + Clone,
-    {
-        Ok(Self::from_matches(
-            &Self::command().try_get_matches_from(argv)?,
-        ))
-    }
-
-    fn from_matches(matches: &ArgMatches) -> Self {
-        let Globals {
-            workspace,
-            labels,
-            no_wait,
-        } = Globals::from_matches(matches);
-        Self {
-            workspace,
-            labels,
-            no_wait,
-            command: Command::from_matches(matches),
-        }
-    }
+#[derive(clap::Args)]
+pub struct Doctor {
+    /// Check the production side instead: the Render API key and service, the registry's
+    /// credentials, and the production database (TLS, migration history).
+    #[arg(long)]
+    pub remote: bool,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
-xtask_core::args! {
-    pub struct Doctor {
-        /// Check the production side instead: the Render API key and service, the registry's
-        /// credentials, and the production database (TLS, migration history).
-        #[arg(long)]
-        pub remote: bool,
-        /// Print JSON on stdout.
-        #[arg(long)]
-        pub json: bool,
-    }
-}
-
-xtask_core::args! {
-    pub struct Test {
-        /// Arguments passed on to `cargo test` (after `--`), e.g. a test name filter.
-        #[arg(last = true)]
-        pub cargo_args: Vec<String>,
-    }
-}
-
-xtask_core::subcommands! {
-    pub enum Command {
-        /// Report what is installed and running, what is missing, and how to fix it.
-        Doctor(Doctor),
-        /// Idempotently install and start what the project needs: Docker engine, registry, images.
-        Setup(Setup),
-        /// The base image: toolchain and pre-compiled external dependencies.
-        Base(BaseCommand),
-        /// The app image, built FROM the current base.
-        Image(ImageCommand),
-        /// The deployment's environment variables, checked against the env spec.
-        Env(EnvCommand),
-        /// Render supabase/seed.sql from the fixtures in supabase/seed/ (--check: verify it).
-        Seed(Seed),
-        /// The local Supabase-compatible database.
-        Db(DbCommand),
-        /// Schema migrations in supabase/migrations/ (Supabase CLI layout).
-        Migration(MigrationCommand),
-        /// Start the local stack and wait until it is healthy; prints the API's URL.
-        Up(Up),
-        /// Remove the local stack's containers, network and volume.
-        Down(Down),
-        /// Ship the tested image to Render, wait until it is live, verify it; and its status, list,
-        /// logs and rollback.
-        Deploy(Deploy),
-        /// Run the declared checks of smoke.toml against a fresh isolated stack (or --url).
-        Smoke(Smoke),
-        /// Per-branch preview environments: here in Docker, or on Render + Supabase (--remote).
-        Preview(PreviewCommand),
-        /// Run the whole test suite with real parts (Docker engine, registry, PostgreSQL).
-        Test(Test),
-    }
+#[derive(clap::Args)]
+pub struct Test {
+    /// Arguments passed on to `cargo test` (after `--`), e.g. a test name filter.
+    #[arg(last = true)]
+    pub cargo_args: Vec<String>,
 }
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser;
+
     use super::*;
+
+    use clap::CommandFactory;
 
     #[test]
     fn the_cli_is_consistent() {
@@ -156,8 +107,9 @@ mod tests {
         Xtask::try_parse_from(argv).unwrap_or_else(|err| panic!("{args:?}: {err}"))
     }
 
-    // The flags were declared with clap's derive before; these are the values it gave for
-    // command lines the integration tests use, so the builder version must give them too.
+    // The values clap's derive gave for command lines the integration tests use, pinned while
+    // the flags went through clap's builder for a while and kept now that they are derived again
+    // (help and errors are pinned by `golden`).
     #[test]
     fn command_lines_parse_as_with_derive() {
         use std::time::Duration;
@@ -271,3 +223,6 @@ mod tests {
         assert!(smoke.json && smoke.image.is_none() && smoke.junit.is_none());
     }
 }
+
+#[cfg(test)]
+mod golden;

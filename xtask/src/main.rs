@@ -3,6 +3,8 @@
 
 use std::process::ExitCode;
 
+use clap::Parser;
+
 fn main() -> ExitCode {
     let cli = xtask::flags::Xtask::parse();
     match xtask::run(cli) {

@@ -9,6 +9,7 @@ mod docs;
 
 use std::path::{Path, PathBuf};
 
+use clap::Parser;
 use xtask_core::workspace;
 
 use crate::flags;

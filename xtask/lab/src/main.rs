@@ -7,12 +7,13 @@ mod flags;
 
 use std::process::ExitCode;
 
+use clap::Parser;
 use xtask_core::workspace::Workspace;
 
 use crate::flags::{Lab, LabCommand};
 
 fn main() -> ExitCode {
-    let lab = Lab::parse_from(std::env::args_os());
+    let lab = Lab::parse();
     let run = || -> anyhow::Result<()> {
         let ws = Workspace::open(lab.workspace, Vec::new())?;
         match lab.command {
@@ -30,6 +31,8 @@ fn main() -> ExitCode {
 
 #[cfg(test)]
 mod tests {
+    use clap::CommandFactory;
+
     use super::*;
     use crate::flags::BenchCommand;
 

@@ -35,7 +35,10 @@ fn env_check_lists_every_problem_and_masks_secrets() {
     assert!(!text.contains(canary), "a secret leaked:\n{text}");
     // A secret is never shown in part: a URL can carry its key outside the password (a Sentry
     // DSN's user part), so a secret URL is masked whole.
-    assert!(!text.contains("db.internal"), "a secret URL was shown:\n{text}");
+    assert!(
+        !text.contains("db.internal"),
+        "a secret URL was shown:\n{text}"
+    );
 
     let (stdout, _) = {
         std::fs::write(

@@ -2,11 +2,10 @@
 //! implements it (a type's inherent `run` must live in its crate); the command table that puts
 //! them together is xtask's flags.rs.
 
-crate::args! {
-    /// A command whose only flag is `--json`.
-    pub struct Json {
-        /// Print JSON on stdout.
-        #[arg(long)]
-        pub json: bool,
-    }
+/// A command whose only flag is `--json`.
+#[derive(clap::Args)]
+pub struct Json {
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -1,63 +1,58 @@
-//! The flags of `base` and `image`, with their help. The command table that
-//! puts every command together is xtask's flags.rs.
+//! The flags of `base` and `image`, with their help. The command table that puts every command
+//! together is xtask's flags.rs.
 
-pub use xtask_core::flags::Json;
+use xtask_core::flags::Json;
 
-xtask_core::subcommands! {
-    pub enum BaseCommand {
-        /// Print the content hash of everything that goes into the base image.
-        Hash(BaseHash),
-        /// Show the base tag, whether it exists locally and in the registry, and whether the
-        /// Dockerfile's pin is current.
-        Status(Json),
-        /// Build the base image, only when its tag exists neither locally nor in the registry.
-        Build(BaseBuild),
-        /// Write (or with --check, verify) the base reference pinned in Dockerfile.
-        Pin(BasePin),
-        /// Name the inputs that differ between an existing base image and the current workspace.
-        Diff(BaseDiff),
-    }
+#[derive(clap::Subcommand)]
+pub enum BaseCommand {
+    /// Print the content hash of everything that goes into the base image.
+    Hash(BaseHash),
+    /// Show the base tag, whether it exists locally and in the registry, and whether the
+    /// Dockerfile's pin is current.
+    Status(Json),
+    /// Build the base image, only when its tag exists neither locally nor in the registry.
+    Build(BaseBuild),
+    /// Write (or with --check, verify) the base reference pinned in Dockerfile.
+    Pin(BasePin),
+    /// Name the inputs that differ between an existing base image and the current workspace.
+    Diff(BaseDiff),
 }
 
-xtask_core::args! {
-    pub struct BaseHash {
-        /// Print the digest of every input.
-        #[arg(long)]
-        pub explain: bool,
-        /// Print JSON on stdout.
-        #[arg(long)]
-        pub json: bool,
-    }
+#[derive(clap::Args)]
+pub struct BaseHash {
+    /// Print the digest of every input.
+    #[arg(long)]
+    pub explain: bool,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
-xtask_core::args! {
-    pub struct BaseBuild {
-        /// Push the image to the registry (logging in with `DOCKER_REGISTRY_USERNAME/PASSWORD`).
-        #[arg(long)]
-        pub push: bool,
-        /// Build even when the tag already exists.
-        #[arg(long)]
-        pub force: bool,
-        /// Print JSON on stdout.
-        #[arg(long)]
-        pub json: bool,
-    }
+#[derive(clap::Args)]
+pub struct BaseBuild {
+    /// Push the image to the registry (logging in with `DOCKER_REGISTRY_USERNAME/PASSWORD`).
+    #[arg(long)]
+    pub push: bool,
+    /// Build even when the tag already exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
-xtask_core::args! {
-    pub struct BasePin {
-        /// Only verify the pin; exit non-zero when it is stale.
-        #[arg(long)]
-        pub check: bool,
-    }
+#[derive(clap::Args)]
+pub struct BasePin {
+    /// Only verify the pin; exit non-zero when it is stale.
+    #[arg(long)]
+    pub check: bool,
 }
 
-xtask_core::args! {
-    pub struct BaseDiff {
-        /// A base tag (32 hex characters, as `base hash` prints) or a full image reference.
-        #[arg(value_parser = parse_base_image)]
-        pub image: BaseImage,
-    }
+#[derive(clap::Args)]
+pub struct BaseDiff {
+    /// A base tag (32 hex characters, as `base hash` prints) or a full image reference.
+    #[arg(value_parser = parse_base_image)]
+    pub image: BaseImage,
 }
 
 /// What `base diff` compares against.
@@ -68,8 +63,6 @@ pub enum BaseImage {
     /// `[registry/]name[:tag][@digest]`.
     Reference(String),
 }
-
-xtask_core::value!(BaseImage);
 
 fn parse_base_image(text: &str) -> Result<BaseImage, String> {
     if text.is_empty() || text.chars().any(char::is_whitespace) {
@@ -90,11 +83,10 @@ fn parse_base_image(text: &str) -> Result<BaseImage, String> {
     ))
 }
 
-xtask_core::subcommands! {
-    pub enum ImageCommand {
-        /// Build the app image FROM the current base (building or pulling the base only if needed).
-        Build(Json),
-    }
+#[derive(clap::Subcommand)]
+pub enum ImageCommand {
+    /// Build the app image FROM the current base (building or pulling the base only if needed).
+    Build(Json),
 }
 
 #[cfg(test)]

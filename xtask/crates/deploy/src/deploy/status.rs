@@ -13,7 +13,7 @@ use xtask_core::{
 
 use crate::flags;
 
-pub(super) fn status(ws: &Workspace, target: &str, args: &flags::Json) -> Result<()> {
+pub(super) fn status(ws: &Workspace, target: &str, args: &xtask_core::flags::Json) -> Result<()> {
     let settings = Settings::from_env(ws, target);
     let client = https::Client::new(https::Timeouts::default())?;
     let (api, service_id) = settings.api(&client)?;
