@@ -15,7 +15,7 @@ pub mod flags;
 
 // Infrastructure.
 pub use xtask_core::{
-    docker, failpoint, files, http, https, lock, owner, pgtls, process, progress, sha256, workspace,
+    docker, failpoint, files, http, https, lock, owner, pgtls, process, progress, workspace,
 };
 
 // Commands.

@@ -20,5 +20,4 @@ pub mod owner;
 pub mod pgtls;
 pub mod process;
 pub mod progress;
-pub mod sha256;
 pub mod workspace;

@@ -18,7 +18,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use xtask_core::sha256::Sha256;
+use sha2::{Digest, Sha256};
 
 use xtask_core::{
     files::hex,
