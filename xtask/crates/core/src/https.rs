@@ -8,7 +8,10 @@
 //! config on its **stdin**, so neither the API key (in `Authorization`) nor a credential in a
 //! URL's query (a deploy hook's `key`) ever appears in an argument list. Values are quoted and
 //! escaped per curl's config syntax, and a header value holding CR or LF is refused, so a value
-//! can never add a config line of its own. `-q` makes curl skip `~/.curlrc`.
+//! can never add a config line of its own. `-q` makes curl skip `~/.curlrc`. A body too long for
+//! one config line (curl 7.88 stops at 100 KiB) goes in a file of its own that only this user can
+//! read, named by the config and removed after the request. curl's stdin is fed while its output
+//! drains (process.rs), and when curl fails, its exit code and its own reason are in the error.
 //!
 //! Certificates are checked against the **system's** CA store (curl's default bundle), or
 //! `SSL_CERT_FILE` when it is set (passed as `cacert`), so xtask works behind a TLS-intercepting
@@ -83,6 +86,19 @@ impl Client {
                 .send_plain(method, rest, headers, body)
                 .with_context(|| format!("{method} {shown}"));
         }
+        // A body too long for one line of curl's config goes through a private file instead.
+        let spilled = match body {
+            Some(bytes) if bytes.len() > INLINE_BODY_MAX => Some(
+                BodyFile::write(bytes)
+                    .with_context(|| format!("{method} {shown}: writing the request body"))?,
+            ),
+            _ => None,
+        };
+        let body = match (body, &spilled) {
+            (Some(bytes), Some(file)) => Some(Body::File(bytes, &file.path)),
+            (Some(bytes), None) => Some(Body::Inline(bytes)),
+            (None, _) => None,
+        };
         let config = curl_config(
             method,
             url,
@@ -105,14 +121,15 @@ impl Client {
         let out = process::output_with_timeout(cmd, Some(config.as_bytes()), guard)
             .with_context(|| format!("{method} {shown}"))?;
         if !out.status.success() {
-            let stderr = mask_query_secret(String::from_utf8_lossy(&out.stderr).trim());
+            // curl's exit code and its own reason (its stderr), with a secret query masked.
+            let reason = mask_query_secret(&process::failure("curl", &out));
             if out.status.code() == Some(28) {
                 bail!(
-                    "{method} {shown}: no answer within {:.0}s ({stderr})",
+                    "{method} {shown}: no answer within {:.0}s ({reason})",
                     (self.timeouts.connect + self.timeouts.read).as_secs_f64()
                 );
             }
-            bail!("{method} {shown}: {stderr}");
+            bail!("{method} {shown}: {reason}");
         }
         parse_included(&out.stdout).with_context(|| format!("{method} {shown}: reading the answer"))
     }
@@ -145,6 +162,61 @@ impl Client {
     }
 }
 
+/// The longest body written into curl's config itself: curl 7.88 refuses a config line longer
+/// than 100 KiB ("error encountered when reading a file"), and quoting can double a body.
+const INLINE_BODY_MAX: usize = 32 * 1024;
+
+/// A request body as the curl config carries it.
+#[derive(Clone, Copy)]
+enum Body<'a> {
+    /// In the config (`data-raw`), for bodies up to [`INLINE_BODY_MAX`].
+    Inline(&'a [u8]),
+    /// The body, read by curl from the file at the path (`data-binary = "@path"`).
+    File(&'a [u8], &'a std::path::Path),
+}
+
+/// A request body in a file of its own (mode 0600, in a directory of its own with mode 0700, so
+/// no other user can read a body that holds a credential), removed when dropped.
+struct BodyFile {
+    dir: std::path::PathBuf,
+    path: std::path::PathBuf,
+}
+
+impl BodyFile {
+    fn write(bytes: &[u8]) -> Result<Self> {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "xtask-curl-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
+        let file = Self {
+            path: dir.join("body"),
+            dir,
+        };
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&file.path)
+            .and_then(|mut out| std::io::Write::write_all(&mut out, bytes))
+            .with_context(|| format!("writing {}", file.path.display()))?;
+        Ok(file)
+    }
+}
+
+impl Drop for BodyFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// The curl config (read by `curl -K -`) for one request. Every value is double-quoted and
 /// escaped; header names must be HTTP tokens, and header values, the URL and the method may
 /// not hold CR, LF or NUL, so nothing a caller passes can start a config line of its own.
@@ -152,7 +224,7 @@ fn curl_config(
     method: &str,
     url: &str,
     headers: &[(&str, &str)],
-    body: Option<&[u8]>,
+    body: Option<Body<'_>>,
     timeouts: Timeouts,
     ca_file: Option<&str>,
 ) -> Result<String> {
@@ -213,7 +285,10 @@ fn curl_config(
         lines.push(format!("header = {}", quote(&header)));
     }
     match body {
-        Some(bytes) => {
+        Some(body) => {
+            let bytes = match body {
+                Body::Inline(bytes) | Body::File(bytes, _) => bytes,
+            };
             let text = std::str::from_utf8(bytes).context("the request body is not UTF-8")?;
             if text.contains('\0') {
                 bail!("the request body holds NUL");
@@ -222,8 +297,18 @@ fn curl_config(
                 "header = {}",
                 quote("Content-Type: application/json")
             ));
-            // `data-raw`, not `data`: a body starting with `@` is not a file name.
-            lines.push(format!("data-raw = {}", quote(text)));
+            match body {
+                // `data-raw`, not `data`: a body starting with `@` is not a file name.
+                Body::Inline(_) => lines.push(format!("data-raw = {}", quote(text))),
+                // `data-binary`: the file's bytes unchanged (`data` would drop line breaks).
+                Body::File(_, path) => {
+                    let path = path.to_str().context("the body file's path is not UTF-8")?;
+                    if path.contains(['\r', '\n', '\0']) {
+                        bail!("the body file's path holds a line break");
+                    }
+                    lines.push(format!("data-binary = {}", quote(&format!("@{path}"))));
+                }
+            }
         }
         None if matches!(method, "POST" | "PUT" | "PATCH") => {
             lines.push(format!("header = {}", quote("Content-Length: 0")));
@@ -359,7 +444,7 @@ mod tests {
             "POST",
             "https://api.render.com/v1/services?key=k",
             &[("Authorization", r#"Bearer a"b\c"#)],
-            Some(b"{\"a\":\"@x\\n\"}"),
+            Some(Body::Inline(b"{\"a\":\"@x\\n\"}")),
             Timeouts::default(),
             Some("/etc/ssl/ca.pem"),
         )
@@ -488,7 +573,7 @@ mod tests {
             "POST",
             &format!("http://127.0.0.1:{port}/p?key=1"),
             &[("X-Test", value)],
-            Some(body),
+            Some(Body::Inline(body)),
             Timeouts::default(),
             None,
         )
@@ -523,6 +608,89 @@ mod tests {
         assert!(
             request.contains("Content-Type: application/json\r\n"),
             "{request}"
+        );
+    }
+
+    /// A body of several MiB, far beyond one line of curl's config, goes through a private file
+    /// that the config names, arrives byte for byte, and the file is removed afterwards.
+    #[test]
+    fn curl_sends_a_large_body_from_its_config() {
+        if process::which("curl").is_none() {
+            return;
+        }
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(30)))
+                .unwrap();
+            let mut raw = Vec::new();
+            let mut buf = [0; 65536];
+            let mut wanted = None;
+            loop {
+                let n = stream.read(&mut buf).unwrap();
+                raw.extend_from_slice(&buf[..n]);
+                if wanted.is_none()
+                    && let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n")
+                {
+                    let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .map_or(0, |v| v.trim().parse().unwrap());
+                    wanted = Some((end + 4, length));
+                }
+                if let Some((start, length)) = wanted
+                    && raw.len() >= start + length
+                {
+                    let body = raw[start..].to_vec();
+                    let answer = format!("{}", body.len());
+                    stream
+                        .write_all(
+                            format!(
+                                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{answer}",
+                                answer.len()
+                            )
+                            .as_bytes(),
+                        )
+                        .unwrap();
+                    return body;
+                }
+                assert!(n > 0, "the connection closed before the body");
+            }
+        });
+        let body = format!("{{\"k\":\"{}\"}}", "v\\\"".repeat(1 << 20));
+        assert!(
+            body.len() > INLINE_BODY_MAX,
+            "send() spills this body to a file"
+        );
+        let file = BodyFile::write(body.as_bytes()).unwrap();
+        let config = curl_config(
+            "POST",
+            &format!("http://127.0.0.1:{port}/big"),
+            &[],
+            Some(Body::File(body.as_bytes(), &file.path)),
+            Timeouts::default(),
+            None,
+        )
+        .unwrap();
+        assert!(config.len() < 4096, "the body is not in the config");
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&file.path).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600);
+        let mut cmd = process::command("curl");
+        cmd.args(["-q", "--config", "-"]);
+        let out =
+            process::output_with_timeout(cmd, Some(config.as_bytes()), Duration::from_secs(60))
+                .unwrap();
+        assert!(out.status.success(), "{}", process::failure("curl", &out));
+        let response = parse_included(&out.stdout).unwrap();
+        assert_eq!(response.text(), body.len().to_string());
+        assert!(
+            server.join().unwrap() == body.as_bytes(),
+            "the body differs"
         );
     }
 
