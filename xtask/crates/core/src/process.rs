@@ -90,8 +90,9 @@ fn wait_for(handle: &duct::Handle, deadline: Instant) -> Result<bool> {
     }
 }
 
-/// The duct expression for `cmd`: its program, arguments, environment changes and directory
-/// (every `Command` xtask builds uses only these).
+/// The duct expression for `cmd`: its program, arguments, environment changes and directory.
+/// `Command` cannot tell whether `env_clear` was called, so a caller that clears the environment
+/// starts its child otherwise (none of the callers of [`output_with_timeout`] does).
 fn expression(cmd: &Command) -> duct::Expression {
     let mut expression = duct::cmd(cmd.get_program().to_os_string(), cmd.get_args());
     for (name, value) in cmd.get_envs() {
