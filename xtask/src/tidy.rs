@@ -10,7 +10,7 @@ mod docs;
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
-use xtask_core::workspace;
+use xtask_core::{files, workspace};
 
 use crate::flags;
 
@@ -18,24 +18,20 @@ fn root() -> PathBuf {
     workspace::find_root().expect("the tests run inside the workspace")
 }
 
-fn rust_sources(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            if !path.ends_with("target") && !path.ends_with("test_data") {
-                rust_sources(&path, out);
-            }
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
-/// The Rust sources below these directories of the repository.
+/// The Rust sources below these directories of the repository, outside target/ and test_data/
+/// directories.
 fn sources_under(root: &Path, dirs: &[&str]) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for dir in dirs {
-        rust_sources(&root.join(dir), &mut files);
+        let found = files::tree_files(&root.join(dir), files::Links::Skip, |d| {
+            d.ends_with("target") || d.ends_with("test_data")
+        })
+        .unwrap();
+        files.extend(
+            found
+                .into_iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "rs")),
+        );
     }
     files
 }

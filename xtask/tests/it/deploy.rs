@@ -1068,26 +1068,23 @@ fn deploy_with_smoke_ships_the_digest_of_the_image_smoke_tested() {
 }
 
 fn assert_no_canary_in_tree(dir: &Path, canaries: &[&String]) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
+    // Compiled artifacts are large and cannot hold runtime values.
+    let compiled = |d: &Path| {
+        ["debug", "release", "xtask-cli"]
+            .iter()
+            .any(|p| d.ends_with(p))
     };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            // Compiled artifacts are large and cannot hold runtime values.
-            if !["debug", "release", "xtask-cli"]
-                .iter()
-                .any(|p| path.ends_with(p))
-            {
-                assert_no_canary_in_tree(&path, canaries);
-            }
-        } else if let Ok(bytes) = std::fs::read(&path) {
+    for entry in xtask_core::files::walk(dir, xtask_core::files::Links::Skip, compiled).flatten() {
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        if let Ok(bytes) = std::fs::read(entry.path()) {
             let text = String::from_utf8_lossy(&bytes);
             for canary in canaries {
                 assert!(
                     !text.contains(canary.as_str()),
                     "a canary is in {}",
-                    path.display()
+                    entry.path().display()
                 );
             }
         }

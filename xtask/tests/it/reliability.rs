@@ -638,22 +638,19 @@ fn base64(bytes: &[u8]) -> String {
 /// Files under `roots` (not following links, up to 1 MiB each) that contain any of `needles`.
 fn files_containing(roots: &[PathBuf], needles: &[&str]) -> Vec<PathBuf> {
     let mut found = Vec::new();
-    let mut stack: Vec<PathBuf> = roots.iter().filter(|r| r.exists()).cloned().collect();
-    while let Some(path) = stack.pop() {
-        let Ok(meta) = std::fs::symlink_metadata(&path) else {
-            continue;
-        };
-        if meta.is_dir() {
-            if let Ok(entries) = std::fs::read_dir(&path) {
-                stack.extend(entries.flatten().map(|e| e.path()));
-            }
-        } else if meta.is_file()
-            && meta.len() <= 1 << 20
-            && let Ok(bytes) = std::fs::read(&path)
+    for root in roots {
+        // Unreadable directories (other users' under /tmp) are passed by, not failed on.
+        for entry in
+            xtask_core::files::walk(root, xtask_core::files::Links::Skip, |_| false).flatten()
         {
-            let text = String::from_utf8_lossy(&bytes);
-            if needles.iter().any(|n| text.contains(n)) {
-                found.push(path);
+            if entry.file_type().is_file()
+                && entry.metadata().is_ok_and(|m| m.len() <= 1 << 20)
+                && let Ok(bytes) = std::fs::read(entry.path())
+            {
+                let text = String::from_utf8_lossy(&bytes);
+                if needles.iter().any(|n| text.contains(n)) {
+                    found.push(entry.into_path());
+                }
             }
         }
     }

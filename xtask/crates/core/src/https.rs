@@ -8,7 +8,10 @@
 //! config on its **stdin**, so neither the API key (in `Authorization`) nor a credential in a
 //! URL's query (a deploy hook's `key`) ever appears in an argument list. Values are quoted and
 //! escaped per curl's config syntax, and a header value holding CR or LF is refused, so a value
-//! can never add a config line of its own. `-q` makes curl skip `~/.curlrc`.
+//! can never add a config line of its own. `-q` makes curl skip `~/.curlrc`. A body too long for
+//! one config line (curl 7.88 stops at 100 KiB) goes in a file of its own that only this user can
+//! read, named by the config and removed after the request. curl's stdin is fed while its output
+//! drains (process.rs), and when curl fails, its exit code and its own reason are in the error.
 //!
 //! Certificates are checked against the **system's** CA store (curl's default bundle), or
 //! `SSL_CERT_FILE` when it is set (passed as `cacert`), so xtask works behind a TLS-intercepting
@@ -83,6 +86,19 @@ impl Client {
                 .send_plain(method, rest, headers, body)
                 .with_context(|| format!("{method} {shown}"));
         }
+        // A body too long for one line of curl's config goes through a private file instead.
+        let spilled = match body {
+            Some(bytes) if bytes.len() > INLINE_BODY_MAX => Some(
+                BodyFile::write(bytes)
+                    .with_context(|| format!("{method} {shown}: writing the request body"))?,
+            ),
+            _ => None,
+        };
+        let body = match (body, &spilled) {
+            (Some(bytes), Some(file)) => Some(Body::File(bytes, &file.path)),
+            (Some(bytes), None) => Some(Body::Inline(bytes)),
+            (None, _) => None,
+        };
         let config = curl_config(
             method,
             url,
@@ -105,14 +121,15 @@ impl Client {
         let out = process::output_with_timeout(cmd, Some(config.as_bytes()), guard)
             .with_context(|| format!("{method} {shown}"))?;
         if !out.status.success() {
-            let stderr = mask_query_secret(String::from_utf8_lossy(&out.stderr).trim());
+            // curl's exit code and its own reason (its stderr), with a secret query masked.
+            let reason = mask_query_secret(&process::failure("curl", &out));
             if out.status.code() == Some(28) {
                 bail!(
-                    "{method} {shown}: no answer within {:.0}s ({stderr})",
+                    "{method} {shown}: no answer within {:.0}s ({reason})",
                     (self.timeouts.connect + self.timeouts.read).as_secs_f64()
                 );
             }
-            bail!("{method} {shown}: {stderr}");
+            bail!("{method} {shown}: {reason}");
         }
         parse_included(&out.stdout).with_context(|| format!("{method} {shown}: reading the answer"))
     }
@@ -145,6 +162,61 @@ impl Client {
     }
 }
 
+/// The longest body written into curl's config itself: curl 7.88 refuses a config line longer
+/// than 100 KiB ("error encountered when reading a file"), and quoting can double a body.
+const INLINE_BODY_MAX: usize = 32 * 1024;
+
+/// A request body as the curl config carries it.
+#[derive(Clone, Copy)]
+enum Body<'a> {
+    /// In the config (`data-raw`), for bodies up to [`INLINE_BODY_MAX`].
+    Inline(&'a [u8]),
+    /// The body, read by curl from the file at the path (`data-binary = "@path"`).
+    File(&'a [u8], &'a std::path::Path),
+}
+
+/// A request body in a file of its own (mode 0600, in a directory of its own with mode 0700, so
+/// no other user can read a body that holds a credential), removed when dropped.
+struct BodyFile {
+    dir: std::path::PathBuf,
+    path: std::path::PathBuf,
+}
+
+impl BodyFile {
+    fn write(bytes: &[u8]) -> Result<Self> {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "xtask-curl-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
+        let file = Self {
+            path: dir.join("body"),
+            dir,
+        };
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&file.path)
+            .and_then(|mut out| std::io::Write::write_all(&mut out, bytes))
+            .with_context(|| format!("writing {}", file.path.display()))?;
+        Ok(file)
+    }
+}
+
+impl Drop for BodyFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// The curl config (read by `curl -K -`) for one request. Every value is double-quoted and
 /// escaped; header names must be HTTP tokens, and header values, the URL and the method may
 /// not hold CR, LF or NUL, so nothing a caller passes can start a config line of its own.
@@ -152,7 +224,7 @@ fn curl_config(
     method: &str,
     url: &str,
     headers: &[(&str, &str)],
-    body: Option<&[u8]>,
+    body: Option<Body<'_>>,
     timeouts: Timeouts,
     ca_file: Option<&str>,
 ) -> Result<String> {
@@ -213,7 +285,10 @@ fn curl_config(
         lines.push(format!("header = {}", quote(&header)));
     }
     match body {
-        Some(bytes) => {
+        Some(body) => {
+            let bytes = match body {
+                Body::Inline(bytes) | Body::File(bytes, _) => bytes,
+            };
             let text = std::str::from_utf8(bytes).context("the request body is not UTF-8")?;
             if text.contains('\0') {
                 bail!("the request body holds NUL");
@@ -222,8 +297,18 @@ fn curl_config(
                 "header = {}",
                 quote("Content-Type: application/json")
             ));
-            // `data-raw`, not `data`: a body starting with `@` is not a file name.
-            lines.push(format!("data-raw = {}", quote(text)));
+            match body {
+                // `data-raw`, not `data`: a body starting with `@` is not a file name.
+                Body::Inline(_) => lines.push(format!("data-raw = {}", quote(text))),
+                // `data-binary`: the file's bytes unchanged (`data` would drop line breaks).
+                Body::File(_, path) => {
+                    let path = path.to_str().context("the body file's path is not UTF-8")?;
+                    if path.contains(['\r', '\n', '\0']) {
+                        bail!("the body file's path holds a line break");
+                    }
+                    lines.push(format!("data-binary = {}", quote(&format!("@{path}"))));
+                }
+            }
         }
         None if matches!(method, "POST" | "PUT" | "PATCH") => {
             lines.push(format!("header = {}", quote("Content-Length: 0")));
@@ -323,275 +408,4 @@ pub fn mask_query_secret(url: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::{
-        io::{Read, Write},
-        net::TcpListener,
-    };
-
-    use super::*;
-
-    #[test]
-    fn hook_keys_are_masked_wherever_they_appear() {
-        assert_eq!(
-            mask_query_secret("https://api.render.com/deploy/srv-abc?key=s3cr3t"),
-            "https://api.render.com/deploy/srv-abc?key=***"
-        );
-        assert_eq!(
-            mask_query_secret("POST http://h/deploy/srv?ref=x&key=abc def"),
-            "POST http://h/deploy/srv?ref=x&key=*** def"
-        );
-        assert_eq!(mask_query_secret("no query"), "no query");
-    }
-
-    #[test]
-    fn loopback_urls_are_recognised() {
-        assert!(is_loopback("http://127.0.0.1:4000/v1/services"));
-        assert!(is_loopback("http://localhost/x"));
-        assert!(!is_loopback("https://api.render.com/v1"));
-    }
-
-    #[test]
-    fn config_values_are_quoted_and_escaped() {
-        assert_eq!(quote(r#"a "b" \c"#), r#""a \"b\" \\c""#);
-        assert_eq!(quote("x\ny\tz"), r#""x\ny\tz""#);
-        let config = curl_config(
-            "POST",
-            "https://api.render.com/v1/services?key=k",
-            &[("Authorization", r#"Bearer a"b\c"#)],
-            Some(b"{\"a\":\"@x\\n\"}"),
-            Timeouts::default(),
-            Some("/etc/ssl/ca.pem"),
-        )
-        .unwrap();
-        assert!(config.contains(r#"url = "https://api.render.com/v1/services?key=k""#));
-        assert!(config.contains(r#"header = "Authorization: Bearer a\"b\\c""#));
-        assert!(config.contains(r#"data-raw = "{\"a\":\"@x\\n\"}""#));
-        assert!(config.contains(r#"max-time = "40.000""#));
-        assert!(config.contains(r#"cacert = "/etc/ssl/ca.pem""#));
-        // One option per line, and every line one of ours.
-        for line in config.lines() {
-            let option = line.split(" = ").next().unwrap();
-            assert!(
-                [
-                    "silent",
-                    "show-error",
-                    "include",
-                    "url",
-                    "request",
-                    "user-agent",
-                    "connect-timeout",
-                    "max-time",
-                    "header",
-                    "cacert",
-                    "data-raw"
-                ]
-                .contains(&option),
-                "{line}"
-            );
-        }
-    }
-
-    #[test]
-    fn line_breaks_in_header_values_are_refused_without_quoting_them() {
-        for value in [
-            "ok\nurl = \"http://evil\"",
-            "ok\r\noutput = \"/tmp/x\"",
-            "a\0b",
-        ] {
-            let err = curl_config(
-                "GET",
-                "https://example.org/",
-                &[("Authorization", value)],
-                None,
-                Timeouts::default(),
-                None,
-            )
-            .unwrap_err()
-            .to_string();
-            assert!(
-                err.contains("header Authorization holds CR, LF or NUL"),
-                "{err}"
-            );
-            assert!(!err.contains("evil") && !err.contains("output"), "{err}");
-        }
-        for name in ["X: y", "X\nY", ""] {
-            assert!(
-                curl_config(
-                    "GET",
-                    "https://e/",
-                    &[(name, "v")],
-                    None,
-                    Timeouts::default(),
-                    None
-                )
-                .is_err()
-            );
-        }
-        assert!(curl_config("GET", "https://e/ x", &[], None, Timeouts::default(), None).is_err());
-        assert!(curl_config("GET\n", "https://e/", &[], None, Timeouts::default(), None).is_err());
-    }
-
-    #[test]
-    fn informational_and_proxy_blocks_are_skipped() {
-        let r = parse_included(
-            b"HTTP/1.1 200 Connection established\r\n\r\nHTTP/1.1 100 Continue\r\n\r\nHTTP/2 404 \r\ncontent-type: application/json\r\n\r\n{}",
-        )
-        .unwrap();
-        assert_eq!((r.status, r.text().as_str()), (404, "{}"));
-        assert_eq!(r.header("Content-Type"), Some("application/json"));
-    }
-
-    /// The real curl reads the config: a header value with quotes, backslashes and config-like
-    /// text arrives byte for byte, as one header, and the body arrives unchanged.
-    #[test]
-    fn curl_parses_the_config_as_written() {
-        if process::which("curl").is_none() {
-            return;
-        }
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let server = std::thread::spawn(move || {
-            let (mut stream, _) = listener.accept().unwrap();
-            stream
-                .set_read_timeout(Some(Duration::from_secs(10)))
-                .unwrap();
-            let mut raw = Vec::new();
-            let mut buf = [0; 4096];
-            // Read the head, then the body that Content-Length announces.
-            loop {
-                let n = stream.read(&mut buf).unwrap();
-                raw.extend_from_slice(&buf[..n]);
-                if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-                    let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
-                    let length: usize = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .map_or(0, |v| v.trim().parse().unwrap());
-                    if raw.len() >= end + 4 + length || n == 0 {
-                        break;
-                    }
-                }
-                if n == 0 {
-                    break;
-                }
-            }
-            stream
-                .write_all(b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\nX-A: b\r\n\r\nok")
-                .unwrap();
-            String::from_utf8(raw).unwrap()
-        });
-        let value = r#"a "quoted" \back\slash\ value" url = "http://127.0.0.1:1/" \n"#;
-        let body = br#"@/etc/passwd {"k":"v\"w"}"#;
-        // `http://` to loopback normally takes http.rs; this test drives curl directly.
-        let config = curl_config(
-            "POST",
-            &format!("http://127.0.0.1:{port}/p?key=1"),
-            &[("X-Test", value)],
-            Some(body),
-            Timeouts::default(),
-            None,
-        )
-        .unwrap();
-        let mut cmd = process::command("curl");
-        cmd.args(["-q", "--config", "-"]);
-        let out =
-            process::output_with_timeout(cmd, Some(config.as_bytes()), Duration::from_secs(20))
-                .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let response = parse_included(&out.stdout).unwrap();
-        assert_eq!((response.status, response.text().as_str()), (201, "ok"));
-        assert_eq!(response.header("x-a"), Some("b"));
-        let request = server.join().unwrap();
-        assert!(
-            request.starts_with("POST /p?key=1 HTTP/1.1\r\n"),
-            "{request}"
-        );
-        assert!(
-            request.contains(&format!("\r\nX-Test: {value}\r\n")),
-            "{request}"
-        );
-        assert_eq!(request.matches("X-Test").count(), 1, "{request}");
-        assert!(
-            request.ends_with(std::str::from_utf8(body).unwrap()),
-            "{request}"
-        );
-        assert!(
-            request.contains("Content-Type: application/json\r\n"),
-            "{request}"
-        );
-    }
-
-    /// The whole HTTPS path against a local TLS server (openssl s_server) whose certificate
-    /// only the given CA file trusts: refused without it, answered with it (`SSL_CERT_FILE`).
-    #[test]
-    fn https_trusts_the_ca_file_it_is_given() {
-        if process::which("curl").is_none() || process::which("openssl").is_none() {
-            return;
-        }
-        let dir = std::env::temp_dir().join(format!("xtask-https-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-        let mut req = process::command("openssl");
-        req.args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args(["-subj", "/CN=localhost", "-addext"])
-        .arg("subjectAltName=IP:127.0.0.1")
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert);
-        let made = process::output_with_timeout(req, None, Duration::from_secs(30)).unwrap();
-        assert!(
-            made.status.success(),
-            "{}",
-            String::from_utf8_lossy(&made.stderr)
-        );
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut server = process::command("openssl");
-        server
-            .args(["s_server", "-quiet", "-www", "-accept"])
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("-cert")
-            .arg(&cert)
-            .arg("-key")
-            .arg(&key);
-        let mut server = process::spawn_detached(server, &dir.join("server.log")).unwrap();
-        let url = format!("https://127.0.0.1:{port}/");
-        let trusting = Client {
-            timeouts: Timeouts {
-                connect: Duration::from_secs(5),
-                read: Duration::from_secs(5),
-            },
-            ca_file: Some(cert.to_string_lossy().into_owned()),
-        };
-        let mut answer = None;
-        let waited = process::wait_until("openssl s_server", Duration::from_secs(20), || {
-            answer = trusting
-                .send("GET", &url, &[("Authorization", "Bearer k")], None)
-                .ok();
-            Ok(answer.is_some())
-        });
-        let untrusting = Client {
-            ca_file: None,
-            ..trusting.clone()
-        };
-        let refused = untrusting.send("GET", &url, &[], None);
-        let _ = server.kill();
-        let _ = server.wait();
-        let _ = std::fs::remove_dir_all(&dir);
-        waited.unwrap();
-        assert_eq!(answer.unwrap().status, 200);
-        let err = format!("{:#}", refused.unwrap_err());
-        assert!(err.contains("certificate"), "{err}");
-    }
-}
+mod tests;

@@ -20,6 +20,5 @@ pub mod pgtls;
 pub mod process;
 pub mod progress;
 pub mod render;
-pub mod sha256;
 pub mod supabase;
 pub mod workspace;

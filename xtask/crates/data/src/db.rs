@@ -18,7 +18,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use xtask_core::sha256::Sha256;
+use sha2::{Digest, Sha256};
 
 use xtask_core::{
     docker::{Build, Docker, ImageOwner, Run},
@@ -388,17 +388,7 @@ pub fn files_to_apply(ws: &Workspace) -> Result<Files> {
                 .collect()
         })
         .unwrap_or_default();
-    let mut seeds = Vec::new();
-    for pattern in &patterns {
-        let matched = glob(&ws.path("supabase"), pattern)?;
-        if matched.is_empty() {
-            bail!(
-                "{}: [db.seed] sql_paths entry {pattern:?} matches no file",
-                config_path.display()
-            );
-        }
-        seeds.extend(matched);
-    }
+    let seeds = seed_files(&ws.path("supabase"), &patterns, &config_path)?;
     // Before anything runs: a file that ends its own transaction would be half-applied.
     statements::refuse_transaction_control_in(
         migrations.iter().chain(&seeds).map(PathBuf::as_path),
@@ -425,36 +415,129 @@ impl Files {
     }
 }
 
-/// `dir/pattern` where `*` may appear in the last component; matches sorted by name.
-fn glob(dir: &Path, pattern: &str) -> Result<Vec<PathBuf>> {
-    let pattern = pattern.trim_start_matches("./");
-    let (parent, name) = match pattern.rsplit_once('/') {
-        Some((p, n)) => (dir.join(p), n),
-        None => (dir.to_path_buf(), pattern),
+/// The seed files of `[db.seed] sql_paths`, as the Supabase CLI finds them (its `config.Glob`
+/// with Go's `fs.Glob`): each entry, relative to `dir` (supabase/) unless absolute, is a pattern
+/// of `*`, `?` and `[...]` (`[^...]` negated) in any path segment, where `*` never crosses a `/`
+/// and `**` is no more than `*`; each entry's matches sorted by path; a file that an earlier
+/// entry matched is not applied twice. Directories that match are passed by (psql cannot apply
+/// them). Where the CLI only warns about an entry that matches nothing, this is an error: a
+/// reset that silently skips a seed file hides a typo. The matcher is the `glob` crate's.
+fn seed_files(dir: &Path, patterns: &[String], config: &Path) -> Result<Vec<PathBuf>> {
+    let options = glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: true,
+        require_literal_leading_dot: false,
     };
-    if !name.contains('*') {
-        let path = parent.join(name);
-        return Ok(if path.is_file() {
-            vec![path]
-        } else {
-            Vec::new()
+    let mut files: Vec<PathBuf> = Vec::new();
+    for entry in patterns {
+        let pattern = go_pattern(&join_clean(dir, entry), dir).with_context(|| {
+            format!("{}: [db.seed] sql_paths entry {entry:?}", config.display())
+        })?;
+        let paths = glob::glob_with(&pattern, options).with_context(|| {
+            format!(
+                "{}: [db.seed] sql_paths entry {entry:?} is not a valid pattern",
+                config.display()
+            )
+        })?;
+        let mut matched = Vec::new();
+        for path in paths {
+            let path =
+                path.with_context(|| format!("{}: expanding {entry:?}", config.display()))?;
+            if path.is_file() {
+                matched.push(path);
+            }
+        }
+        if matched.is_empty() {
+            bail!(
+                "{}: [db.seed] sql_paths entry {entry:?} matches no file",
+                config.display()
+            );
+        }
+        // Go's sort.Strings: byte order of the whole path, not the walk's order per directory.
+        matched.sort_by(|a, b| {
+            a.as_os_str()
+                .as_encoded_bytes()
+                .cmp(b.as_os_str().as_encoded_bytes())
         });
+        for path in matched {
+            if !files.contains(&path) {
+                files.push(path);
+            }
+        }
     }
-    let (prefix, suffix) = name.split_once('*').expect("contains *");
-    let mut matched: Vec<PathBuf> = std::fs::read_dir(&parent)
-        .with_context(|| format!("reading {}", parent.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file())
-        .filter(|p| {
-            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                n.starts_with(prefix)
-                    && n.ends_with(suffix)
-                    && n.len() >= prefix.len() + suffix.len()
-            })
-        })
-        .collect();
-    matched.sort();
-    Ok(matched)
+    Ok(files)
+}
+
+/// `dir` joined with `pattern` and cleaned as Go's `path.Join` does (`.` segments dropped, `..`
+/// taking back a segment), so `./seed.sql` and `seed/../seed.sql` name one file.
+fn join_clean(dir: &Path, pattern: &str) -> String {
+    let joined = if pattern.starts_with('/') {
+        pattern.to_owned()
+    } else {
+        format!("{}/{pattern}", dir.to_string_lossy())
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for part in joined.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            _ => parts.push(part),
+        }
+    }
+    let clean = parts.join("/");
+    if joined.starts_with('/') {
+        format!("/{clean}")
+    } else {
+        clean
+    }
+}
+
+/// A Go `path.Match` pattern in the `glob` crate's spelling: Go negates a class with `[^`, the
+/// crate with `[!`; Go's `**` is two `*` in one segment, the crate's a walk through directories.
+/// Go's `\` escape has no spelling in the crate, so it is refused rather than read otherwise.
+/// The segments that `pattern` shares with `dir` (the workspace's own path, which the CLI never
+/// reads as a pattern) are escaped.
+fn go_pattern(pattern: &str, dir: &Path) -> Result<String> {
+    let dir = dir.to_string_lossy();
+    let mut literal = 0;
+    for (i, _) in pattern.match_indices('/').chain([(pattern.len(), "")]) {
+        if i > 0
+            && dir.starts_with(&pattern[..i])
+            && matches!(dir.as_bytes().get(i), None | Some(b'/'))
+        {
+            literal = i;
+        }
+    }
+    let (literal, pattern) = pattern.split_at(literal);
+    if pattern.contains('\\') {
+        bail!(
+            "the pattern {pattern:?} has a `\\` escape, which xtask does not read; use `[*]` for a literal `*`"
+        );
+    }
+    let mut out = glob::Pattern::escape(literal);
+    let mut in_class = false;
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '[' if !in_class => {
+                in_class = true;
+                out.push('[');
+                if chars.peek() == Some(&'^') {
+                    chars.next();
+                    out.push('!');
+                }
+            }
+            ']' if in_class => {
+                in_class = false;
+                out.push(']');
+            }
+            '*' if !in_class && out.ends_with('*') => {}
+            _ => out.push(c),
+        }
+    }
+    Ok(out)
 }
 
 fn apply(target: &Target, files: &Files) -> Result<()> {
@@ -696,6 +779,81 @@ pub fn meeting_count(ws: &Workspace) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// sql_paths as the Supabase CLI expands them: `*` in a middle segment, `?`, `[ab]` and
+    /// `[^a]`, each entry's matches in byte order, a file matched twice applied once, `*` never
+    /// crossing `/`, and an entry that matches nothing or is malformed named in the error.
+    #[test]
+    fn sql_paths_expand_as_go_s_glob() {
+        // A `[` in the workspace's own path is not a pattern.
+        let root = std::env::temp_dir().join(format!("xtask-sql-paths-[{}]", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let dir = root.join("supabase");
+        for file in [
+            "seed.sql",
+            "seeds/a/1.sql",
+            "seeds/b/2.sql",
+            "seeds/b/10.sql",
+            "seeds/c.sql/x.sql",
+            "seeds/a-b/3.sql",
+            "x1.sql",
+            "x2.sql",
+            "xy.sql",
+            "deep/1/2/3.sql",
+        ] {
+            let path = dir.join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, "select 1;\n").unwrap();
+        }
+        let config = root.join("supabase/config.toml");
+        let names = |patterns: &[&str]| -> Vec<String> {
+            let patterns: Vec<String> = patterns.iter().map(|p| (*p).to_owned()).collect();
+            seed_files(&dir, &patterns, &config)
+                .unwrap()
+                .iter()
+                .map(|p| p.strip_prefix(&dir).unwrap().to_string_lossy().into_owned())
+                .collect()
+        };
+        assert_eq!(names(&["./seed.sql"]), ["seed.sql"]);
+        assert_eq!(names(&["seeds/../seed.sql"]), ["seed.sql"]);
+        // `*` in a middle segment; byte order of whole paths ("a-b/" before "a/"), and a
+        // directory named like a seed file is passed by.
+        assert_eq!(
+            names(&["seeds/*/*.sql"]),
+            [
+                "seeds/a-b/3.sql",
+                "seeds/a/1.sql",
+                "seeds/b/10.sql",
+                "seeds/b/2.sql",
+                "seeds/c.sql/x.sql"
+            ]
+        );
+        assert_eq!(names(&["x?.sql"]), ["x1.sql", "x2.sql", "xy.sql"]);
+        assert_eq!(names(&["x[12].sql"]), ["x1.sql", "x2.sql"]);
+        assert_eq!(names(&["x[^1y].sql"]), ["x2.sql"]);
+        // Declared order across entries, each file once.
+        assert_eq!(names(&["x2.sql", "x*.sql"]), ["x2.sql", "x1.sql", "xy.sql"]);
+        // `*` stays within one segment, and so does `**`, as in Go (below: no match).
+        assert_eq!(names(&["deep/*/*/*.sql"]), ["deep/1/2/3.sql"]);
+        for (patterns, said) in [
+            (
+                vec!["nothing/*.sql"],
+                "entry \"nothing/*.sql\" matches no file",
+            ),
+            (vec!["deep/*.sql"], "entry \"deep/*.sql\" matches no file"),
+            (
+                vec!["deep/**/*.sql"],
+                "entry \"deep/**/*.sql\" matches no file",
+            ),
+            (vec!["x[1.sql"], "entry \"x[1.sql\" is not a valid pattern"),
+        ] {
+            let patterns: Vec<String> = patterns.iter().map(|p| (*p).to_owned()).collect();
+            let err = format!("{:#}", seed_files(&dir, &patterns, &config).unwrap_err());
+            assert!(err.contains(said), "{err}");
+            assert!(err.contains("config.toml"), "{err}");
+        }
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 
     #[test]
     fn an_interrupted_reset_is_finished_only_when_its_new_database_is_complete() {

@@ -13,7 +13,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 
 use super::{Figure, fmt_secs, median, report, secs, timed};
-use xtask_core::{process, progress, workspace::Workspace};
+use xtask_core::{files, process, progress, workspace::Workspace};
 
 use crate::flags;
 
@@ -175,19 +175,12 @@ fn find_command_file(dir: &Path, name: &str) -> Result<Option<PathBuf>> {
     if candidate.is_file() {
         return Ok(Some(candidate));
     }
-    let mut entries = std::fs::read_dir(dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .collect::<std::io::Result<Vec<_>>>()?;
-    entries.sort_by_key(std::fs::DirEntry::file_name);
-    for entry in entries {
-        if entry.file_type()?.is_dir()
-            && entry.file_name() != "target"
-            && let Some(found) = find_command_file(&entry.path(), name)?
-        {
-            return Ok(Some(found));
-        }
-    }
-    Ok(None)
+    // Depth first in name order, as before: the first `src/<name>` below `dir`.
+    let files = files::tree_files(dir, files::Links::Skip, |d| d.ends_with("target"))?;
+    Ok(files.into_iter().find(|path| {
+        path.file_name().is_some_and(|f| f == name)
+            && path.parent().is_some_and(|p| p.ends_with("src"))
+    }))
 }
 
 /// The 1-minute load average, as /proc/loadavg prints it.

@@ -17,7 +17,7 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use serde_json::json;
-use xtask_core::sha256::Sha256;
+use sha2::{Digest, Sha256};
 
 use xtask_core::{files::hex, process, progress};
 

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
-use xtask_core::sha256::Sha256;
+use sha2::{Digest, Sha256};
 
 use super::hash::{self, BaseInputs, Input};
 use xtask_core::{

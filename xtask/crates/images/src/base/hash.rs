@@ -12,8 +12,8 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
 use toml::{Table, Value};
-use xtask_core::sha256::Sha256;
 
 use super::graph;
 use xtask_core::{

@@ -13,7 +13,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 
 use xtask_core::{
-    process,
+    files, process,
     workspace::{self, Workspace},
 };
 
@@ -25,26 +25,18 @@ const TIMEOUT: Duration = Duration::from_secs(300);
 /// Every Dockerfile of the workspace (`Dockerfile`, `Dockerfile.*`, `*.Dockerfile`), outside
 /// target/, .git/ and test fixtures, sorted.
 pub fn dockerfiles(ws: &Workspace) -> Result<Vec<PathBuf>> {
-    fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<()> {
-        for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-            let entry = entry?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let path = entry.path();
-            if entry.file_type()?.is_dir() {
-                if !["target", ".git", "test_data", "node_modules"].contains(&name.as_str()) {
-                    walk(&path, found)?;
-                }
-            } else if name == "Dockerfile"
-                || name.starts_with("Dockerfile.")
-                || name.ends_with(".Dockerfile")
-            {
-                found.push(path);
-            }
-        }
-        Ok(())
-    }
-    let mut found = Vec::new();
-    walk(&ws.root, &mut found)?;
+    let skipped = |dir: &Path| {
+        dir.file_name().is_some_and(|name| {
+            ["target", ".git", "test_data", "node_modules"].contains(&&*name.to_string_lossy())
+        })
+    };
+    let mut found: Vec<PathBuf> = files::tree_files(&ws.root, files::Links::Skip, skipped)?
+        .into_iter()
+        .filter(|path| {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            name == "Dockerfile" || name.starts_with("Dockerfile.") || name.ends_with(".Dockerfile")
+        })
+        .collect();
     found.sort();
     Ok(found)
 }

@@ -18,10 +18,10 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use xtask_core::sha256::Sha256;
+use sha2::{Digest, Sha256};
 
 use xtask_core::{
-    files::hex,
+    files::{self, hex},
     workspace::{self, Workspace},
 };
 
@@ -233,26 +233,16 @@ fn add_tree(
     member: bool,
     relative: &dyn Fn(&Path) -> Result<String>,
 ) -> Result<()> {
-    let mut stack = vec![(dir.to_path_buf(), true)];
-    while let Some((current, top)) = stack.pop() {
-        for entry in
-            std::fs::read_dir(&current).with_context(|| format!("reading {}", current.display()))?
-        {
-            let entry = entry?;
-            let path = entry.path();
-            let kind = entry.file_type()?;
-            if kind.is_dir() {
-                let name = entry.file_name();
-                if top && (name == "target" || member && NOT_BUILT.iter().any(|n| name == *n)) {
-                    continue;
-                }
-                stack.push((path, false));
-            } else if kind.is_file() {
-                let content =
-                    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-                files.insert(relative(&path)?, content);
-            }
-        }
+    // Only the top level's target/ (and a member's tests, benches, examples) stay out.
+    let left_out = |sub: &Path| {
+        sub.parent() == Some(Path::new(""))
+            && (sub == Path::new("target")
+                || member && NOT_BUILT.iter().any(|n| sub == Path::new(n)))
+    };
+    for path in files::tree_files(dir, files::Links::Refuse, left_out)? {
+        let content =
+            std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        files.insert(relative(&path)?, content);
     }
     Ok(())
 }

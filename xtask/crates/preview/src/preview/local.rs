@@ -21,7 +21,7 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
-use xtask_core::sha256::Sha256;
+use sha2::{Digest, Sha256};
 
 use super::names;
 use xtask_core::{

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use xtask_core::sha256::Sha256;
+use sha2::{Digest, Sha256};
 
 use xtask_core::files::hex;
 

@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 
 use xtask_core::{
     docker::{Build, Docker, ImageOwner},
-    process, progress,
+    files, process, progress,
     workspace::Workspace,
 };
 
@@ -145,7 +145,7 @@ fn rust(
     }
     for sub in ["lib", "bin"] {
         let relative = format!("lib/rustlib/{triple}/{sub}");
-        copy_tree(&sysroot.join(&relative), &toolchain.join(&relative))?;
+        files::link_tree(&sysroot.join(&relative), &toolchain.join(&relative))?;
     }
     std::fs::copy(HOST_CA_BUNDLE, context.join("host-ca-bundle.crt"))?;
     let toolchain_dir = format!("/usr/local/rustup/toolchains/{version}-{triple}");
@@ -191,20 +191,6 @@ fn link_or_copy(from: &Path, to: &Path) -> Result<()> {
         .with_context(|| format!("reading {}", from.display()))?;
     if std::fs::hard_link(&from, to).is_err() {
         std::fs::copy(&from, to).with_context(|| format!("copying {}", from.display()))?;
-    }
-    Ok(())
-}
-
-fn copy_tree(from: &Path, to: &Path) -> Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_tree(&entry.path(), &target)?;
-        } else {
-            link_or_copy(&entry.path(), &target)?;
-        }
     }
     Ok(())
 }

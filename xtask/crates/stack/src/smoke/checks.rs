@@ -594,6 +594,24 @@ mod tests {
         assert!(missing(&json!({"items": [{"c": 1}]}), "/items/*/c").is_empty());
     }
 
+    /// A `matches` that is not a regular expression stops the run before any request, naming
+    /// the file, the check and the pattern.
+    #[test]
+    fn a_bad_pattern_names_its_check() {
+        let text = r#"
+user = "3f2c1a9e-8b7d-4c6e-9f0a-1b2c3d4e5f60"
+
+[[check]]
+name = "ready"
+path = "/ready"
+status = 200
+assert = [{ pointer = "/migration", matches = "^[0-9]{14$" }]
+"#;
+        let err = format!("{:#}", File::parse(text, "smoke.toml").unwrap_err());
+        assert!(err.contains("smoke.toml: check \"ready\""), "{err}");
+        assert!(err.contains("\"^[0-9]{14$\""), "{err}");
+    }
+
     #[test]
     fn queries_are_percent_encoded() {
         assert_eq!(encode("x'; drop table--"), "x%27%3B%20drop%20table--");

@@ -2,7 +2,7 @@
 //! base64url JSON, `aud` = `authenticated`, `sub` = the seeded user. HMAC-SHA256 (RFC 2104) is
 //! a dozen lines over sha2, which xtask already has, so no JWT or HMAC crate is added.
 
-use xtask_core::sha256::Sha256;
+use sha2::{Digest, Sha256};
 
 /// How a check authenticates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +55,7 @@ pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
         .chain_update(pad(0x5c))
         .chain_update(inner)
         .finalize()
+        .into()
 }
 
 /// Unpadded base64url (RFC 4648 §5), as JWTs use.

@@ -12,7 +12,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use xtask_core::sha256::Sha256;
+use sha2::{Digest, Sha256};
 
 use super::{
     client::Base,

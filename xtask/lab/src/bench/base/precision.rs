@@ -17,8 +17,8 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
 use toml::{Table, Value};
-use xtask_core::sha256::Sha256;
 
 use xtask_core::{files::hex, process, progress, workspace::Workspace};
 use xtask_images::base;
