@@ -1,6 +1,6 @@
 # The app image. `cargo xtask image build` passes BASE_IMAGE for the current base; Render builds
 # this file alone and uses the default, which `cargo xtask base pin` keeps current.
-ARG BASE_IMAGE=127.0.0.1:5000/openeu-backend-base:d985fc3859a952395ff919a95c719778@sha256:dfdd5d53e2fbe3954666922c97a7d865c98a6fea339fb0eda74d9803b6e7aaf2
+ARG BASE_IMAGE=127.0.0.1:5000/openeu-backend-base:75f2988c8d2ad1f536051d9e689c6ef8@sha256:9b31804ad472d5508bc15939637fbbe1a0cca179b0394a8db0bb45629940f19c
 FROM ${BASE_IMAGE} AS build
 WORKDIR /build
 # The crates, manifests and supabase/migrations (crates/openeu-api/build.rs reads the newest
