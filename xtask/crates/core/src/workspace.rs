@@ -465,4 +465,77 @@ mod tests {
         assert_eq!(registry_host("ghcr.io"), "ghcr.io");
         assert_eq!(registry_host("[::1]:5000"), "[::1]");
     }
+
+    /// A bad `[workspace.metadata.xtask]` is named by key, line and column in serde's words.
+    #[test]
+    fn bad_config_keys_are_named_with_their_place() {
+        let parse = |text: &str| {
+            toml::from_str::<RootManifest>(text)
+                .err()
+                .unwrap()
+                .to_string()
+        };
+        let cases = [
+            (
+                "[workspace.metadata.xtask]\ncolour = 1\n",
+                "line 2, column 1",
+                "unknown field `colour`, expected one of `registry`, `base-image`, `app-image`, `app-packages`, `base-inputs`, `app-inputs`, `api-port`, `db-port`, `stack`, `render`, `preview-price-per-hour`",
+            ),
+            (
+                "[workspace.metadata.xtask]\napi-port = \"80\"\n",
+                "line 2, column 12",
+                "invalid type: string \"80\", expected u16",
+            ),
+            (
+                "[workspace.metadata.xtask]\napi-port = 70000\n",
+                "line 2, column 12",
+                "invalid value: integer `70000`, expected u16",
+            ),
+            (
+                "[workspace.metadata.xtask]\napp-packages = \"a\"\n",
+                "line 2, column 16",
+                "invalid type: string \"a\", expected a sequence",
+            ),
+            (
+                "[workspace.metadata.xtask.render]\nregionn = \"x\"\n",
+                "line 2, column 1",
+                "unknown field `regionn`, expected one of `service`, `runtime`, `image`, `region`, `plan`, `instances`, `health-check-path`, `previews`, `preview-expire-after-days`, `env`, `service-id`",
+            ),
+            (
+                "[workspace.metadata.xtask.render]\ninstances = \"2\"\n",
+                "line 2, column 13",
+                "invalid type: string \"2\", expected u32",
+            ),
+            (
+                "[workspace.metadata.xtask.render]\nenv = { A = 1 }\n",
+                "line 2, column 13",
+                "invalid type: integer `1`, expected a string",
+            ),
+            (
+                "[workspace.metadata]\nxtask = 3\n",
+                "line 2, column 9",
+                "invalid type: integer `3`, expected struct Config",
+            ),
+        ];
+        for (text, place, message) in cases {
+            let err = parse(text);
+            assert!(err.contains(place), "{place} in {err}");
+            assert!(err.trim_end().ends_with(message), "{message} in {err}");
+        }
+        let config =
+            toml::from_str::<RootManifest>("[workspace.metadata.xtask.render]\nplan = \"pro\"\n")
+                .unwrap()
+                .workspace
+                .and_then(|w| w.metadata)
+                .and_then(|m| m.xtask)
+                .unwrap();
+        assert_eq!(
+            (
+                config.render.plan.as_str(),
+                config.render.region.as_str(),
+                config.api_port
+            ),
+            ("pro", "frankfurt", 54380)
+        );
+    }
 }

@@ -289,3 +289,60 @@ pub fn render_with_threads(
     }
     Ok(sql)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bad manifest key is named with its line and column in serde's words.
+    #[test]
+    fn bad_manifest_keys_are_named_with_their_place() {
+        let parse = |text: &str| toml::from_str::<Manifest>(text).err().unwrap().to_string();
+        let cases = [
+            (
+                "batch-rows = 3\n[[table]]\nname = \"a\"\n",
+                "line 1, column 1",
+                "unknown field `batch-rows`, expected `batch_rows` or `table`",
+            ),
+            (
+                "batch_rows = 3\n",
+                "line 1, column 1",
+                "missing field `table`",
+            ),
+            (
+                "batch_rows = \"3\"\n[[table]]\nname = \"a\"\n",
+                "line 1, column 14",
+                "invalid type: string \"3\", expected usize",
+            ),
+            (
+                "[[table]]\nname = \"a\"\nfiel = \"x\"\n",
+                "line 3, column 1",
+                "unknown field `fiel`, expected one of `name`, `file`, `derive`, `empty`",
+            ),
+            (
+                "[[table]]\nfile = \"a.toml\"\n",
+                "line 1, column 1",
+                "missing field `name`",
+            ),
+            (
+                "[[table]]\nname = \"a\"\nempty = \"yes\"\n",
+                "line 3, column 9",
+                "invalid type: string \"yes\", expected a boolean",
+            ),
+        ];
+        for (text, place, message) in cases {
+            let err = parse(text);
+            assert!(err.contains(place), "{place} in {err}");
+            assert!(err.trim_end().ends_with(message), "{message} in {err}");
+        }
+        let manifest: Manifest = toml::from_str("[[table]]\nname = \"a\"\n").unwrap();
+        assert_eq!(
+            (
+                manifest.batch_rows,
+                manifest.table.len(),
+                manifest.table[0].empty
+            ),
+            (None, 1, false)
+        );
+    }
+}

@@ -435,4 +435,43 @@ mod tests {
         let back = parse_catalog(&catalog_json(std::slice::from_ref(&table)).to_string()).unwrap();
         assert_eq!(format!("{back:?}"), format!("{:?}", [table]));
     }
+
+    /// A damaged cache is refused with serde_json's place and words (the caller then reads
+    /// the schema again rather than trusting it).
+    #[test]
+    fn damaged_caches_are_refused() {
+        let parse = |text: &str| format!("{:#}", parse_catalog(text).err().unwrap());
+        let cases = [
+            (
+                r#"[{"name": "t", "columns": []}]"#,
+                "line 1 column 29",
+                "parsing the catalog's JSON: missing field `primary_key` at line 1 column 29",
+            ),
+            (
+                r#"[{"name": "t", "columns": [{"name": "c"}], "primary_key": []}]"#,
+                "line 1 column 40",
+                "parsing the catalog's JSON: missing field `typname` at line 1 column 40",
+            ),
+            (
+                r#"[{"name": 1, "columns": [], "primary_key": []}]"#,
+                "line 1 column 11",
+                "parsing the catalog's JSON: invalid type: integer `1`, expected a string at line 1 column 11",
+            ),
+            (
+                r#"[{"name": "t", "columns": [], "primary_key": [], "extra": 1}, 3]"#,
+                "line 1 column 63",
+                "parsing the catalog's JSON: invalid type: integer `3`, expected struct CatalogTable at line 1 column 63",
+            ),
+            (
+                r#"{"name": "t"}"#,
+                "line 1 column 0",
+                "parsing the catalog's JSON: invalid type: map, expected a sequence at line 1 column 0",
+            ),
+        ];
+        for (text, place, message) in cases {
+            let err = parse(text);
+            assert!(err.contains(place), "{place} in {err}");
+            assert!(err.trim_end().ends_with(message), "{message} in {err}");
+        }
+    }
 }

@@ -87,3 +87,52 @@ impl Edit {
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bad row of the table is named with its line and column in serde's words.
+    #[test]
+    fn bad_rows_are_named_with_their_place() {
+        let parse = |text: &str| toml::from_str::<File>(text).err().unwrap().to_string();
+        let cases = [
+            (
+                "[[row]]\nname = \"a\"\nchanges = true\nedits = []\nwhy = 1\n",
+                "line 5, column 1",
+                "unknown field `why`, expected one of `name`, `changes`, `edits`",
+            ),
+            (
+                "[[row]]\nname = \"a\"\nedits = []\n",
+                "line 1, column 1",
+                "missing field `changes`",
+            ),
+            (
+                "[[row]]\nname = \"a\"\nchanges = true\nedits = [{ append = \"x\" }]\n",
+                "line 4, column 10",
+                "missing field `file`",
+            ),
+            (
+                "[[row]]\nname = \"a\"\nchanges = true\nedits = [{ file = \"f\", replace = [\"a\"] }]\n",
+                "line 4, column 34",
+                "invalid length 1, expected an array of length 2",
+            ),
+        ];
+        for (text, place, message) in cases {
+            let err = parse(text);
+            assert!(err.contains(place), "{place} in {err}");
+            assert!(err.trim_end().ends_with(message), "{message} in {err}");
+        }
+        let file: File = toml::from_str(
+            "[[row]]\nname = \"a\"\nchanges = true\nedits = [{ file = \"f\", write = \"x\" }]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                file.row[0].edits[0].write.as_deref(),
+                file.row[0].edits[0].append.as_deref()
+            ),
+            (Some("x"), None)
+        );
+    }
+}

@@ -625,4 +625,80 @@ mod tests {
             "routes of openapi.json with no successful check in smoke.toml"
         );
     }
+
+    /// Each bad key is named with its line and column, in serde's words (these exact texts are
+    /// what users see, so they are pinned).
+    #[test]
+    fn bad_keys_are_named_with_their_place() {
+        let err = |text: &str| File::parse(text, "smoke.toml").unwrap_err().to_string();
+        let check = |extra: &str| {
+            format!("user = \"u\"\n[[check]]\nname = \"a\"\npath = \"/\"\nstatus = 200\n{extra}")
+        };
+        let cases = [
+            (
+                "user = \"u\"\ncolour = 1\n".to_owned(),
+                "line 2, column 1",
+                "unknown field `colour`, expected `user` or `check`",
+            ),
+            (
+                "check = []\n".to_owned(),
+                "line 1, column 1",
+                "missing field `user`",
+            ),
+            (
+                check("colour = 1\n"),
+                "line 6, column 1",
+                "unknown field `colour`, expected one of `name`, `tags`, `method`, `path`, `query`, `raw-query`, `headers`, `auth`, `status`, `content-type`, `schema`, `assert`, `follow`",
+            ),
+            (
+                "user = \"u\"\n[[check]]\nname = \"a\"\nstatus = 200\n".to_owned(),
+                "line 2, column 1",
+                "missing field `path`",
+            ),
+            (
+                "user = \"u\"\n[[check]]\nname = \"a\"\npath = \"/\"\n".to_owned(),
+                "line 2, column 1",
+                "missing field `status`",
+            ),
+            (
+                check("auth = \"sometimes\"\n"),
+                "line 6, column 8",
+                "unknown variant `sometimes`, expected one of `none`, `valid`, `expired`, `wrong-signature`, `alg-none`",
+            ),
+            (
+                "user = \"u\"\n[[check]]\nname = \"a\"\npath = \"/\"\nstatus = \"200\"\n"
+                    .to_owned(),
+                "line 5, column 10",
+                "invalid type: string \"200\", expected u16",
+            ),
+            (
+                check("query = { a = true }\n"),
+                "line 6, column 15",
+                "data did not match any variant of untagged enum Scalar",
+            ),
+            (
+                check("assert = [{ pointer = \"/a\", equalz = 1 }]\n"),
+                "line 6, column 29",
+                "unknown field `equalz`, expected one of `pointer`, `header`, `exists`, `equals`, `matches`, `min-length`, `contains`",
+            ),
+            (
+                check("follow = { cursor = \"/c\", param = \"c\", items = \"/i\" }\n"),
+                "line 6, column 10",
+                "missing field `key`",
+            ),
+            (
+                check(
+                    "follow = { cursor = \"/c\", param = \"c\", items = \"/i\", key = \"/k\", min-pages = -1 }\n",
+                ),
+                "line 6, column 78",
+                "invalid value: integer `-1`, expected usize",
+            ),
+        ];
+        for (text, place, message) in cases {
+            let err = err(&text);
+            assert!(err.starts_with("smoke.toml: TOML parse error at "), "{err}");
+            assert!(err.contains(place), "{place} in {err}");
+            assert!(err.trim_end().ends_with(message), "{message} in {err}");
+        }
+    }
 }
