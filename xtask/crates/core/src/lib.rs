@@ -9,7 +9,6 @@
 pub mod cli;
 pub mod flags;
 
-pub mod de;
 pub mod docker;
 pub mod failpoint;
 pub mod files;

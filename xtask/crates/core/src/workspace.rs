@@ -232,7 +232,9 @@ impl Workspace {
 /// The registry `cargo xtask setup` runs when the configured registry is this one.
 pub const LOCAL_REGISTRY_HOSTS: [&str; 3] = ["127.0.0.1", "localhost", "[::1]"];
 
-#[derive(Debug, Clone)]
+/// Every key is optional: a missing one keeps its value from [`Config::default`].
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Config {
     /// host[:port] of the registry images are pushed to.
     pub registry: String,
@@ -260,7 +262,8 @@ pub struct Config {
 
 /// `[workspace.metadata.xtask.render]`: what `render.yaml` says beyond the env spec. Every key
 /// has a default, so the table may be left out.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RenderConfig {
     /// The service's name on Render.
     pub service: String,
@@ -323,51 +326,19 @@ impl Default for Config {
     }
 }
 
-crate::table!(Config, deny_unknown: true, required: [], {
-    "registry" => registry,
-    "base-image" => base_image,
-    "app-image" => app_image,
-    "app-packages" => app_packages,
-    "base-inputs" => base_inputs,
-    "app-inputs" => app_inputs,
-    "api-port" => api_port,
-    "db-port" => db_port,
-    "stack" => stack,
-    "render" => render,
-    "preview-price-per-hour" => preview_price_per_hour,
-});
-
-crate::table!(RenderConfig, deny_unknown: true, required: [], {
-    "service" => service,
-    "runtime" => runtime,
-    "image" => image,
-    "region" => region,
-    "plan" => plan,
-    "instances" => instances,
-    "health-check-path" => health_check_path,
-    "previews" => previews,
-    "preview-expire-after-days" => preview_expire_after_days,
-    "env" => env,
-    "service-id" => service_id,
-});
-
 /// The root manifest down to `[workspace.metadata.xtask]`; every other key is ignored.
-#[derive(Default)]
+#[derive(serde::Deserialize)]
 struct RootManifest {
     workspace: Option<WorkspaceTable>,
 }
-#[derive(Default)]
+#[derive(serde::Deserialize)]
 struct WorkspaceTable {
     metadata: Option<Metadata>,
 }
-#[derive(Default)]
+#[derive(serde::Deserialize)]
 struct Metadata {
     xtask: Option<Config>,
 }
-
-crate::table!(RootManifest, deny_unknown: false, required: [], { "workspace" => workspace });
-crate::table!(WorkspaceTable, deny_unknown: false, required: [], { "metadata" => metadata });
-crate::table!(Metadata, deny_unknown: false, required: [], { "xtask" => xtask });
 
 impl Config {
     pub fn load(manifest: &Path) -> Result<Self> {

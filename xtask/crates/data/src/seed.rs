@@ -99,35 +99,28 @@ pub fn ensure_current(ws: &Workspace) -> Result<()> {
     Ok(())
 }
 
-#[derive(Default)]
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Manifest {
     batch_rows: Option<usize>,
     table: Vec<TableEntry>,
 }
 
-#[derive(Default)]
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 struct TableEntry {
     /// The table, schema-qualified or in `public`.
     name: String,
     /// The fixture file, relative to supabase/seed/ (default: `<name>.toml`).
     file: Option<String>,
     /// Derived columns: column → template over the row's other columns, `{column}`.
+    #[serde(default)]
     derive: BTreeMap<String, String>,
     /// The table is seeded with no rows, on purpose: its fixture may be empty. Without it an
     /// empty fixture is refused (it is almost always a mistake).
+    #[serde(default)]
     empty: bool,
 }
-
-xtask_core::table!(Manifest, deny_unknown: true, required: ["table"], {
-    "batch_rows" => batch_rows,
-    "table" => table,
-});
-xtask_core::table!(TableEntry, deny_unknown: true, required: ["name"], {
-    "name" => name,
-    "file" => file,
-    "derive" => derive,
-    "empty" => empty,
-});
 
 /// How many threads parse, check and render: every core, or `XTASK_SEED_THREADS` (read once),
 /// which tests set to prove the output does not depend on it.

@@ -324,19 +324,15 @@ fn catalog_json(tables: &[Table]) -> serde_json::Value {
         .collect()
 }
 
-#[derive(Default)]
+/// The catalog query may print more keys than these: they are ignored.
+#[derive(serde::Deserialize)]
 struct CatalogTable {
     name: String,
     columns: Vec<CatalogColumn>,
     primary_key: Vec<String>,
 }
-xtask_core::table!(CatalogTable, deny_unknown: false, required: ["name", "columns", "primary_key"], {
-    "name" => name,
-    "columns" => columns,
-    "primary_key" => primary_key,
-});
 
-#[derive(Default)]
+#[derive(serde::Deserialize)]
 struct CatalogColumn {
     name: String,
     typname: String,
@@ -346,17 +342,6 @@ struct CatalogColumn {
     generated: bool,
     references: Option<(String, String)>,
 }
-xtask_core::table!(CatalogColumn, deny_unknown: false, required: [
-    "name", "typname", "display", "not_null", "has_default", "generated",
-], {
-    "name" => name,
-    "typname" => typname,
-    "display" => display,
-    "not_null" => not_null,
-    "has_default" => has_default,
-    "generated" => generated,
-    "references" => references,
-});
 
 #[cfg(test)]
 mod tests {

@@ -10,12 +10,14 @@ use anyhow::{Context, Result, bail};
 pub const TABLE: &str = "xtask/test_data/edit-table.toml";
 pub const FIXTURE: &str = "xtask/test_data/fixture-ws";
 
-#[derive(Default)]
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 struct File {
     row: Vec<Row>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Row {
     pub name: String,
     /// Whether the base hash must change.
@@ -23,26 +25,14 @@ pub struct Row {
     pub edits: Vec<Edit>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Edit {
     pub file: String,
     pub append: Option<String>,
     pub replace: Option<[String; 2]>,
     pub write: Option<String>,
 }
-
-xtask_core::table!(File, deny_unknown: true, required: ["row"], { "row" => row });
-xtask_core::table!(Row, deny_unknown: true, required: ["name", "changes", "edits"], {
-    "name" => name,
-    "changes" => changes,
-    "edits" => edits,
-});
-xtask_core::table!(Edit, deny_unknown: true, required: ["file"], {
-    "file" => file,
-    "append" => append,
-    "replace" => replace,
-    "write" => write,
-});
 
 pub fn load(repo_root: &Path) -> Result<Vec<Row>> {
     let path = repo_root.join(TABLE);

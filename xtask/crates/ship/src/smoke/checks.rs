@@ -16,39 +16,53 @@ pub const READ_ONLY: &str = "read-only";
 /// Needs the seed's data or the local JWT secret: only for a stack this run started.
 pub const SEEDED: &str = "seeded";
 
-#[derive(Debug, Default)]
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct File {
     /// The seeded user whose token `auth = "valid"` carries.
     pub user: String,
+    #[serde(rename = "check")]
     pub checks: Vec<Check>,
 }
 
-#[derive(Debug, Clone)]
+/// `name`, `path` and `status` are required; the other keys have defaults (`GET`,
+/// `application/json`, `auto`, no auth, none of the rest).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Check {
     pub name: String,
+    #[serde(default)]
     pub tags: Vec<String>,
+    #[serde(default = "Check::default_method")]
     pub method: String,
     pub path: String,
     /// Query parameters, percent-encoded when sent.
+    #[serde(default)]
     pub query: BTreeMap<String, Scalar>,
     /// A query string sent as written (after `query`), for what a table cannot say, such as
     /// a repeated parameter.
     pub raw_query: Option<String>,
+    #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    #[serde(default)]
     pub auth: Auth,
     pub status: u16,
     /// A prefix of the Content-Type header.
+    #[serde(default = "Check::default_content_type")]
     pub content_type: String,
     /// `auto` (the default): the schema of this route and status in openapi.json; `none`; or a
     /// pointer into the document such as `#/components/schemas/Error`.
+    #[serde(default = "Check::default_schema")]
     pub schema: String,
+    #[serde(default, rename = "assert")]
     pub assertions: Vec<Assertion>,
     /// Follow `next_cursor` to the end of the list.
     pub follow: Option<Follow>,
 }
 
 /// A query value: TOML strings and integers both read naturally.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(untagged)]
 pub enum Scalar {
     Text(String),
     Integer(i64),
@@ -63,43 +77,25 @@ impl std::fmt::Display for Scalar {
     }
 }
 
-impl<'de> serde::Deserialize<'de> for Scalar {
-    /// Untagged: a string, else an integer, else serde's error for an untagged enum.
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        match <toml::Value as serde::Deserialize>::deserialize(deserializer)? {
-            toml::Value::String(text) => Ok(Scalar::Text(text)),
-            toml::Value::Integer(n) => Ok(Scalar::Integer(n)),
-            _ => Err(serde::de::Error::custom(
-                "data did not match any variant of untagged enum Scalar",
-            )),
-        }
+/// The defaults of smoke.toml's optional keys that are not their type's default.
+impl Check {
+    fn default_method() -> String {
+        "GET".to_owned()
     }
-}
 
-impl Default for Check {
-    /// The defaults of the optional keys; `name`, `path` and `status` are required.
-    fn default() -> Self {
-        Check {
-            name: String::new(),
-            tags: Vec::new(),
-            method: "GET".to_owned(),
-            path: String::new(),
-            query: BTreeMap::new(),
-            raw_query: None,
-            headers: BTreeMap::new(),
-            auth: Auth::None,
-            status: 0,
-            content_type: "application/json".to_owned(),
-            schema: "auto".to_owned(),
-            assertions: Vec::new(),
-            follow: None,
-        }
+    fn default_content_type() -> String {
+        "application/json".to_owned()
+    }
+
+    fn default_schema() -> String {
+        "auto".to_owned()
     }
 }
 
 /// One assertion on the JSON body (`pointer`, where `*` stands for every element) or on a
 /// header (`header`). With `*`, every value found must pass.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Assertion {
     pub pointer: Option<String>,
     pub header: Option<String>,
@@ -113,7 +109,8 @@ pub struct Assertion {
     pub contains: Option<Value>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Follow {
     /// Where the next cursor is (`/next_cursor`); null ends the list.
     pub cursor: String,
@@ -123,50 +120,11 @@ pub struct Follow {
     pub items: String,
     pub key: String,
     /// At least this many pages, so the cursor is really exercised.
+    #[serde(default)]
     pub min_pages: usize,
     /// A query (`limit=500`) whose one page must hold exactly the keys the walk found.
     pub complete_with: Option<String>,
 }
-
-xtask_core::table!(File, deny_unknown: true, required: ["user", "check"], {
-    "user" => user,
-    "check" => checks,
-});
-
-xtask_core::table!(Check, deny_unknown: true, required: ["name", "path", "status"], {
-    "name" => name,
-    "tags" => tags,
-    "method" => method,
-    "path" => path,
-    "query" => query,
-    "raw-query" => raw_query,
-    "headers" => headers,
-    "auth" => auth,
-    "status" => status,
-    "content-type" => content_type,
-    "schema" => schema,
-    "assert" => assertions,
-    "follow" => follow,
-});
-
-xtask_core::table!(Assertion, deny_unknown: true, required: [], {
-    "pointer" => pointer,
-    "header" => header,
-    "exists" => exists,
-    "equals" => equals,
-    "matches" => matches,
-    "min-length" => min_length,
-    "contains" => contains,
-});
-
-xtask_core::table!(Follow, deny_unknown: true, required: ["cursor", "param", "items", "key"], {
-    "cursor" => cursor,
-    "param" => param,
-    "items" => items,
-    "key" => key,
-    "min-pages" => min_pages,
-    "complete-with" => complete_with,
-});
 
 impl File {
     pub fn parse(text: &str, source: &str) -> Result<File> {

@@ -4,10 +4,12 @@
 
 use xtask_core::sha256::Sha256;
 
-/// How a check authenticates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a check authenticates, spelled in smoke.toml in kebab case (`wrong-signature`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Auth {
     /// No Authorization header.
+    #[default]
     None,
     /// A valid token for the seeded user, signed with the stack's secret.
     Valid,
@@ -17,24 +19,6 @@ pub enum Auth {
     WrongSignature,
     /// An unsigned token (`alg: none`), which must be refused.
     AlgNone,
-}
-
-impl Auth {
-    const ALL: [Auth; 5] = [
-        Auth::None,
-        Auth::Valid,
-        Auth::Expired,
-        Auth::WrongSignature,
-        Auth::AlgNone,
-    ];
-    /// smoke.toml's spelling of each, in the order of `ALL`.
-    const NAMES: &[&str] = &["none", "valid", "expired", "wrong-signature", "alg-none"];
-}
-
-impl<'de> serde::Deserialize<'de> for Auth {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        xtask_core::de::variant(deserializer, Auth::NAMES).map(|i| Auth::ALL[i])
-    }
 }
 
 /// HMAC-SHA256 of `message` under `key`.

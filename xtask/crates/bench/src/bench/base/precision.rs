@@ -741,12 +741,13 @@ impl History {
     }
 }
 
-#[derive(Default)]
+// `cargo build --unit-graph` adds keys over time: the ones not read here are ignored.
+#[derive(serde::Deserialize)]
 struct UnitGraph {
     units: Vec<Unit>,
 }
 
-#[derive(Default)]
+#[derive(serde::Deserialize)]
 struct Unit {
     pkg_id: String,
     target: serde_json::Value,
@@ -757,29 +758,11 @@ struct Unit {
     dependencies: Vec<UnitDep>,
 }
 
-#[derive(Default)]
+#[derive(serde::Deserialize)]
 struct UnitDep {
     index: usize,
     extern_crate_name: String,
 }
-
-// `cargo build --unit-graph` adds keys over time: the ones not read here are ignored.
-xtask_core::table!(UnitGraph, deny_unknown: false, required: ["units"], { "units" => units });
-xtask_core::table!(Unit, deny_unknown: false, required: [
-    "pkg_id", "target", "profile", "mode", "features", "dependencies",
-], {
-    "pkg_id" => pkg_id,
-    "target" => target,
-    "profile" => profile,
-    "platform" => platform,
-    "mode" => mode,
-    "features" => features,
-    "dependencies" => dependencies,
-});
-xtask_core::table!(UnitDep, deny_unknown: false, required: ["index", "extern_crate_name"], {
-    "index" => index,
-    "extern_crate_name" => extern_crate_name,
-});
 
 /// The next published version after `current` with the same compatibility (caret) range.
 fn next_compatible(published: &[String], current: &str) -> Option<String> {
