@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use serde_json::json;
+use serde::Serialize;
 
 use super::{
     exit, fail, lock,
@@ -101,7 +101,11 @@ pub(super) fn command(ws: &Workspace, target: &str, args: &flags::DeployRollback
         println!(
             "{}",
             serde_json::to_string_pretty(
-                &json!({"deploy_id": done.id, "status": done.status.as_str(), "rolled_back_to": target.id})
+                &RollbackJson {
+                    deploy_id: &done.id,
+                    rolled_back_to: &target.id,
+                    status: done.status.as_str(),
+                }
             )?
         );
     } else {
@@ -113,4 +117,12 @@ pub(super) fn command(ws: &Workspace, target: &str, args: &flags::DeployRollback
         );
     }
     Ok(())
+}
+
+/// `deploy rollback --json`, keys in alphabetical order as they have always been printed.
+#[derive(Serialize)]
+struct RollbackJson<'a> {
+    deploy_id: &'a str,
+    rolled_back_to: &'a str,
+    status: &'a str,
 }

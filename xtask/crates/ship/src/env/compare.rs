@@ -15,7 +15,7 @@ use std::{
 
 use anyhow::{Result, bail};
 use openeu_env::{ProblemKind, Reader, SPEC, Target};
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::EnvEntry;
 
@@ -306,18 +306,57 @@ impl Comparison {
         out
     }
 
-    pub fn to_json(&self) -> Value {
-        json!({
-            "target": self.target.name(),
-            "ok": self.ok(),
-            "variables": self.rows.iter().map(|r| json!({
-                "name": r.name, "state": r.state, "secret": r.secret, "value": r.shown,
-            })).collect::<Vec<_>>(),
-            "problems": self.findings.iter().map(|f| json!({
-                "name": f.name, "problem": f.to_string(), "fix": f.fix(),
-            })).collect::<Vec<_>>(),
-        })
+    pub fn to_json(&self) -> ComparisonJson {
+        ComparisonJson {
+            ok: self.ok(),
+            problems: self
+                .findings
+                .iter()
+                .map(|f| FindingJson {
+                    fix: f.fix(),
+                    name: f.name.clone(),
+                    problem: f.to_string(),
+                })
+                .collect(),
+            target: self.target.name(),
+            variables: self
+                .rows
+                .iter()
+                .map(|r| VariableJson {
+                    name: r.name.clone(),
+                    secret: r.secret,
+                    state: r.state,
+                    value: r.shown.clone(),
+                })
+                .collect(),
+        }
     }
+}
+
+/// `env check --service --json`, and the `env` of deploy's dry-run plan. The fields of these
+/// documents are in alphabetical order, the order their keys have always been printed in.
+#[derive(Serialize)]
+pub struct ComparisonJson {
+    ok: bool,
+    problems: Vec<FindingJson>,
+    target: &'static str,
+    variables: Vec<VariableJson>,
+}
+
+#[derive(Serialize)]
+struct FindingJson {
+    fix: String,
+    name: String,
+    problem: String,
+}
+
+/// A variable as `--json` shows it: `value` is null when unset, masked when secret.
+#[derive(Serialize)]
+pub struct VariableJson {
+    pub name: String,
+    pub secret: bool,
+    pub state: &'static str,
+    pub value: Option<String>,
 }
 
 /// Secret when the spec says so, and when the spec does not know the name.
@@ -489,17 +528,41 @@ impl Diff {
         lines
     }
 
-    pub fn to_json(&self) -> Value {
-        json!({
-            "added": self.added.iter().map(|n| json!({"name": n, "value": shown(n, &self.result[n])})).collect::<Vec<_>>(),
-            "changed": self.changed.iter().map(|n| json!({
-                "name": n, "from": shown(n, &self.current[n]), "to": shown(n, &self.result[n]),
-            })).collect::<Vec<_>>(),
-            "removed": self.removed,
-            "kept": self.kept,
-            "unchanged": self.unchanged,
-        })
+    /// The added variables as `--json` shows them (secrets masked).
+    pub fn added_json(&self) -> Vec<AddedJson<'_>> {
+        self.added
+            .iter()
+            .map(|n| AddedJson {
+                name: n,
+                value: shown(n, &self.result[n]),
+            })
+            .collect()
     }
+
+    /// The changed variables as `--json` shows them (secrets masked).
+    pub fn changed_json(&self) -> Vec<ChangedJson<'_>> {
+        self.changed
+            .iter()
+            .map(|n| ChangedJson {
+                from: shown(n, &self.current[n]),
+                name: n,
+                to: shown(n, &self.result[n]),
+            })
+            .collect()
+    }
+}
+
+#[derive(Serialize)]
+pub struct AddedJson<'a> {
+    name: &'a str,
+    value: String,
+}
+
+#[derive(Serialize)]
+pub struct ChangedJson<'a> {
+    from: String,
+    name: &'a str,
+    to: String,
 }
 
 #[cfg(test)]
@@ -532,7 +595,7 @@ mod tests {
     fn a_healthy_service_has_no_findings() {
         let c = compare(Target::Production, &vars(&healthy()), None);
         assert!(c.ok(), "{:?}", c.findings);
-        let text = format!("{}{}", c.render(), c.to_json());
+        let text = format!("{}{}", c.render(), serde_json::to_string(&c.to_json()).unwrap());
         assert!(!text.contains(CANARY), "{text}");
         assert!(text.contains("https://abc.supabase.co"), "{text}");
     }
@@ -556,7 +619,7 @@ mod tests {
             assert!(lines.contains(expected), "{expected:?} in\n{lines}");
         }
         assert_eq!(c.findings.len(), 4, "{lines}");
-        let text = format!("{}{}", c.render(), c.to_json());
+        let text = format!("{}{}", c.render(), serde_json::to_string(&c.to_json()).unwrap());
         assert!(!text.contains(CANARY), "{text}");
         assert!(text.contains("*** (13 chars)"), "{text}");
     }
@@ -624,7 +687,9 @@ mod tests {
             lines.contains("~ SUPABASE_JWT_SECRET: *** (3 chars) → *** (13 chars)"),
             "{lines}"
         );
-        assert!(!lines.contains(CANARY) && !d.to_json().to_string().contains(CANARY));
+        assert!(!lines.contains(CANARY) && !serde_json::to_string(&(d.added_json(), d.changed_json()))
+                .unwrap()
+                .contains(CANARY));
         let d = diff(&current, &desired, true);
         assert_eq!(d.removed, ["A_UNKNOWN"]);
         assert!(!d.result.contains_key("A_UNKNOWN"));
