@@ -100,13 +100,11 @@ pub(super) fn command(ws: &Workspace, target: &str, args: &flags::DeployRollback
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(
-                &RollbackJson {
-                    deploy_id: &done.id,
-                    rolled_back_to: &target.id,
-                    status: done.status.as_str(),
-                }
-            )?
+            serde_json::to_string_pretty(&RollbackJson {
+                deploy_id: &done.id,
+                rolled_back_to: &target.id,
+                status: done.status.as_str(),
+            })?
         );
     } else {
         println!(

@@ -595,7 +595,11 @@ mod tests {
     fn a_healthy_service_has_no_findings() {
         let c = compare(Target::Production, &vars(&healthy()), None);
         assert!(c.ok(), "{:?}", c.findings);
-        let text = format!("{}{}", c.render(), serde_json::to_string(&c.to_json()).unwrap());
+        let text = format!(
+            "{}{}",
+            c.render(),
+            serde_json::to_string(&c.to_json()).unwrap()
+        );
         assert!(!text.contains(CANARY), "{text}");
         assert!(text.contains("https://abc.supabase.co"), "{text}");
     }
@@ -619,7 +623,11 @@ mod tests {
             assert!(lines.contains(expected), "{expected:?} in\n{lines}");
         }
         assert_eq!(c.findings.len(), 4, "{lines}");
-        let text = format!("{}{}", c.render(), serde_json::to_string(&c.to_json()).unwrap());
+        let text = format!(
+            "{}{}",
+            c.render(),
+            serde_json::to_string(&c.to_json()).unwrap()
+        );
         assert!(!text.contains(CANARY), "{text}");
         assert!(text.contains("*** (13 chars)"), "{text}");
     }
@@ -687,9 +695,12 @@ mod tests {
             lines.contains("~ SUPABASE_JWT_SECRET: *** (3 chars) → *** (13 chars)"),
             "{lines}"
         );
-        assert!(!lines.contains(CANARY) && !serde_json::to_string(&(d.added_json(), d.changed_json()))
-                .unwrap()
-                .contains(CANARY));
+        assert!(
+            !lines.contains(CANARY)
+                && !serde_json::to_string(&(d.added_json(), d.changed_json()))
+                    .unwrap()
+                    .contains(CANARY)
+        );
         let d = diff(&current, &desired, true);
         assert_eq!(d.removed, ["A_UNKNOWN"]);
         assert!(!d.result.contains_key("A_UNKNOWN"));
