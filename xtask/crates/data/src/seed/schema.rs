@@ -16,7 +16,6 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use serde_json::json;
 use xtask_core::sha256::Sha256;
 
 use xtask_core::{files::hex, process, progress};
@@ -146,7 +145,7 @@ pub fn load(files: &[PathBuf], cache_dir: Option<&Path>) -> Result<BTreeMap<Stri
     if let Some(path) = &cached {
         // Written beside and renamed, so a concurrent reader never sees half a file.
         let partial = path.with_extension(format!("{}.partial", std::process::id()));
-        std::fs::write(&partial, catalog_json(&tables).to_string())
+        std::fs::write(&partial, catalog_json(&tables))
             .with_context(|| format!("writing {}", partial.display()))?;
         std::fs::rename(&partial, path).with_context(|| format!("writing {}", path.display()))?;
     }
@@ -299,40 +298,43 @@ pub fn parse_catalog(json: &str) -> Result<Vec<Table>> {
 }
 
 /// `tables` as [`CATALOG_QUERY`] prints them, which [`parse_catalog`] reads back.
-fn catalog_json(tables: &[Table]) -> serde_json::Value {
-    let column = |c: &Column| {
-        let (typname, display) = c.ty.to_catalog();
-        json!({
-            "name": c.name,
-            "typname": typname,
-            "display": display,
-            "not_null": c.not_null,
-            "has_default": c.has_default,
-            "generated": c.generated,
-            "references": c.references,
-        })
-    };
-    tables
+fn catalog_json(tables: &[Table]) -> String {
+    let tables: Vec<CatalogTable> = tables
         .iter()
-        .map(|t| {
-            json!({
-                "name": t.name,
-                "columns": t.columns.iter().map(column).collect::<Vec<_>>(),
-                "primary_key": t.primary_key,
-            })
+        .map(|t| CatalogTable {
+            name: t.name.clone(),
+            columns: t
+                .columns
+                .iter()
+                .map(|c| {
+                    let (typname, display) = c.ty.to_catalog();
+                    CatalogColumn {
+                        name: c.name.clone(),
+                        typname: typname.to_owned(),
+                        display: display.to_owned(),
+                        not_null: c.not_null,
+                        has_default: c.has_default,
+                        generated: c.generated,
+                        references: c.references.clone(),
+                    }
+                })
+                .collect(),
+            primary_key: t.primary_key.clone(),
         })
-        .collect()
+        .collect();
+    serde_json::to_string(&tables).expect("the catalog serializes")
 }
 
-/// The catalog query may print more keys than these: they are ignored.
-#[derive(serde::Deserialize)]
+/// The catalog query may print more keys than these: they are ignored. The cache holds the
+/// same shape.
+#[derive(serde::Deserialize, serde::Serialize)]
 struct CatalogTable {
     name: String,
     columns: Vec<CatalogColumn>,
     primary_key: Vec<String>,
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, serde::Serialize)]
 struct CatalogColumn {
     name: String,
     typname: String,
@@ -417,7 +419,7 @@ mod tests {
                 .collect(),
             primary_key: vec!["c0".to_owned()],
         };
-        let back = parse_catalog(&catalog_json(std::slice::from_ref(&table)).to_string()).unwrap();
+        let back = parse_catalog(&catalog_json(std::slice::from_ref(&table))).unwrap();
         assert_eq!(format!("{back:?}"), format!("{:?}", [table]));
     }
 

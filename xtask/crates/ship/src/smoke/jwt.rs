@@ -49,11 +49,27 @@ pub fn base64url(bytes: &[u8]) -> String {
         .replace('/', "_")
 }
 
+/// A Supabase user's JWT claims, in the order (alphabetical) the tokens have always had them.
+#[derive(serde::Serialize)]
+struct Claims<'a> {
+    aud: &'static str,
+    exp: u64,
+    iat: u64,
+    role: &'static str,
+    sub: &'a str,
+}
+
 /// The Authorization header value for `auth` (None for `Auth::None`).
 pub fn authorization(auth: Auth, secret: &[u8], user: &str, now: u64) -> Option<String> {
     let claims = |exp: u64| {
-        serde_json::json!({ "sub": user, "aud": "authenticated", "role": "authenticated", "iat": now, "exp": exp })
-            .to_string()
+        serde_json::to_string(&Claims {
+            aud: "authenticated",
+            exp,
+            iat: now,
+            role: "authenticated",
+            sub: user,
+        })
+        .expect("claims serialize")
     };
     let token = match auth {
         Auth::None => return None,

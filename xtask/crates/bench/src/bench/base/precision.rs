@@ -692,15 +692,15 @@ impl History {
                     ))
                 })
                 .collect();
-            signatures.insert(serde_json::to_string(&serde_json::json!({
-                "pkg": unit.pkg_id,
-                "target": unit.target,
-                "profile": unit.profile,
-                "platform": unit.platform,
-                "mode": unit.mode,
-                "features": unit.features,
-                "deps": deps,
-            }))?);
+            signatures.insert(serde_json::to_string(&Signature {
+                deps,
+                features: &unit.features,
+                mode: &unit.mode,
+                pkg: &unit.pkg_id,
+                platform: unit.platform.as_deref(),
+                profile: &unit.profile,
+                target: &unit.target,
+            })?);
         }
         let mut hasher = Sha256::new();
         for s in &signatures {
@@ -739,6 +739,19 @@ impl History {
         }
         Ok(hex(&Sha256::digest(std::fs::read(&recipe)?)))
     }
+}
+
+/// What identifies a compiled unit, by name (the keys in alphabetical order, as the signatures
+/// have always been written).
+#[derive(serde::Serialize)]
+struct Signature<'a> {
+    deps: BTreeSet<String>,
+    features: &'a [String],
+    mode: &'a str,
+    pkg: &'a str,
+    platform: Option<&'a str>,
+    profile: &'a serde_json::Value,
+    target: &'a serde_json::Value,
 }
 
 // `cargo build --unit-graph` adds keys over time: the ones not read here are ignored.
