@@ -2,9 +2,10 @@
 //! configuration, found at run time), `process`, `progress`, `files`, `http`, `https`, `pgtls`
 //! (the TLS policy for remote databases), `lock` (one command at a time per stack), `failpoint`
 //! (deterministic kills for tests), `owner` (runs, their labels and the sweep of dead ones),
-//! `docker` (the only module that spells docker's command line), `cli` (flag types on clap's
-//! builder API) and the flag types that several commands share. It is a crate of its own so that
-//! the command crates above it compile side by side.
+//! `docker` (the only module that spells docker's command line), `tables` (derived structs read
+//! from TOML tables only), `cli` (flag types on clap's builder API) and the flag types that
+//! several commands share. It is a crate of its own so that the command crates above it compile
+//! side by side.
 
 pub mod cli;
 pub mod flags;
@@ -20,4 +21,5 @@ pub mod pgtls;
 pub mod process;
 pub mod progress;
 pub mod sha256;
+pub mod tables;
 pub mod workspace;

@@ -254,6 +254,7 @@ pub struct Config {
     /// test can run a stack of its own beside a developer's.
     pub stack: String,
     /// The Render web service that `render.yaml` declares (see xtask/crates/ship/src/deploy/blueprint.rs).
+    #[serde(deserialize_with = "crate::tables::one")]
     pub render: RenderConfig,
     /// What one remote preview (a Render preview instance and a Supabase branch) costs per
     /// hour, in your billing currency: `preview list --remote` shows an estimate from it.
@@ -329,14 +330,17 @@ impl Default for Config {
 /// The root manifest down to `[workspace.metadata.xtask]`; every other key is ignored.
 #[derive(serde::Deserialize)]
 struct RootManifest {
+    #[serde(default, deserialize_with = "crate::tables::optional")]
     workspace: Option<WorkspaceTable>,
 }
 #[derive(serde::Deserialize)]
 struct WorkspaceTable {
+    #[serde(default, deserialize_with = "crate::tables::optional")]
     metadata: Option<Metadata>,
 }
 #[derive(serde::Deserialize)]
 struct Metadata {
+    #[serde(default, deserialize_with = "crate::tables::optional")]
     xtask: Option<Config>,
 }
 
@@ -486,6 +490,12 @@ mod tests {
                 "[workspace.metadata]\nxtask = 3\n",
                 "line 2, column 9",
                 "invalid type: integer `3`, expected struct Config",
+            ),
+            // serde's derive would read a struct from an array of its values: refused here.
+            (
+                "[workspace.metadata]\nxtask = [\"r\"]\n",
+                "line 2, column 9",
+                "invalid type: sequence, expected struct Config",
             ),
         ];
         for (text, place, message) in cases {

@@ -103,6 +103,7 @@ pub fn ensure_current(ws: &Workspace) -> Result<()> {
 #[serde(deny_unknown_fields)]
 struct Manifest {
     batch_rows: Option<usize>,
+    #[serde(deserialize_with = "xtask_core::tables::many")]
     table: Vec<TableEntry>,
 }
 

@@ -13,6 +13,7 @@ pub const FIXTURE: &str = "xtask/test_data/fixture-ws";
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
+    #[serde(deserialize_with = "xtask_core::tables::many")]
     row: Vec<Row>,
 }
 
@@ -22,6 +23,7 @@ pub struct Row {
     pub name: String,
     /// Whether the base hash must change.
     pub changes: bool,
+    #[serde(deserialize_with = "xtask_core::tables::many")]
     pub edits: Vec<Edit>,
 }
 

@@ -21,7 +21,7 @@ pub const SEEDED: &str = "seeded";
 pub struct File {
     /// The seeded user whose token `auth = "valid"` carries.
     pub user: String,
-    #[serde(rename = "check")]
+    #[serde(rename = "check", deserialize_with = "xtask_core::tables::many")]
     pub checks: Vec<Check>,
 }
 
@@ -54,9 +54,14 @@ pub struct Check {
     /// pointer into the document such as `#/components/schemas/Error`.
     #[serde(default = "Check::default_schema")]
     pub schema: String,
-    #[serde(default, rename = "assert")]
+    #[serde(
+        default,
+        rename = "assert",
+        deserialize_with = "xtask_core::tables::many"
+    )]
     pub assertions: Vec<Assertion>,
     /// Follow `next_cursor` to the end of the list.
+    #[serde(default, deserialize_with = "xtask_core::tables::optional")]
     pub follow: Option<Follow>,
 }
 
@@ -652,6 +657,12 @@ mod tests {
                 "invalid value: integer `-1`, expected usize",
             ),
         ];
+        // serde's derive would read a struct from an array of its values: refused here.
+        let cases = cases.into_iter().chain([(
+            check("follow = [\"/c\", \"c\", \"/i\", \"/k\"]\n"),
+            "line 6, column 10",
+            "invalid type: sequence, expected struct Follow",
+        )]);
         for (text, place, message) in cases {
             let err = err(&text);
             assert!(err.starts_with("smoke.toml: TOML parse error at "), "{err}");
