@@ -6,7 +6,7 @@
 mod remote;
 
 use anyhow::{Result, bail};
-use serde_json::json;
+use serde::Serialize;
 
 use xtask_core::{
     docker::{Docker, registry},
@@ -17,11 +17,14 @@ use xtask_setup::setup::{self, standin};
 
 use crate::flags;
 
+/// One line of the report, and one element of `doctor --json` (fields in alphabetical order,
+/// the order the keys have always been printed in; `fix` is null when there is none).
+#[derive(Serialize)]
 struct Check {
-    name: String,
-    ok: bool,
     detail: String,
     fix: Option<String>,
+    name: String,
+    ok: bool,
 }
 
 impl Check {
@@ -52,11 +55,7 @@ impl flags::Doctor {
         };
         let bad = if self.remote { "FAIL   " } else { "MISSING" };
         if self.json {
-            let value: Vec<_> = checks
-                .iter()
-                .map(|c| json!({ "name": c.name, "ok": c.ok, "detail": c.detail, "fix": c.fix }))
-                .collect();
-            println!("{}", serde_json::to_string_pretty(&value)?);
+            println!("{}", serde_json::to_string_pretty(&checks)?);
         } else {
             for check in &checks {
                 let mark = if check.ok { "ok     " } else { bad };

@@ -9,7 +9,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use serde_json::json;
+use serde::Serialize;
 
 pub mod api;
 pub mod base;
@@ -82,16 +82,20 @@ pub fn xtask_binary() -> Result<PathBuf> {
 }
 
 /// One figure: ours against a reference measured in the same run, and the goal it is judged by.
+/// Also an element of `--json`, whose keys are in alphabetical order (`figure` is the name), the
+/// order they have always been printed in.
+#[derive(Serialize)]
 pub struct Figure {
+    #[serde(rename = "figure")]
     pub name: String,
+    pub goal: &'static str,
+    pub met: bool,
     pub ours: String,
-    pub reference: String,
     /// The ratio the goal is about, when there is one.
     pub ratio: Option<f64>,
     /// How to read `ratio`, e.g. "reference / ours".
     pub ratio_is: &'static str,
-    pub goal: &'static str,
-    pub met: bool,
+    pub reference: String,
 }
 
 /// Everything the benchmark creates carries this label; dropped, it removes them all.
@@ -163,11 +167,7 @@ pub fn copy_repo(ws: &Workspace, dest: &Path) -> Result<PathBuf> {
 /// Prints `figures` as a table on stdout, or as a JSON array with `json`.
 pub fn report(figures: &[Figure], json: bool) -> Result<()> {
     if json {
-        let value: Vec<_> = figures
-            .iter()
-            .map(|f| json!({ "figure": f.name, "ours": f.ours, "reference": f.reference, "ratio": f.ratio, "ratio_is": f.ratio_is, "goal": f.goal, "met": f.met }))
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        println!("{}", serde_json::to_string_pretty(figures)?);
         return Ok(());
     }
     println!(

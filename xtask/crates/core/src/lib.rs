@@ -2,13 +2,13 @@
 //! configuration, found at run time), `process`, `progress`, `files`, `http`, `https`, `pgtls`
 //! (the TLS policy for remote databases), `lock` (one command at a time per stack), `failpoint`
 //! (deterministic kills for tests), `owner` (runs, their labels and the sweep of dead ones),
-//! `docker` (the only module that spells docker's command line) and the flag types that several
-//! commands share. It is a crate of its own so that the command crates above it compile side by
-//! side.
+//! `docker` (the only module that spells docker's command line), `tables` (derived structs read
+//! from TOML tables only), `render` and `supabase` (the clients of Render's and Supabase's APIs)
+//! and the flag types that several commands share. It is a crate of its own so that the
+//! command crates above it compile side by side.
 
 pub mod flags;
 
-pub mod de;
 pub mod docker;
 pub mod failpoint;
 pub mod files;
@@ -21,4 +21,5 @@ pub mod process;
 pub mod progress;
 pub mod render;
 pub mod supabase;
+pub mod tables;
 pub mod workspace;

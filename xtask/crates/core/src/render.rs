@@ -52,9 +52,13 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
-use crate::{http::Response, https};
+use crate::{
+    http::Response,
+    https::{self, api::NO_BODY},
+};
 
 pub mod service;
 
@@ -234,12 +238,51 @@ pub enum Source {
 }
 
 impl Source {
-    fn body(&self) -> Value {
+    fn body(&self) -> TriggerBody<'_> {
         match self {
-            Source::Commit(sha) => json!({ "commitId": sha }),
-            Source::Image { url, .. } => json!({ "imageUrl": url }),
+            Source::Commit(sha) => TriggerBody::CommitId(sha),
+            Source::Image { url, .. } => TriggerBody::ImageUrl(url),
         }
     }
+}
+
+// The request bodies, as Render's API reference names their keys.
+
+/// `{"commitId": …}` or `{"imageUrl": …}`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+enum TriggerBody<'a> {
+    CommitId(&'a str),
+    ImageUrl(&'a str),
+}
+
+/// One item of `envVarInputArray`.
+#[derive(Serialize)]
+struct EnvVarInput<'a> {
+    key: &'a str,
+    value: &'a str,
+}
+
+/// The body of `UpdateEnvVar`.
+#[derive(Serialize)]
+struct EnvVarValue<'a> {
+    value: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RollbackInput<'a> {
+    deploy_id: &'a str,
+}
+
+/// `previewInput`; without `plan` the preview has the service's.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PreviewInput<'a> {
+    image_path: &'a str,
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plan: Option<&'a str>,
 }
 
 /// How a service is deployed.
@@ -339,7 +382,7 @@ impl Api {
     }
 
     fn get_json(&self, path: &str) -> Result<Value> {
-        let response = self.call("GET", path, None)?;
+        let response = self.call("GET", path, NO_BODY)?;
         if response.status != 200 {
             return Err(api_error("GET", path, &response));
         }
@@ -405,11 +448,10 @@ impl Api {
         vars: &BTreeMap<String, String>,
     ) -> Result<BTreeMap<String, String>> {
         let path = format!("/services/{service}/env-vars");
-        let body = Value::Array(
-            vars.iter()
-                .map(|(key, value)| json!({ "key": key, "value": value }))
-                .collect(),
-        );
+        let body: Vec<EnvVarInput<'_>> = vars
+            .iter()
+            .map(|(key, value)| EnvVarInput { key, value })
+            .collect();
         // A PUT of the whole list is idempotent: retrying it after a lost answer is safe.
         let response = self.call("PUT", &path, Some(&body))?;
         if response.status != 200 {
@@ -431,7 +473,7 @@ impl Api {
     /// Adds or updates one variable.
     pub fn set_env_var(&self, service: &str, key: &str, value: &str) -> Result<()> {
         let path = format!("/services/{service}/env-vars/{key}");
-        let response = self.call("PUT", &path, Some(&json!({ "value": value })))?;
+        let response = self.call("PUT", &path, Some(&EnvVarValue { value }))?;
         if response.status != 200 {
             return Err(api_error("PUT", &path, &response));
         }
@@ -441,7 +483,7 @@ impl Api {
     /// Deletes one variable; one that is already gone is not an error.
     pub fn delete_env_var(&self, service: &str, key: &str) -> Result<()> {
         let path = format!("/services/{service}/env-vars/{key}");
-        let response = self.call("DELETE", &path, None)?;
+        let response = self.call("DELETE", &path, NO_BODY)?;
         if !matches!(response.status, 200 | 204 | 404) {
             return Err(api_error("DELETE", &path, &response));
         }
@@ -514,7 +556,7 @@ impl Api {
 
     pub fn cancel(&self, service: &str, deploy: &str) -> Result<Deploy> {
         let path = format!("/services/{service}/deploys/{deploy}/cancel");
-        let response = self.call("POST", &path, None)?;
+        let response = self.call("POST", &path, NO_BODY)?;
         if response.status != 200 {
             return Err(api_error("POST", &path, &response));
         }
@@ -523,7 +565,7 @@ impl Api {
 
     pub fn rollback(&self, service: &str, to: &str) -> Result<Deploy> {
         let path = format!("/services/{service}/rollback");
-        let response = self.exchange("POST", &path, Some(&json!({ "deployId": to })))?;
+        let response = self.exchange("POST", &path, Some(&RollbackInput { deploy_id: to }))?;
         if !(200..300).contains(&response.status) {
             return Err(api_error("POST", &path, &response));
         }
@@ -632,10 +674,11 @@ impl Api {
         plan: Option<&str>,
     ) -> Result<(Value, Option<String>)> {
         let path = format!("/services/{service}/preview");
-        let mut body = json!({ "imagePath": image_path, "name": name });
-        if let Some(plan) = plan {
-            body["plan"] = json!(plan);
-        }
+        let body = PreviewInput {
+            image_path,
+            name,
+            plan,
+        };
         let response = self.exchange("POST", &path, Some(&body))?;
         if !(200..300).contains(&response.status) {
             return Err(api_error("POST", &path, &response));
@@ -676,7 +719,7 @@ impl Api {
     /// Deletes a service; absent is fine.
     pub fn delete_service(&self, service: &str) -> Result<()> {
         let path = format!("/services/{service}");
-        let response = self.call("DELETE", &path, None)?;
+        let response = self.call("DELETE", &path, NO_BODY)?;
         if !(200..300).contains(&response.status) && response.status != 404 {
             return Err(api_error("DELETE", &path, &response));
         }
@@ -729,12 +772,12 @@ mod tests {
 
     #[test]
     fn services_of_both_kinds_are_recognised() {
-        let image = json!({"id": "srv-1", "name": "api", "ownerId": "tea-1", "suspended": "not_suspended",
+        let image = serde_json::json!({"id": "srv-1", "name": "api", "ownerId": "tea-1", "suspended": "not_suspended",
             "imagePath": "ghcr.io/o/app:latest", "serviceDetails": {"runtime": "image", "url": "https://api.onrender.com"}});
         let service = Service::from_json(&image).unwrap();
         assert!(matches!(service.kind, Kind::Image { .. }));
         assert_eq!(service.url.as_deref(), Some("https://api.onrender.com"));
-        let git = json!({"id": "srv-2", "suspended": "suspended", "repo": "https://github.com/o/r",
+        let git = serde_json::json!({"id": "srv-2", "suspended": "suspended", "repo": "https://github.com/o/r",
             "branch": "main", "serviceDetails": {"runtime": "docker"}});
         let service = Service::from_json(&git).unwrap();
         assert!(matches!(service.kind, Kind::Git { .. }) && service.suspended);

@@ -19,9 +19,13 @@
 //! travels in the Authorization header only, and no error carries it.
 
 use anyhow::{Context, Result, bail};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
-use crate::{http::Response, https};
+use crate::{
+    http::Response,
+    https::{self, api::NO_BODY},
+};
 
 pub const DEFAULT_API_URL: &str = "https://api.supabase.com";
 
@@ -109,7 +113,7 @@ impl Supabase {
     /// The project's branches; an error that says so when branching is off (422).
     pub fn branches(&self, project: &str) -> Result<Vec<Branch>> {
         let path = format!("/v1/projects/{project}/branches");
-        let response = self.call("GET", &path, None)?;
+        let response = self.call("GET", &path, NO_BODY)?;
         if response.status == 422 {
             bail!(
                 "Supabase: branching is not enabled for project {project} (GET {path} answered 422: {}); enable it in the dashboard (Project settings → Branching) or check SUPABASE_PROJECT_ID",
@@ -131,7 +135,10 @@ impl Supabase {
     /// Creates a branch for `git_branch`. Not retried: a lost answer is resolved by listing.
     pub fn create_branch(&self, project: &str, name: &str, git_branch: &str) -> Result<Branch> {
         let path = format!("/v1/projects/{project}/branches");
-        let body = json!({ "branch_name": name, "git_branch": git_branch });
+        let body = BranchInput {
+            branch_name: name,
+            git_branch,
+        };
         let response = self.exchange("POST", &path, Some(&body))?;
         if !(200..300).contains(&response.status) {
             if let Some(found) = self
@@ -149,7 +156,7 @@ impl Supabase {
     /// The status of the branch's project (`BranchDetailResponse.status`), by its project ref.
     pub fn project_status(&self, branch_ref: &str) -> Result<String> {
         let path = format!("/v1/branches/{branch_ref}");
-        let response = self.call("GET", &path, None)?;
+        let response = self.call("GET", &path, NO_BODY)?;
         if response.status != 200 {
             return Err(api_error("GET", &path, &response));
         }
@@ -162,7 +169,7 @@ impl Supabase {
     /// Deletes a branch by its project ref; absent is fine.
     pub fn delete_branch(&self, branch_ref: &str) -> Result<()> {
         let path = format!("/v1/branches/{branch_ref}");
-        let response = self.call("DELETE", &path, None)?;
+        let response = self.call("DELETE", &path, NO_BODY)?;
         if !(200..300).contains(&response.status) && response.status != 404 {
             return Err(api_error("DELETE", &path, &response));
         }
@@ -191,4 +198,11 @@ fn api_error(method: &str, path: &str, response: &Response) -> anyhow::Error {
         response.status,
         message(response)
     )
+}
+
+/// The body of "Create a database branch".
+#[derive(Serialize)]
+struct BranchInput<'a> {
+    branch_name: &'a str,
+    git_branch: &'a str,
 }

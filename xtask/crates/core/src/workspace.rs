@@ -232,7 +232,9 @@ impl Workspace {
 /// The registry `cargo xtask setup` runs when the configured registry is this one.
 pub const LOCAL_REGISTRY_HOSTS: [&str; 3] = ["127.0.0.1", "localhost", "[::1]"];
 
-#[derive(Debug, Clone)]
+/// Every key is optional: a missing one keeps its value from [`Config::default`].
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Config {
     /// host[:port] of the registry images are pushed to.
     pub registry: String,
@@ -252,6 +254,7 @@ pub struct Config {
     /// test can run a stack of its own beside a developer's.
     pub stack: String,
     /// The Render web service that `render.yaml` declares (see xtask/crates/deploy/src/deploy/blueprint.rs).
+    #[serde(deserialize_with = "crate::tables::one")]
     pub render: RenderConfig,
     /// What one remote preview (a Render preview instance and a Supabase branch) costs per
     /// hour, in your billing currency: `preview list --remote` shows an estimate from it.
@@ -260,7 +263,8 @@ pub struct Config {
 
 /// `[workspace.metadata.xtask.render]`: what `render.yaml` says beyond the env spec. Every key
 /// has a default, so the table may be left out.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RenderConfig {
     /// The service's name on Render.
     pub service: String,
@@ -323,51 +327,22 @@ impl Default for Config {
     }
 }
 
-crate::table!(Config, deny_unknown: true, required: [], {
-    "registry" => registry,
-    "base-image" => base_image,
-    "app-image" => app_image,
-    "app-packages" => app_packages,
-    "base-inputs" => base_inputs,
-    "app-inputs" => app_inputs,
-    "api-port" => api_port,
-    "db-port" => db_port,
-    "stack" => stack,
-    "render" => render,
-    "preview-price-per-hour" => preview_price_per_hour,
-});
-
-crate::table!(RenderConfig, deny_unknown: true, required: [], {
-    "service" => service,
-    "runtime" => runtime,
-    "image" => image,
-    "region" => region,
-    "plan" => plan,
-    "instances" => instances,
-    "health-check-path" => health_check_path,
-    "previews" => previews,
-    "preview-expire-after-days" => preview_expire_after_days,
-    "env" => env,
-    "service-id" => service_id,
-});
-
 /// The root manifest down to `[workspace.metadata.xtask]`; every other key is ignored.
-#[derive(Default)]
+#[derive(serde::Deserialize)]
 struct RootManifest {
+    #[serde(default, deserialize_with = "crate::tables::optional")]
     workspace: Option<WorkspaceTable>,
 }
-#[derive(Default)]
+#[derive(serde::Deserialize)]
 struct WorkspaceTable {
+    #[serde(default, deserialize_with = "crate::tables::optional")]
     metadata: Option<Metadata>,
 }
-#[derive(Default)]
+#[derive(serde::Deserialize)]
 struct Metadata {
+    #[serde(default, deserialize_with = "crate::tables::optional")]
     xtask: Option<Config>,
 }
-
-crate::table!(RootManifest, deny_unknown: false, required: [], { "workspace" => workspace });
-crate::table!(WorkspaceTable, deny_unknown: false, required: [], { "metadata" => metadata });
-crate::table!(Metadata, deny_unknown: false, required: [], { "xtask" => xtask });
 
 impl Config {
     pub fn load(manifest: &Path) -> Result<Self> {
@@ -464,5 +439,84 @@ mod tests {
         assert_eq!(registry_host("127.0.0.1:5000"), "127.0.0.1");
         assert_eq!(registry_host("ghcr.io"), "ghcr.io");
         assert_eq!(registry_host("[::1]:5000"), "[::1]");
+    }
+
+    /// A bad `[workspace.metadata.xtask]` is named by key, line and column in serde's words.
+    #[test]
+    fn bad_config_keys_are_named_with_their_place() {
+        let parse = |text: &str| {
+            toml::from_str::<RootManifest>(text)
+                .err()
+                .unwrap()
+                .to_string()
+        };
+        let cases = [
+            (
+                "[workspace.metadata.xtask]\ncolour = 1\n",
+                "line 2, column 1",
+                "unknown field `colour`, expected one of `registry`, `base-image`, `app-image`, `app-packages`, `base-inputs`, `app-inputs`, `api-port`, `db-port`, `stack`, `render`, `preview-price-per-hour`",
+            ),
+            (
+                "[workspace.metadata.xtask]\napi-port = \"80\"\n",
+                "line 2, column 12",
+                "invalid type: string \"80\", expected u16",
+            ),
+            (
+                "[workspace.metadata.xtask]\napi-port = 70000\n",
+                "line 2, column 12",
+                "invalid value: integer `70000`, expected u16",
+            ),
+            (
+                "[workspace.metadata.xtask]\napp-packages = \"a\"\n",
+                "line 2, column 16",
+                "invalid type: string \"a\", expected a sequence",
+            ),
+            (
+                "[workspace.metadata.xtask.render]\nregionn = \"x\"\n",
+                "line 2, column 1",
+                "unknown field `regionn`, expected one of `service`, `runtime`, `image`, `region`, `plan`, `instances`, `health-check-path`, `previews`, `preview-expire-after-days`, `env`, `service-id`",
+            ),
+            (
+                "[workspace.metadata.xtask.render]\ninstances = \"2\"\n",
+                "line 2, column 13",
+                "invalid type: string \"2\", expected u32",
+            ),
+            (
+                "[workspace.metadata.xtask.render]\nenv = { A = 1 }\n",
+                "line 2, column 13",
+                "invalid type: integer `1`, expected a string",
+            ),
+            (
+                "[workspace.metadata]\nxtask = 3\n",
+                "line 2, column 9",
+                "invalid type: integer `3`, expected struct Config",
+            ),
+            // serde's derive would read a struct from an array of its values: refused here.
+            (
+                "[workspace.metadata]\nxtask = [\"r\"]\n",
+                "line 2, column 9",
+                "invalid type: sequence, expected struct Config",
+            ),
+        ];
+        for (text, place, message) in cases {
+            let err = parse(text);
+            assert!(err.contains(place), "{place} in {err}");
+            assert!(err.trim_end().ends_with(message), "{message} in {err}");
+        }
+        let config =
+            toml::from_str::<RootManifest>("[workspace.metadata.xtask.render]\nplan = \"pro\"\n")
+                .unwrap()
+                .workspace
+                .and_then(|w| w.metadata)
+                .and_then(|m| m.xtask)
+                .unwrap();
+        assert_eq!(
+            (
+                config.render.plan.as_str(),
+                config.render.region.as_str(),
+                config.api_port
+            ),
+            ("pro", "frankfurt", 54380)
+        );
     }
 }

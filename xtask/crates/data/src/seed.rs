@@ -99,35 +99,29 @@ pub fn ensure_current(ws: &Workspace) -> Result<()> {
     Ok(())
 }
 
-#[derive(Default)]
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Manifest {
     batch_rows: Option<usize>,
+    #[serde(deserialize_with = "xtask_core::tables::many")]
     table: Vec<TableEntry>,
 }
 
-#[derive(Default)]
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 struct TableEntry {
     /// The table, schema-qualified or in `public`.
     name: String,
     /// The fixture file, relative to supabase/seed/ (default: `<name>.toml`).
     file: Option<String>,
     /// Derived columns: column → template over the row's other columns, `{column}`.
+    #[serde(default)]
     derive: BTreeMap<String, String>,
     /// The table is seeded with no rows, on purpose: its fixture may be empty. Without it an
     /// empty fixture is refused (it is almost always a mistake).
+    #[serde(default)]
     empty: bool,
 }
-
-xtask_core::table!(Manifest, deny_unknown: true, required: ["table"], {
-    "batch_rows" => batch_rows,
-    "table" => table,
-});
-xtask_core::table!(TableEntry, deny_unknown: true, required: ["name"], {
-    "name" => name,
-    "file" => file,
-    "derive" => derive,
-    "empty" => empty,
-});
 
 /// How many threads parse, check and render: every core, or `XTASK_SEED_THREADS` (read once),
 /// which tests set to prove the output does not depend on it.
@@ -288,4 +282,61 @@ pub fn render_with_threads(
         }
     }
     Ok(sql)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bad manifest key is named with its line and column in serde's words.
+    #[test]
+    fn bad_manifest_keys_are_named_with_their_place() {
+        let parse = |text: &str| toml::from_str::<Manifest>(text).err().unwrap().to_string();
+        let cases = [
+            (
+                "batch-rows = 3\n[[table]]\nname = \"a\"\n",
+                "line 1, column 1",
+                "unknown field `batch-rows`, expected `batch_rows` or `table`",
+            ),
+            (
+                "batch_rows = 3\n",
+                "line 1, column 1",
+                "missing field `table`",
+            ),
+            (
+                "batch_rows = \"3\"\n[[table]]\nname = \"a\"\n",
+                "line 1, column 14",
+                "invalid type: string \"3\", expected usize",
+            ),
+            (
+                "[[table]]\nname = \"a\"\nfiel = \"x\"\n",
+                "line 3, column 1",
+                "unknown field `fiel`, expected one of `name`, `file`, `derive`, `empty`",
+            ),
+            (
+                "[[table]]\nfile = \"a.toml\"\n",
+                "line 1, column 1",
+                "missing field `name`",
+            ),
+            (
+                "[[table]]\nname = \"a\"\nempty = \"yes\"\n",
+                "line 3, column 9",
+                "invalid type: string \"yes\", expected a boolean",
+            ),
+        ];
+        for (text, place, message) in cases {
+            let err = parse(text);
+            assert!(err.contains(place), "{place} in {err}");
+            assert!(err.trim_end().ends_with(message), "{message} in {err}");
+        }
+        let manifest: Manifest = toml::from_str("[[table]]\nname = \"a\"\n").unwrap();
+        assert_eq!(
+            (
+                manifest.batch_rows,
+                manifest.table.len(),
+                manifest.table[0].empty
+            ),
+            (None, 1, false)
+        );
+    }
 }

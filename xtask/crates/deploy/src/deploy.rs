@@ -33,7 +33,6 @@ use std::{
 };
 
 use anyhow::{Context, Result};
-use serde_json::{Value, json};
 
 use xtask_core::{docker::Docker, https, progress, render, workspace::Workspace};
 use xtask_data::db::push;
@@ -41,7 +40,7 @@ use xtask_images::{base, image};
 
 use crate::flags;
 use render::{Kind, Source, Status};
-use report::Phases;
+use report::{Phases, Report};
 use settings::{HOOK_URL, Settings};
 
 /// The exit codes of `cargo xtask deploy` (and `deploy rollback`), as docs/deploying.md lists them.
@@ -109,11 +108,10 @@ impl flags::DeployRun {
     fn run(self, ws: &Workspace, target: &str) -> Result<()> {
         let started = Instant::now();
         let mut phases = Phases::default();
-        let mut report = report::new(self.skip_smoke, self.dry_run);
-        report["target"] = json!(target);
+        let mut report = Report::new(target, self.skip_smoke, self.dry_run);
         let result = self.deploy(ws, target, &mut phases, &mut report);
-        report::finish(&mut report, &phases, started, &result);
-        report::print(&report, self.json, result.is_ok())?;
+        report.finish(&phases, started, &result);
+        report.print(self.json, result.is_ok())?;
         result
     }
 
@@ -122,7 +120,7 @@ impl flags::DeployRun {
         ws: &Workspace,
         target: &str,
         phases: &mut Phases,
-        report: &mut Value,
+        report: &mut Report,
     ) -> Result<()> {
         let settings = Settings::from_env(ws, target);
         if let Ok(service) = &settings.service {
@@ -137,9 +135,9 @@ impl flags::DeployRun {
             self.preflight(ws, &settings, &client, &docker)
         })?;
         let (api, service_id) = settings.api(&client)?;
-        report["service"] = json!(pre.service.id);
-        report["commit"] = json!(pre.head);
-        report["url"] = json!(pre.service.url);
+        report.service = Some(pre.service.id.clone());
+        report.commit = Some(pre.head.clone());
+        report.url.clone_from(&pre.service.url);
         let image_backed = matches!(pre.service.kind, Kind::Image { .. });
 
         if self.dry_run {
@@ -178,8 +176,8 @@ impl flags::DeployRun {
                         phases.time("smoke", || {
                             xtask_stack::smoke::verify_image(ws, &built.image)
                         })?;
-                        report["smoke"]["ran"] = json!(true);
-                        report["smoke"]["image"] = json!(built.image);
+                        report.smoke.ran = true;
+                        report.smoke.image = Some(built.image.clone());
                     }
                     let digest =
                         phases.time("push", || base::push_image(ws, &docker, &built.image))?;
@@ -190,8 +188,8 @@ impl flags::DeployRun {
                 .split_once('@')
                 .map(|(_, d)| d.to_owned())
                 .context("--image must be pinned by digest: <registry>/<name>@sha256:…")?;
-            report["image"] = json!(image_url);
-            report["digest"] = json!(digest);
+            report.image = Some(image_url.clone());
+            report.digest = Some(digest.clone());
             Source::Image {
                 url: image_url,
                 digest,
@@ -201,7 +199,7 @@ impl flags::DeployRun {
         };
 
         phases.time("migrate", || push::apply(ws, &pre.conn, &pre.plan.pending))?;
-        report["migrations_applied"] = json!(pre.plan.pending_versions());
+        report.migrations_applied = pre.plan.pending_versions();
 
         let deploy = phases.time("trigger", || {
             let step = progress::step("triggering the deploy");
@@ -236,7 +234,7 @@ impl flags::DeployRun {
             step.done_with(&format!("{} ({})", deploy.id, deploy.status));
             Ok(deploy)
         })?;
-        report["deploy_id"] = json!(deploy.id);
+        report.deploy_id = Some(deploy.id.clone());
 
         interrupt::install();
         let done = phases.time("wait", || {
@@ -248,7 +246,7 @@ impl flags::DeployRun {
                 self.cancel_on_interrupt,
             )
         })?;
-        report["status"] = json!(done.status.as_str());
+        report.status = Some(done.status.as_str().to_owned());
         if done.status.failed() {
             let logs = api
                 .logs(&pre.service, &done, FAILURE_LOG_LINES)
@@ -295,9 +293,9 @@ impl flags::DeployRun {
         });
         match verified {
             Ok(v) => {
-                report["smoke"]["url_checks"] = json!(v.smoke);
+                report.smoke.url_checks = v.smoke;
                 if v.smoke {
-                    report["smoke"]["ran"] = json!(true);
+                    report.smoke.ran = true;
                 }
                 Ok(())
             }

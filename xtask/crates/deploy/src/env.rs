@@ -12,7 +12,7 @@ use std::{collections::BTreeMap, path::Path};
 
 use anyhow::{Context, Result, bail};
 use openeu_env::{Problem, ProblemKind, Reader, SPEC, Target};
-use serde_json::json;
+use serde::Serialize;
 
 use xtask_core::{
     files::{Mode, ensure_file_contents},
@@ -331,15 +331,21 @@ impl flags::EnvCheck {
             })
             .collect();
         if self.json {
-            let value = json!({
-                "target": target.name(),
-                "readers": readers.iter().map(|r| reader_name(*r)).collect::<Vec<_>>(),
-                "ok": problems.is_empty(),
-                "variables": rows.iter().map(|(var, state, shown)| json!({
-                    "name": var.name, "state": state, "secret": var.secret, "value": shown,
-                })).collect::<Vec<_>>(),
-                "problems": problems.iter().map(std::string::ToString::to_string).collect::<Vec<_>>(),
-            });
+            let value = CheckJson {
+                ok: problems.is_empty(),
+                problems: problems.iter().map(ToString::to_string).collect(),
+                readers: readers.iter().map(|r| reader_name(*r)).collect(),
+                target: target.name(),
+                variables: rows
+                    .iter()
+                    .map(|(var, state, shown)| compare::VariableJson {
+                        name: var.name.to_owned(),
+                        secret: var.secret,
+                        state,
+                        value: shown.clone(),
+                    })
+                    .collect(),
+            };
             println!("{}", serde_json::to_string_pretty(&value)?);
         } else {
             let names: Vec<&str> = readers.iter().map(|r| reader_name(*r)).collect();
@@ -394,6 +400,17 @@ impl flags::EnvCheck {
             Target::Local => vec![Reader::Service, Reader::Build, Reader::Deploy],
         }
     }
+}
+
+/// `env check --json`. The fields are in alphabetical order, the order the keys have always
+/// been printed in.
+#[derive(Serialize)]
+struct CheckJson {
+    ok: bool,
+    problems: Vec<String>,
+    readers: Vec<&'static str>,
+    target: &'static str,
+    variables: Vec<compare::VariableJson>,
 }
 
 fn reader_name(reader: Reader) -> &'static str {

@@ -4,7 +4,7 @@
 use std::{collections::BTreeMap, path::Path};
 
 use anyhow::{Context, Result, bail};
-use serde_json::json;
+use serde::Serialize;
 
 pub mod cache;
 pub mod edit_table;
@@ -186,12 +186,12 @@ impl flags::BaseHash {
                 .iter()
                 .map(|i| (i.name.clone(), i.digest()))
                 .collect();
-            let value = json!({
-                "hash": inputs.hash,
-                "tag": inputs.tag(),
-                "reference": reference(ws, &inputs),
-                "inputs": per_input,
-            });
+            let value = HashJson {
+                hash: &inputs.hash,
+                inputs: per_input,
+                reference: reference(ws, &inputs),
+                tag: inputs.tag(),
+            };
             println!("{}", serde_json::to_string_pretty(&value)?);
         } else if self.explain {
             for input in &inputs.inputs {
@@ -297,23 +297,44 @@ fn status(ws: &Workspace, json_out: bool) -> Result<()> {
     };
     let pin = pin_state(ws, &inputs)?;
     if json_out {
-        let registry_json = match &remote {
-            Ok(Lookup::Present { digest }) => json!({ "state": "present", "digest": digest }),
-            Ok(Lookup::Absent) => json!({ "state": "absent" }),
-            Err(err) => json!({ "state": "unreachable", "error": format!("{err:#}") }),
+        let registry = match &remote {
+            Ok(Lookup::Present { digest }) => RegistryJson {
+                digest: Some(digest.clone()),
+                error: None,
+                state: "present",
+            },
+            Ok(Lookup::Absent) => RegistryJson {
+                digest: None,
+                error: None,
+                state: "absent",
+            },
+            Err(err) => RegistryJson {
+                digest: None,
+                error: Some(format!("{err:#}")),
+                state: "unreachable",
+            },
         };
-        let pin_json = match &pin {
-            Pin::Current => json!({ "state": "current" }),
-            Pin::Stale { pinned } => json!({ "state": "stale", "pinned": pinned }),
-            Pin::Missing => json!({ "state": "missing" }),
+        let pin = match &pin {
+            Pin::Current => PinJson {
+                pinned: None,
+                state: "current",
+            },
+            Pin::Stale { pinned } => PinJson {
+                pinned: Some(pinned),
+                state: "stale",
+            },
+            Pin::Missing => PinJson {
+                pinned: None,
+                state: "missing",
+            },
         };
-        let value = json!({
-            "reference": reference,
-            "hash": inputs.hash,
-            "local": local,
-            "registry": registry_json,
-            "pin": pin_json,
-        });
+        let value = StatusJson {
+            hash: &inputs.hash,
+            local,
+            pin,
+            reference: &reference,
+            registry,
+        };
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
@@ -352,21 +373,73 @@ impl flags::BaseBuild {
         docker.require_engine()?;
         let outcome = ensure(ws, &docker, &inputs, self.force, self.push)?;
         if self.json {
-            let value = json!({
-                "reference": reference,
-                "hash": inputs.hash,
-                "built": outcome.built,
-                "pulled": outcome.pulled,
-                "pushed": outcome.pushed,
-                "digest": outcome.digest,
-                "reason": outcome.reason,
-            });
+            let value = BuildJson {
+                built: outcome.built,
+                digest: outcome.digest.as_deref(),
+                hash: &inputs.hash,
+                pulled: outcome.pulled,
+                pushed: outcome.pushed,
+                reason: &outcome.reason,
+                reference: &reference,
+            };
             println!("{}", serde_json::to_string_pretty(&value)?);
         } else {
             println!("{reference}");
         }
         Ok(())
     }
+}
+
+// The `--json` documents of `base hash`, `base status` and `base build`. Their fields are in
+// alphabetical order, the order their keys have always been printed in.
+
+#[derive(Serialize)]
+struct HashJson<'a> {
+    hash: &'a str,
+    /// Each input's digest, by name.
+    inputs: BTreeMap<String, String>,
+    reference: String,
+    tag: &'a str,
+}
+
+#[derive(Serialize)]
+struct StatusJson<'a> {
+    hash: &'a str,
+    /// Null when the Docker engine is not running.
+    local: Option<bool>,
+    pin: PinJson<'a>,
+    reference: &'a str,
+    registry: RegistryJson,
+}
+
+/// `state` is present, absent or unreachable; `digest` only when present, `error` only when
+/// unreachable.
+#[derive(Serialize)]
+struct RegistryJson {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    digest: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    state: &'static str,
+}
+
+/// `state` is current, stale or missing; `pinned` only when stale.
+#[derive(Serialize)]
+struct PinJson<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pinned: Option<&'a str>,
+    state: &'static str,
+}
+
+#[derive(Serialize)]
+struct BuildJson<'a> {
+    built: bool,
+    digest: Option<&'a str>,
+    hash: &'a str,
+    pulled: bool,
+    pushed: bool,
+    reason: &'a str,
+    reference: &'a str,
 }
 
 /// What `ensure` did, and why.

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use serde_json::json;
+use serde::Serialize;
 
 pub mod checks;
 mod context;
@@ -29,12 +29,7 @@ impl flags::ImageCommand {
                 docker.require_engine()?;
                 let built = build(ws, &docker)?;
                 if args.json {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(
-                            &json!({ "image": built.image, "base": built.base })
-                        )?
-                    );
+                    println!("{}", serde_json::to_string_pretty(&built)?);
                 } else {
                     println!("{}", built.image);
                 }
@@ -44,9 +39,12 @@ impl flags::ImageCommand {
     }
 }
 
+/// Also `image build --json`: `base` then `image`, the order the keys have always been printed
+/// in.
+#[derive(Serialize)]
 pub struct Built {
-    pub image: String,
     pub base: String,
+    pub image: String,
 }
 
 /// The label that carries the hash of the app image's build context.

@@ -11,7 +11,7 @@ use std::{
 };
 
 use anyhow::{Result, bail};
-use serde_json::Value;
+use serde::Serialize;
 
 use super::{Client, Response};
 
@@ -65,6 +65,9 @@ pub struct Api {
     pub rate_limited: Cell<u32>,
 }
 
+/// The body of a request that has none (`GET`, `DELETE`, a bare `POST`).
+pub const NO_BODY: Option<&()> = None;
+
 impl Api {
     pub fn new(service: Service, base: &str, token: &str, client: Client) -> Api {
         Api {
@@ -85,7 +88,12 @@ impl Api {
     }
 
     /// One exchange, with 429s waited out (they never created anything). No retry otherwise.
-    pub fn exchange(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Response> {
+    pub fn exchange<B: Serialize + ?Sized>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<Response> {
         let url = format!("{}{path}", self.base);
         let body = body.map(|b| serde_json::to_vec(b).expect("JSON serialises"));
         let started = Instant::now();
@@ -127,7 +135,12 @@ impl Api {
     }
 
     /// An idempotent call: 5xx and connection errors are retried with bounded backoff.
-    pub fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Response> {
+    pub fn call<B: Serialize + ?Sized>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<Response> {
         let mut backoff = self.policy.first_backoff;
         let mut attempt = 1;
         loop {

@@ -35,6 +35,17 @@ create table if not exists supabase_migrations.schema_migrations (version text n
 alter table supabase_migrations.schema_migrations add column if not exists statements text[];\n\
 alter table supabase_migrations.schema_migrations add column if not exists name text;\n";
 
+/// `db push --json`: the database (without its password) and the migrations applied, or with
+/// `--dry-run` pending. The fields are in alphabetical order, the order the keys have always
+/// been printed in.
+#[derive(serde::Serialize)]
+struct PushJson {
+    applied: Vec<String>,
+    database: String,
+    dry_run: bool,
+    pending: Vec<String>,
+}
+
 impl flags::DbPush {
     pub fn run(self, ws: &Workspace) -> Result<()> {
         let url = match self.db_url {
@@ -51,13 +62,18 @@ impl flags::DbPush {
         if !self.dry_run {
             apply(ws, &conn, &plan.pending)?;
         }
-        let report = serde_json::json!({
-            "database": conn.display(),
-            "applied": if self.dry_run { Vec::new() } else { plan.pending_versions() },
-            "pending": if self.dry_run { plan.pending_versions() } else { Vec::new() },
-            "dry_run": self.dry_run,
-        });
         if self.json {
+            let (applied, pending) = if self.dry_run {
+                (Vec::new(), plan.pending_versions())
+            } else {
+                (plan.pending_versions(), Vec::new())
+            };
+            let report = PushJson {
+                applied,
+                database: conn.display(),
+                dry_run: self.dry_run,
+                pending,
+            };
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else if plan.pending.is_empty() {
             println!("{}: up to date", conn.display());

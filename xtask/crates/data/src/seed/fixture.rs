@@ -86,11 +86,11 @@ impl<'a> Fields<'a> {
 /// only comments), which the caller refuses unless the table is declared empty. `row = []`
 /// says "no rows" on purpose.
 pub(super) fn load_toml(file: &Path) -> Result<Option<Vec<Row<'static>>>> {
-    #[derive(Default)]
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
     struct Fixture {
         row: Option<Vec<toml::Table>>,
     }
-    xtask_core::table!(Fixture, deny_unknown: true, required: [], { "row" => row });
     let text = read_utf8(file)?;
     let fixture: Fixture = toml::from_str(&text)
         .map_err(|e| anyhow::anyhow!("{}: {}", file.display(), e.to_string().trim_end()))?;

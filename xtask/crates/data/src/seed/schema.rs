@@ -16,7 +16,6 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use xtask_core::{files::hex, process, progress};
@@ -147,7 +146,7 @@ pub fn load(files: &[PathBuf], cache_dir: Option<&Path>) -> Result<BTreeMap<Stri
     if let Some(path) = &cached {
         // Written beside and renamed, so a concurrent reader never sees half a file.
         let partial = path.with_extension(format!("{}.partial", std::process::id()));
-        std::fs::write(&partial, catalog_json(&tables).to_string())
+        std::fs::write(&partial, catalog_json(&tables))
             .with_context(|| format!("writing {}", partial.display()))?;
         std::fs::rename(&partial, path).with_context(|| format!("writing {}", path.display()))?;
     }
@@ -300,44 +299,43 @@ pub fn parse_catalog(json: &str) -> Result<Vec<Table>> {
 }
 
 /// `tables` as [`CATALOG_QUERY`] prints them, which [`parse_catalog`] reads back.
-fn catalog_json(tables: &[Table]) -> serde_json::Value {
-    let column = |c: &Column| {
-        let (typname, display) = c.ty.to_catalog();
-        json!({
-            "name": c.name,
-            "typname": typname,
-            "display": display,
-            "not_null": c.not_null,
-            "has_default": c.has_default,
-            "generated": c.generated,
-            "references": c.references,
-        })
-    };
-    tables
+fn catalog_json(tables: &[Table]) -> String {
+    let tables: Vec<CatalogTable> = tables
         .iter()
-        .map(|t| {
-            json!({
-                "name": t.name,
-                "columns": t.columns.iter().map(column).collect::<Vec<_>>(),
-                "primary_key": t.primary_key,
-            })
+        .map(|t| CatalogTable {
+            name: t.name.clone(),
+            columns: t
+                .columns
+                .iter()
+                .map(|c| {
+                    let (typname, display) = c.ty.to_catalog();
+                    CatalogColumn {
+                        name: c.name.clone(),
+                        typname: typname.to_owned(),
+                        display: display.to_owned(),
+                        not_null: c.not_null,
+                        has_default: c.has_default,
+                        generated: c.generated,
+                        references: c.references.clone(),
+                    }
+                })
+                .collect(),
+            primary_key: t.primary_key.clone(),
         })
-        .collect()
+        .collect();
+    serde_json::to_string(&tables).expect("the catalog serializes")
 }
 
-#[derive(Default)]
+/// The catalog query may print more keys than these: they are ignored. The cache holds the
+/// same shape.
+#[derive(serde::Deserialize, serde::Serialize)]
 struct CatalogTable {
     name: String,
     columns: Vec<CatalogColumn>,
     primary_key: Vec<String>,
 }
-xtask_core::table!(CatalogTable, deny_unknown: false, required: ["name", "columns", "primary_key"], {
-    "name" => name,
-    "columns" => columns,
-    "primary_key" => primary_key,
-});
 
-#[derive(Default)]
+#[derive(serde::Deserialize, serde::Serialize)]
 struct CatalogColumn {
     name: String,
     typname: String,
@@ -347,17 +345,6 @@ struct CatalogColumn {
     generated: bool,
     references: Option<(String, String)>,
 }
-xtask_core::table!(CatalogColumn, deny_unknown: false, required: [
-    "name", "typname", "display", "not_null", "has_default", "generated",
-], {
-    "name" => name,
-    "typname" => typname,
-    "display" => display,
-    "not_null" => not_null,
-    "has_default" => has_default,
-    "generated" => generated,
-    "references" => references,
-});
 
 #[cfg(test)]
 mod tests {
@@ -433,7 +420,46 @@ mod tests {
                 .collect(),
             primary_key: vec!["c0".to_owned()],
         };
-        let back = parse_catalog(&catalog_json(std::slice::from_ref(&table)).to_string()).unwrap();
+        let back = parse_catalog(&catalog_json(std::slice::from_ref(&table))).unwrap();
         assert_eq!(format!("{back:?}"), format!("{:?}", [table]));
+    }
+
+    /// A damaged cache is refused with serde_json's place and words (the caller then reads
+    /// the schema again rather than trusting it).
+    #[test]
+    fn damaged_caches_are_refused() {
+        let parse = |text: &str| format!("{:#}", parse_catalog(text).err().unwrap());
+        let cases = [
+            (
+                r#"[{"name": "t", "columns": []}]"#,
+                "line 1 column 29",
+                "parsing the catalog's JSON: missing field `primary_key` at line 1 column 29",
+            ),
+            (
+                r#"[{"name": "t", "columns": [{"name": "c"}], "primary_key": []}]"#,
+                "line 1 column 40",
+                "parsing the catalog's JSON: missing field `typname` at line 1 column 40",
+            ),
+            (
+                r#"[{"name": 1, "columns": [], "primary_key": []}]"#,
+                "line 1 column 11",
+                "parsing the catalog's JSON: invalid type: integer `1`, expected a string at line 1 column 11",
+            ),
+            (
+                r#"[{"name": "t", "columns": [], "primary_key": [], "extra": 1}, 3]"#,
+                "line 1 column 63",
+                "parsing the catalog's JSON: invalid type: integer `3`, expected struct CatalogTable at line 1 column 63",
+            ),
+            (
+                r#"{"name": "t"}"#,
+                "line 1 column 0",
+                "parsing the catalog's JSON: invalid type: map, expected a sequence at line 1 column 0",
+            ),
+        ];
+        for (text, place, message) in cases {
+            let err = parse(text);
+            assert!(err.contains(place), "{place} in {err}");
+            assert!(err.trim_end().ends_with(message), "{message} in {err}");
+        }
     }
 }

@@ -2,22 +2,43 @@
 //! var check, whether a base build or push would happen), printed and put into the JSON report.
 //! Nothing is changed.
 
-use serde_json::{Value, json};
+use serde::Serialize;
 
-use super::preflight::Preflight;
+use super::{preflight::Preflight, report::Report};
+use crate::env::compare::{Comparison, ComparisonJson};
 use crate::flags;
 use xtask_core::render;
+
+/// The `plan` of `deploy --dry-run --json`. The fields are in alphabetical order, the order
+/// the keys have always been printed in.
+#[derive(Serialize)]
+pub(super) struct Plan {
+    deploy: String,
+    /// `env check --service`'s document, or null when the variables were not read.
+    env: Option<ComparisonJson>,
+    in_progress: Vec<String>,
+    kind: &'static str,
+    live: Option<Live>,
+    notes: Vec<String>,
+    pending_migrations: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Live {
+    id: String,
+    what: String,
+}
 
 pub(super) fn print(
     args: &flags::DeployRun,
     pre: &Preflight,
     image_backed: bool,
-    report: &mut Value,
+    report: &mut Report,
 ) {
-    let live = pre
-        .live
-        .as_ref()
-        .map(|d| json!({"id": d.id, "what": d.what()}));
+    let live = pre.live.as_ref().map(|d| Live {
+        id: d.id.clone(),
+        what: d.what(),
+    });
     let what = if image_backed {
         match &args.image {
             Some(image) => format!("image {image}"),
@@ -32,14 +53,14 @@ pub(super) fn print(
             pre.head
         )
     };
-    report["plan"] = json!({
-        "live": live,
-        "deploy": what,
-        "kind": if image_backed { "image" } else { "git" },
-        "pending_migrations": pre.plan.pending_versions(),
-        "in_progress": pre.running.iter().map(|d| d.id.clone()).collect::<Vec<_>>(),
-        "notes": pre.notes,
-        "env": pre.env.as_ref().map(crate::env::compare::Comparison::to_json),
+    report.plan = Some(Plan {
+        deploy: what.clone(),
+        env: pre.env.as_ref().map(Comparison::to_json),
+        in_progress: pre.running.iter().map(|d| d.id.clone()).collect(),
+        kind: if image_backed { "image" } else { "git" },
+        live,
+        notes: pre.notes.clone(),
+        pending_migrations: pre.plan.pending_versions(),
     });
     if !args.json {
         println!("plan (dry run, nothing changed):");

@@ -1,12 +1,13 @@
 //! Deploy's report: the duration of each phase, and the result on stdout (one JSON object with
 //! `--json`, else one line). Progress goes to stderr elsewhere.
 
-use std::time::Instant;
+use std::{collections::BTreeMap, time::Instant};
 
 use anyhow::Result;
 
-use super::{Exit, exit};
-use serde_json::{Value, json};
+use serde::Serialize;
+
+use super::{Exit, exit, plan::Plan};
 
 /// Seconds per phase, in order, for the report.
 #[derive(Default)]
@@ -24,61 +25,108 @@ impl Phases {
         result
     }
 
-    pub(super) fn json(&self) -> Value {
-        Value::Object(
-            self.0
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), json!((v * 1000.0).round() / 1000.0)))
-                .collect(),
-        )
+    /// Seconds per phase to the millisecond, by name (a phase run twice keeps its last time).
+    fn seconds(&self) -> BTreeMap<&'static str, f64> {
+        self.0.iter().map(|(k, v)| (*k, millis(*v))).collect()
     }
 }
 
-/// The report before the run: every key present, so a script can rely on the shape.
-pub(super) fn new(skip_smoke: bool, dry_run: bool) -> Value {
-    json!({
-        "service": Value::Null,
-        "deploy_id": Value::Null,
-        "status": Value::Null,
-        "commit": Value::Null,
-        "image": Value::Null,
-        "digest": Value::Null,
-        "url": Value::Null,
-        "migrations_applied": [],
-        "smoke": {"ran": false, "skipped": skip_smoke, "image": Value::Null, "url_checks": false},
-        "dry_run": dry_run,
-    })
+fn millis(seconds: f64) -> f64 {
+    (seconds * 1000.0).round() / 1000.0
 }
 
-/// Adds the phases, the total duration, the exit code and the error (if any).
-pub(super) fn finish(report: &mut Value, phases: &Phases, started: Instant, result: &Result<()>) {
-    report["phases"] = phases.json();
-    report["duration_s"] = json!((started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0);
-    let code = match result {
-        Ok(()) => exit::LIVE,
-        Err(err) => err.downcast_ref::<Exit>().map_or(exit::ERROR, |e| e.code),
-    };
-    report["exit_code"] = json!(code);
-    if let Err(err) = result {
-        report["error"] = json!(format!("{err:#}"));
-    }
+/// The deploy's result, `deploy --json`: every key but `plan` and `error` present from the
+/// start (null until known), so a script can rely on the shape. The fields are in alphabetical
+/// order, the order the keys have always been printed in.
+#[derive(Serialize)]
+pub(super) struct Report {
+    pub commit: Option<String>,
+    pub deploy_id: Option<String>,
+    pub digest: Option<String>,
+    pub dry_run: bool,
+    duration_s: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    exit_code: u8,
+    pub image: Option<String>,
+    pub migrations_applied: Vec<String>,
+    phases: BTreeMap<&'static str, f64>,
+    /// Only with `--dry-run`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Plan>,
+    pub service: Option<String>,
+    pub smoke: Smoke,
+    pub status: Option<String>,
+    pub target: String,
+    pub url: Option<String>,
 }
 
-/// The result on stdout: the whole report with `--json`, else one line when the deploy is live.
-pub(super) fn print(report: &Value, json: bool, ok: bool) -> Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(report)?);
-    } else if ok {
-        println!(
-            "{} {} live at {} ({})",
-            report["deploy_id"].as_str().unwrap_or_default(),
-            report["status"].as_str().unwrap_or_default(),
-            report["url"].as_str().unwrap_or_default(),
-            report["image"]
-                .as_str()
-                .or(report["commit"].as_str())
-                .unwrap_or_default()
-        );
+#[derive(Serialize)]
+pub(super) struct Smoke {
+    /// The image the smoke checks passed on.
+    pub image: Option<String>,
+    pub ran: bool,
+    pub skipped: bool,
+    /// Whether the read-only checks ran against the public URL.
+    pub url_checks: bool,
+}
+
+impl Report {
+    /// The report before the run.
+    pub(super) fn new(target: &str, skip_smoke: bool, dry_run: bool) -> Report {
+        Report {
+            commit: None,
+            deploy_id: None,
+            digest: None,
+            dry_run,
+            duration_s: 0.0,
+            error: None,
+            exit_code: exit::LIVE,
+            image: None,
+            migrations_applied: Vec::new(),
+            phases: BTreeMap::new(),
+            plan: None,
+            service: None,
+            smoke: Smoke {
+                image: None,
+                ran: false,
+                skipped: skip_smoke,
+                url_checks: false,
+            },
+            status: None,
+            target: target.to_owned(),
+            url: None,
+        }
     }
-    Ok(())
+
+    /// Adds the phases, the total duration, the exit code and the error (if any).
+    pub(super) fn finish(&mut self, phases: &Phases, started: Instant, result: &Result<()>) {
+        self.phases = phases.seconds();
+        self.duration_s = millis(started.elapsed().as_secs_f64());
+        self.exit_code = match result {
+            Ok(()) => exit::LIVE,
+            Err(err) => err.downcast_ref::<Exit>().map_or(exit::ERROR, |e| e.code),
+        };
+        self.error = result.as_ref().err().map(|err| format!("{err:#}"));
+    }
+
+    /// The result on stdout: the whole report with `--json`, else one line when the deploy is
+    /// live.
+    pub(super) fn print(&self, json: bool, ok: bool) -> Result<()> {
+        if json {
+            println!("{}", serde_json::to_string_pretty(self)?);
+        } else if ok {
+            println!(
+                "{} {} live at {} ({})",
+                self.deploy_id.as_deref().unwrap_or_default(),
+                self.status.as_deref().unwrap_or_default(),
+                self.url.as_deref().unwrap_or_default(),
+                self.image
+                    .as_deref()
+                    .or(self.commit.as_deref())
+                    .unwrap_or_default()
+            );
+        }
+        Ok(())
+    }
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use serde_json::json;
+use serde::Serialize;
 
 use super::{exit, fail, lock, preflight::who, settings::Settings, verify, wait::wait_for};
 use xtask_core::{
@@ -100,9 +100,11 @@ pub(super) fn command(ws: &Workspace, target: &str, args: &flags::DeployRollback
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(
-                &json!({"deploy_id": done.id, "status": done.status.as_str(), "rolled_back_to": target.id})
-            )?
+            serde_json::to_string_pretty(&RollbackJson {
+                deploy_id: &done.id,
+                rolled_back_to: &target.id,
+                status: done.status.as_str(),
+            })?
         );
     } else {
         println!(
@@ -113,4 +115,12 @@ pub(super) fn command(ws: &Workspace, target: &str, args: &flags::DeployRollback
         );
     }
     Ok(())
+}
+
+/// `deploy rollback --json`, keys in alphabetical order as they have always been printed.
+#[derive(Serialize)]
+struct RollbackJson<'a> {
+    deploy_id: &'a str,
+    rolled_back_to: &'a str,
+    status: &'a str,
 }

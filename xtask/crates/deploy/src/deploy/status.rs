@@ -2,7 +2,7 @@
 //! `deploy list` and `deploy logs`.
 
 use anyhow::{Context, Result};
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::settings::Settings;
 use xtask_core::{
@@ -37,14 +37,14 @@ pub(super) fn status(ws: &Workspace, target: &str, args: &xtask_core::flags::Jso
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&json!({
-                "service": service.id,
-                "url": service.url,
-                "suspended": service.suspended,
-                "live": live.map(deploy_json),
-                "in_progress": running.iter().map(|d| deploy_json(d)).collect::<Vec<_>>(),
-                "health": health,
-            }))?
+            serde_json::to_string_pretty(&StatusJson {
+                health: health.as_deref(),
+                in_progress: running.iter().map(|d| DeployJson::of(d)).collect(),
+                live: live.map(DeployJson::of),
+                service: &service.id,
+                suspended: service.suspended,
+                url: service.url.as_deref(),
+            })?
         );
     } else {
         println!("service  {} ({})", service.name, service.id);
@@ -69,17 +69,44 @@ pub(super) fn status(ws: &Workspace, target: &str, args: &xtask_core::flags::Jso
     Ok(())
 }
 
-fn deploy_json(d: &Deploy) -> Value {
-    json!({
-        "id": d.id,
-        "status": d.status.as_str(),
-        "trigger": d.trigger,
-        "commit": d.commit,
-        "image": d.image_ref,
-        "digest": d.image_sha,
-        "created_at": d.created_at,
-        "finished_at": d.finished_at,
-    })
+/// `deploy status --json`. The fields of these documents are in alphabetical order, the order
+/// their keys have always been printed in.
+#[derive(Serialize)]
+struct StatusJson<'a> {
+    health: Option<&'a str>,
+    in_progress: Vec<DeployJson<'a>>,
+    live: Option<DeployJson<'a>>,
+    service: &'a str,
+    suspended: bool,
+    url: Option<&'a str>,
+}
+
+/// A deploy in `deploy status` and `deploy list --json`; a key Render left out is null.
+#[derive(Serialize)]
+struct DeployJson<'a> {
+    commit: Option<&'a str>,
+    created_at: Option<&'a str>,
+    digest: Option<&'a str>,
+    finished_at: Option<&'a str>,
+    id: &'a str,
+    image: Option<&'a str>,
+    status: &'a str,
+    trigger: Option<&'a str>,
+}
+
+impl<'a> DeployJson<'a> {
+    fn of(d: &'a Deploy) -> Self {
+        DeployJson {
+            commit: d.commit.as_deref(),
+            created_at: d.created_at.as_deref(),
+            digest: d.image_sha.as_deref(),
+            finished_at: d.finished_at.as_deref(),
+            id: &d.id,
+            image: d.image_ref.as_deref(),
+            status: d.status.as_str(),
+            trigger: d.trigger.as_deref(),
+        }
+    }
 }
 
 pub(super) fn list(ws: &Workspace, target: &str, args: &flags::DeployList) -> Result<()> {
@@ -90,7 +117,7 @@ pub(super) fn list(ws: &Workspace, target: &str, args: &flags::DeployList) -> Re
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&deploys.iter().map(deploy_json).collect::<Vec<_>>())?
+            serde_json::to_string_pretty(&deploys.iter().map(DeployJson::of).collect::<Vec<_>>())?
         );
         return Ok(());
     }

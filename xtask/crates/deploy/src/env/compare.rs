@@ -15,7 +15,7 @@ use std::{
 
 use anyhow::{Result, bail};
 use openeu_env::{ProblemKind, Reader, SPEC, Target};
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::EnvEntry;
 
@@ -306,18 +306,57 @@ impl Comparison {
         out
     }
 
-    pub fn to_json(&self) -> Value {
-        json!({
-            "target": self.target.name(),
-            "ok": self.ok(),
-            "variables": self.rows.iter().map(|r| json!({
-                "name": r.name, "state": r.state, "secret": r.secret, "value": r.shown,
-            })).collect::<Vec<_>>(),
-            "problems": self.findings.iter().map(|f| json!({
-                "name": f.name, "problem": f.to_string(), "fix": f.fix(),
-            })).collect::<Vec<_>>(),
-        })
+    pub fn to_json(&self) -> ComparisonJson {
+        ComparisonJson {
+            ok: self.ok(),
+            problems: self
+                .findings
+                .iter()
+                .map(|f| FindingJson {
+                    fix: f.fix(),
+                    name: f.name.clone(),
+                    problem: f.to_string(),
+                })
+                .collect(),
+            target: self.target.name(),
+            variables: self
+                .rows
+                .iter()
+                .map(|r| VariableJson {
+                    name: r.name.clone(),
+                    secret: r.secret,
+                    state: r.state,
+                    value: r.shown.clone(),
+                })
+                .collect(),
+        }
     }
+}
+
+/// `env check --service --json`, and the `env` of deploy's dry-run plan. The fields of these
+/// documents are in alphabetical order, the order their keys have always been printed in.
+#[derive(Serialize)]
+pub struct ComparisonJson {
+    ok: bool,
+    problems: Vec<FindingJson>,
+    target: &'static str,
+    variables: Vec<VariableJson>,
+}
+
+#[derive(Serialize)]
+struct FindingJson {
+    fix: String,
+    name: String,
+    problem: String,
+}
+
+/// A variable as `--json` shows it: `value` is null when unset, masked when secret.
+#[derive(Serialize)]
+pub struct VariableJson {
+    pub name: String,
+    pub secret: bool,
+    pub state: &'static str,
+    pub value: Option<String>,
 }
 
 /// Secret when the spec says so, and when the spec does not know the name.
@@ -489,184 +528,42 @@ impl Diff {
         lines
     }
 
-    pub fn to_json(&self) -> Value {
-        json!({
-            "added": self.added.iter().map(|n| json!({"name": n, "value": shown(n, &self.result[n])})).collect::<Vec<_>>(),
-            "changed": self.changed.iter().map(|n| json!({
-                "name": n, "from": shown(n, &self.current[n]), "to": shown(n, &self.result[n]),
-            })).collect::<Vec<_>>(),
-            "removed": self.removed,
-            "kept": self.kept,
-            "unchanged": self.unchanged,
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
+    /// The added variables as `--json` shows them (secrets masked).
+    pub fn added_json(&self) -> Vec<AddedJson<'_>> {
+        self.added
             .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .map(|n| AddedJson {
+                name: n,
+                value: shown(n, &self.result[n]),
+            })
             .collect()
     }
 
-    const CANARY: &str = "c4nary-s3cret";
-
-    fn healthy() -> Vec<(&'static str, &'static str)> {
-        vec![
-            (
-                "DATABASE_URL",
-                "postgres://app:c4nary-s3cret@db.internal:5432/openeu",
-            ),
-            ("SUPABASE_PROJECT_URL", "https://abc.supabase.co"),
-            ("SUPABASE_PROJECT_ID", "abc"),
-            ("SUPABASE_REST_KEY", CANARY),
-            ("SUPABASE_JWT_SECRET", CANARY),
-        ]
-    }
-
-    #[test]
-    fn a_healthy_service_has_no_findings() {
-        let c = compare(Target::Production, &vars(&healthy()), None);
-        assert!(c.ok(), "{:?}", c.findings);
-        let text = format!("{}{}", c.render(), c.to_json());
-        assert!(!text.contains(CANARY), "{text}");
-        assert!(text.contains("https://abc.supabase.co"), "{text}");
-    }
-
-    #[test]
-    fn missing_unknown_malformed_and_not_read_each_name_the_fix() {
-        let mut pairs = healthy();
-        pairs.retain(|(k, _)| *k != "SUPABASE_JWT_SECRET");
-        pairs.push(("SUPABASE_JWT_SECERT", CANARY));
-        pairs.push(("PORT", "eighty"));
-        pairs.push(("RENDER_API_KEY", CANARY));
-        let c = compare(Target::Production, &vars(&pairs), None);
-        let lines = c.lines().join("\n");
-        for expected in [
-            "SUPABASE_JWT_SECRET is missing on the service",
-            "(SUPABASE_JWT_SECERT is set instead: did you mean SUPABASE_JWT_SECRET? names must match exactly) — fix: rename SUPABASE_JWT_SECERT to SUPABASE_JWT_SECRET",
-            "SUPABASE_JWT_SECERT is set on the service but is not in the env spec; did you mean SUPABASE_JWT_SECRET?",
-            "PORT on the service is malformed: it must be an integer from 1 to 65535 — fix:",
-            "RENDER_API_KEY is set on the service, but the service does not read it — fix: remove RENDER_API_KEY",
-        ] {
-            assert!(lines.contains(expected), "{expected:?} in\n{lines}");
-        }
-        assert_eq!(c.findings.len(), 4, "{lines}");
-        let text = format!("{}{}", c.render(), c.to_json());
-        assert!(!text.contains(CANARY), "{text}");
-        assert!(text.contains("*** (13 chars)"), "{text}");
-    }
-
-    #[test]
-    fn values_are_compared_with_the_file_without_showing_secrets() {
-        let service = vars(&healthy());
-        let entries = vec![
-            EnvEntry {
-                key: "SUPABASE_JWT_SECRET".into(),
-                value: "another-secret".into(),
-                line: 3,
-            },
-            EnvEntry {
-                key: "SUPABASE_PROJECT_ID".into(),
-                value: "abc".into(),
-                line: 4,
-            },
-            EnvEntry {
-                key: "LOG_LEVEL".into(),
-                value: "debug".into(),
-                line: 5,
-            },
-            // The deploy machine's: not compared.
-            EnvEntry {
-                key: "RENDER_API_KEY".into(),
-                value: "k".into(),
-                line: 6,
-            },
-        ];
-        let file = EnvFile {
-            path: Path::new("prod.env"),
-            entries: &entries,
-        };
-        let c = compare(Target::Production, &service, Some(file));
-        let lines = c.lines();
-        assert_eq!(lines.len(), 2, "{lines:?}");
-        assert!(lines[0].starts_with("SUPABASE_JWT_SECRET on the service differs from prod.env:3 — fix: `cargo xtask env push --env-file prod.env`"), "{lines:?}");
-        assert!(
-            lines[1].starts_with("LOG_LEVEL is set in prod.env:5 but not on the service"),
-            "{lines:?}"
-        );
-    }
-
-    #[test]
-    fn a_push_keeps_what_the_file_lacks_unless_pruning() {
-        let current = vars(&[
-            ("A_UNKNOWN", "x"),
-            ("LOG_LEVEL", "info"),
-            ("SUPABASE_JWT_SECRET", "old"),
-        ]);
-        let desired = vars(&[
-            ("LOG_LEVEL", "debug"),
-            ("SUPABASE_JWT_SECRET", CANARY),
-            ("PORT", "80"),
-        ]);
-        let d = diff(&current, &desired, false);
-        assert_eq!(d.added, ["PORT"]);
-        assert_eq!(d.changed, ["LOG_LEVEL", "SUPABASE_JWT_SECRET"]);
-        assert_eq!(d.kept, ["A_UNKNOWN"]);
-        assert!(d.result.contains_key("A_UNKNOWN"));
-        let lines = d.lines().join("\n");
-        assert!(lines.contains("~ LOG_LEVEL: info → debug"), "{lines}");
-        assert!(
-            lines.contains("~ SUPABASE_JWT_SECRET: *** (3 chars) → *** (13 chars)"),
-            "{lines}"
-        );
-        assert!(!lines.contains(CANARY) && !d.to_json().to_string().contains(CANARY));
-        let d = diff(&current, &desired, true);
-        assert_eq!(d.removed, ["A_UNKNOWN"]);
-        assert!(!d.result.contains_key("A_UNKNOWN"));
-        assert!(diff(&desired, &desired, true).is_empty());
-    }
-
-    #[test]
-    fn a_bad_file_names_its_lines_and_no_value() {
-        let entries = vec![
-            EnvEntry {
-                key: "SUPABASE_JWT_SECERT".into(),
-                value: CANARY.into(),
-                line: 2,
-            },
-            EnvEntry {
-                key: "PORT".into(),
-                value: CANARY.into(),
-                line: 7,
-            },
-            EnvEntry {
-                key: "RENDER_API_KEY".into(),
-                value: CANARY.into(),
-                line: 9,
-            },
-        ];
-        let file = EnvFile {
-            path: Path::new("prod.env"),
-            entries: &entries,
-        };
-        let err = format!("{:#}", service_vars_of_file(file).unwrap_err());
-        assert!(err.contains("prod.env:2: SUPABASE_JWT_SECERT is not in the env spec; did you mean SUPABASE_JWT_SECRET?"), "{err}");
-        assert!(err.contains("prod.env:7: PORT is malformed"), "{err}");
-        assert!(
-            !err.contains(CANARY) && !err.contains("prod.env:9"),
-            "{err}"
-        );
-        let (vars, left_out) = service_vars_of_file(EnvFile {
-            path: Path::new("f"),
-            entries: &entries[2..],
-        })
-        .unwrap();
-        assert!(vars.is_empty());
-        assert_eq!(left_out, ["RENDER_API_KEY (f:9: not read by the service)"]);
+    /// The changed variables as `--json` shows them (secrets masked).
+    pub fn changed_json(&self) -> Vec<ChangedJson<'_>> {
+        self.changed
+            .iter()
+            .map(|n| ChangedJson {
+                from: shown(n, &self.current[n]),
+                name: n,
+                to: shown(n, &self.result[n]),
+            })
+            .collect()
     }
 }
+
+#[derive(Serialize)]
+pub struct AddedJson<'a> {
+    name: &'a str,
+    value: String,
+}
+
+#[derive(Serialize)]
+pub struct ChangedJson<'a> {
+    from: String,
+    name: &'a str,
+    to: String,
+}
+
+#[cfg(test)]
+mod tests;

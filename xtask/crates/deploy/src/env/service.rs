@@ -8,7 +8,7 @@ use std::{collections::BTreeMap, path::Path};
 
 use anyhow::{Context, Result, bail};
 use openeu_env::{ProblemKind, Reader, Target};
-use serde_json::json;
+use serde::Serialize;
 
 use super::{
     EnvEntry,
@@ -39,6 +39,22 @@ fn service_vars(api: &Api, id: &str) -> Result<BTreeMap<String, String>> {
         .with_context(|| format!("reading the env vars of Render service {id}"))?;
     step.done();
     Ok(vars)
+}
+
+/// `env push --json`: the diff (secrets masked) and what was done with it. The fields are in
+/// alphabetical order, the order the keys have always been printed in.
+#[derive(Serialize)]
+struct PushJson<'a> {
+    added: Vec<compare::AddedJson<'a>>,
+    applied: bool,
+    changed: Vec<compare::ChangedJson<'a>>,
+    dry_run: bool,
+    kept: &'a [String],
+    not_pushed: &'a [String],
+    removed: &'a [String],
+    service: &'a str,
+    target: &'static str,
+    unchanged: &'a [String],
 }
 
 /// `cargo xtask env check --service [--env-file F] [--target T] [--json]`.
@@ -151,12 +167,18 @@ impl flags::EnvPush {
             true
         };
         if self.json {
-            let mut value = diff.to_json();
-            value["target"] = json!(target.name());
-            value["service"] = json!(id);
-            value["dry_run"] = json!(self.dry_run);
-            value["applied"] = json!(applied);
-            value["not_pushed"] = json!(left_out);
+            let value = PushJson {
+                added: diff.added_json(),
+                applied,
+                changed: diff.changed_json(),
+                dry_run: self.dry_run,
+                kept: &diff.kept,
+                not_pushed: &left_out,
+                removed: &diff.removed,
+                service: &id,
+                target: target.name(),
+                unchanged: &diff.unchanged,
+            };
             println!("{}", serde_json::to_string_pretty(&value)?);
         } else if diff.is_empty() {
             println!("nothing to change");

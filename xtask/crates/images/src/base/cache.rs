@@ -8,7 +8,8 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::hash::{self, BaseInputs, Input};
@@ -74,59 +75,49 @@ pub fn key(ws: &Workspace, no_deps_metadata: &[u8]) -> Result<String> {
     Ok(hex(&hasher.finalize()))
 }
 
-// An entry is one JSON object: `inputs` (objects of `name`, `content` and `context_path`,
-// null when the input is no file of the context), `stubs`, `member_stubs` and `build_args`
-// (arrays of [path or name, text] pairs) and `hash`.
-
-/// A string, else None: a damaged entry is a miss.
-fn text(value: &Value) -> Option<String> {
-    value.as_str().map(str::to_owned)
+/// An entry, one JSON object: the inputs (`context_path` null when the input is no file of the
+/// context), the stubs and build args as `[path or name, text]` pairs, and the hash. The fields
+/// are in alphabetical order, the order the keys have always been written in.
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    build_args: Vec<(String, String)>,
+    hash: String,
+    inputs: Vec<EntryInput>,
+    member_stubs: Vec<(String, String)>,
+    stubs: Vec<(String, String)>,
 }
 
-/// `[[a, b], …]` as pairs of strings.
-fn pairs(value: &Value) -> Option<Vec<(String, String)>> {
-    value
-        .as_array()?
-        .iter()
-        .map(|pair| match pair.as_array()?.as_slice() {
-            [a, b] => Some((text(a)?, text(b)?)),
-            _ => None,
-        })
-        .collect()
+#[derive(Serialize, Deserialize)]
+struct EntryInput {
+    content: String,
+    context_path: Option<String>,
+    name: String,
 }
 
 /// The cached inputs for `key`, if any (a damaged entry is a miss).
 pub fn load(dir: &Path, key: &str) -> Option<BaseInputs> {
     let bytes = std::fs::read(dir.join(format!("{key}.json"))).ok()?;
-    let stored: Value = serde_json::from_slice(&bytes).ok()?;
+    let stored: Entry = serde_json::from_slice(&bytes).ok()?;
     let restore = |stubs: Vec<(String, String)>| {
         stubs
             .into_iter()
             .map(|(path, content)| Some((path, hash::stub_content(&content)?)))
             .collect::<Option<Vec<_>>>()
     };
-    let stubs = restore(pairs(&stored["stubs"])?)?;
-    let member_stubs = restore(pairs(&stored["member_stubs"])?)?;
-    let inputs = stored["inputs"]
-        .as_array()?
-        .iter()
-        .map(|i| {
-            Some(Input {
-                name: text(&i["name"])?,
-                content: text(&i["content"])?.into_bytes(),
-                context_path: match &i["context_path"] {
-                    Value::Null => None,
-                    path => Some(text(path)?),
-                },
-            })
-        })
-        .collect::<Option<_>>()?;
     Some(BaseInputs {
-        inputs,
-        stubs,
-        member_stubs,
-        build_args: pairs(&stored["build_args"])?,
-        hash: text(&stored["hash"])?,
+        inputs: stored
+            .inputs
+            .into_iter()
+            .map(|i| Input {
+                name: i.name,
+                content: i.content.into_bytes(),
+                context_path: i.context_path,
+            })
+            .collect(),
+        stubs: restore(stored.stubs)?,
+        member_stubs: restore(stored.member_stubs)?,
+        build_args: stored.build_args,
+        hash: stored.hash,
     })
 }
 
@@ -140,22 +131,28 @@ pub fn store(dir: &Path, key: &str, inputs: &BaseInputs) {
     else {
         return;
     };
-    let stored = json!({
-        "inputs": inputs
+    let owned = |stubs: &[(String, &str)]| {
+        stubs
+            .iter()
+            .map(|(path, content)| (path.clone(), (*content).to_owned()))
+            .collect()
+    };
+    let stored = Entry {
+        build_args: inputs.build_args.clone(),
+        hash: inputs.hash.clone(),
+        inputs: inputs
             .inputs
             .iter()
             .zip(contents)
-            .map(|(i, content)| json!({
-                "name": i.name,
-                "content": content,
-                "context_path": i.context_path,
-            }))
-            .collect::<Vec<_>>(),
-        "stubs": inputs.stubs,
-        "member_stubs": inputs.member_stubs,
-        "build_args": inputs.build_args,
-        "hash": inputs.hash,
-    });
+            .map(|(i, content)| EntryInput {
+                content,
+                context_path: i.context_path.clone(),
+                name: i.name.clone(),
+            })
+            .collect(),
+        member_stubs: owned(&inputs.member_stubs),
+        stubs: owned(&inputs.stubs),
+    };
     let Ok(json) = serde_json::to_vec(&stored) else {
         return;
     };

@@ -10,39 +10,31 @@ use anyhow::{Context, Result, bail};
 pub const TABLE: &str = "xtask/test_data/edit-table.toml";
 pub const FIXTURE: &str = "xtask/test_data/fixture-ws";
 
-#[derive(Default)]
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 struct File {
+    #[serde(deserialize_with = "xtask_core::tables::many")]
     row: Vec<Row>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Row {
     pub name: String,
     /// Whether the base hash must change.
     pub changes: bool,
+    #[serde(deserialize_with = "xtask_core::tables::many")]
     pub edits: Vec<Edit>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Edit {
     pub file: String,
     pub append: Option<String>,
     pub replace: Option<[String; 2]>,
     pub write: Option<String>,
 }
-
-xtask_core::table!(File, deny_unknown: true, required: ["row"], { "row" => row });
-xtask_core::table!(Row, deny_unknown: true, required: ["name", "changes", "edits"], {
-    "name" => name,
-    "changes" => changes,
-    "edits" => edits,
-});
-xtask_core::table!(Edit, deny_unknown: true, required: ["file"], {
-    "file" => file,
-    "append" => append,
-    "replace" => replace,
-    "write" => write,
-});
 
 pub fn load(repo_root: &Path) -> Result<Vec<Row>> {
     let path = repo_root.join(TABLE);
@@ -85,5 +77,54 @@ impl Edit {
             std::fs::create_dir_all(parent)?;
         }
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bad row of the table is named with its line and column in serde's words.
+    #[test]
+    fn bad_rows_are_named_with_their_place() {
+        let parse = |text: &str| toml::from_str::<File>(text).err().unwrap().to_string();
+        let cases = [
+            (
+                "[[row]]\nname = \"a\"\nchanges = true\nedits = []\nwhy = 1\n",
+                "line 5, column 1",
+                "unknown field `why`, expected one of `name`, `changes`, `edits`",
+            ),
+            (
+                "[[row]]\nname = \"a\"\nedits = []\n",
+                "line 1, column 1",
+                "missing field `changes`",
+            ),
+            (
+                "[[row]]\nname = \"a\"\nchanges = true\nedits = [{ append = \"x\" }]\n",
+                "line 4, column 10",
+                "missing field `file`",
+            ),
+            (
+                "[[row]]\nname = \"a\"\nchanges = true\nedits = [{ file = \"f\", replace = [\"a\"] }]\n",
+                "line 4, column 34",
+                "invalid length 1, expected an array of length 2",
+            ),
+        ];
+        for (text, place, message) in cases {
+            let err = parse(text);
+            assert!(err.contains(place), "{place} in {err}");
+            assert!(err.trim_end().ends_with(message), "{message} in {err}");
+        }
+        let file: File = toml::from_str(
+            "[[row]]\nname = \"a\"\nchanges = true\nedits = [{ file = \"f\", write = \"x\" }]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                file.row[0].edits[0].write.as_deref(),
+                file.row[0].edits[0].append.as_deref()
+            ),
+            (Some("x"), None)
+        );
     }
 }

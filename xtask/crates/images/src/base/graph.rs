@@ -15,49 +15,36 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use anyhow::{Result, bail};
 use toml::{Table, Value};
 
-/// `cargo metadata --format-version 1` with dependencies: the parts the key needs.
-#[derive(Debug, Default)]
+/// `cargo metadata --format-version 1` with dependencies: the parts the key needs. Cargo adds
+/// keys over time: the ones not read here are ignored.
+#[derive(Debug, serde::Deserialize)]
 pub struct Resolve {
     pub nodes: Vec<Node>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, serde::Deserialize)]
 pub struct Node {
     pub id: String,
+    #[serde(default)]
     pub deps: Vec<NodeDep>,
+    #[serde(default)]
     pub features: Vec<String>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, serde::Deserialize)]
 pub struct NodeDep {
     pub name: String,
     pub pkg: String,
+    #[serde(default)]
     pub dep_kinds: Vec<DepKind>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, serde::Deserialize)]
 pub struct DepKind {
     pub kind: Option<String>,
     /// The `[target.<platform>]` table the edge comes from, as cargo prints it.
     pub target: Option<String>,
 }
-
-// `cargo metadata` adds keys over time: the ones not read here are ignored.
-xtask_core::table!(Resolve, deny_unknown: false, required: ["nodes"], { "nodes" => nodes });
-xtask_core::table!(Node, deny_unknown: false, required: ["id"], {
-    "id" => id,
-    "deps" => deps,
-    "features" => features,
-});
-xtask_core::table!(NodeDep, deny_unknown: false, required: ["name", "pkg"], {
-    "name" => name,
-    "pkg" => pkg,
-    "dep_kinds" => dep_kinds,
-});
-xtask_core::table!(DepKind, deny_unknown: false, required: [], {
-    "kind" => kind,
-    "target" => target,
-});
 
 impl NodeDep {
     /// Whether `cargo build` of the dependent compiles this edge (normal or build, not dev).

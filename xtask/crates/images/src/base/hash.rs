@@ -68,7 +68,8 @@ pub const CONTEXT_PACKAGES: &str = ".xtask/packages";
 pub const CONTEXT_MEMBERS: &str = ".xtask/members";
 
 /// The part of `cargo metadata --format-version 1` that hashing needs.
-#[derive(Debug, Default)]
+/// `cargo metadata` adds keys over time: the ones not read here are ignored.
+#[derive(Debug, serde::Deserialize)]
 pub struct Metadata {
     pub packages: Vec<Package>,
     pub workspace_members: Vec<String>,
@@ -76,10 +77,11 @@ pub struct Metadata {
     pub resolve: Option<graph::Resolve>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, serde::Deserialize)]
 pub struct Package {
     pub name: String,
     pub id: String,
+    #[serde(default)]
     pub version: String,
     pub source: Option<String>,
     pub manifest_path: PathBuf,
@@ -87,33 +89,12 @@ pub struct Package {
 }
 
 /// One of a package's cargo targets (lib, bin, build script, …), as `cargo metadata` lists it.
-#[derive(Debug, Default)]
+#[derive(Debug, serde::Deserialize)]
 pub struct CargoTarget {
     pub kind: Vec<String>,
     pub name: String,
     pub src_path: PathBuf,
 }
-
-xtask_core::table!(Metadata, deny_unknown: false, required: ["packages", "workspace_members"], {
-    "packages" => packages,
-    "workspace_members" => workspace_members,
-    "resolve" => resolve,
-});
-xtask_core::table!(Package, deny_unknown: false, required: [
-    "name", "id", "manifest_path", "targets",
-], {
-    "name" => name,
-    "id" => id,
-    "version" => version,
-    "source" => source,
-    "manifest_path" => manifest_path,
-    "targets" => targets,
-});
-xtask_core::table!(CargoTarget, deny_unknown: false, required: ["kind", "name", "src_path"], {
-    "kind" => kind,
-    "name" => name,
-    "src_path" => src_path,
-});
 
 /// One hashed input, and where it goes in the build context (if it is a file there).
 #[derive(Debug, Clone)]

@@ -72,41 +72,25 @@ impl BuildContext {
     }
 }
 
-#[derive(Default)]
+// `cargo metadata` adds keys over time: the ones not read here are ignored.
+#[derive(serde::Deserialize)]
 struct Metadata {
     packages: Vec<Package>,
 }
 
-#[derive(Default)]
+#[derive(serde::Deserialize)]
 struct Package {
     name: String,
     manifest_path: PathBuf,
     dependencies: Vec<Dependency>,
 }
 
-#[derive(Default)]
+#[derive(serde::Deserialize)]
 struct Dependency {
     name: String,
     kind: Option<String>,
     path: Option<PathBuf>,
 }
-
-// `cargo metadata` adds keys over time: the ones not read here are ignored.
-xtask_core::table!(Metadata, deny_unknown: false, required: ["packages"], {
-    "packages" => packages,
-});
-xtask_core::table!(Package, deny_unknown: false, required: [
-    "name", "manifest_path", "dependencies",
-], {
-    "name" => name,
-    "manifest_path" => manifest_path,
-    "dependencies" => dependencies,
-});
-xtask_core::table!(Dependency, deny_unknown: false, required: ["name"], {
-    "name" => name,
-    "kind" => kind,
-    "path" => path,
-});
 
 /// Collects the context of the workspace `ws`; `base` gives the stub sources of the members the
 /// app does not compile.

@@ -20,7 +20,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use serde_json::{Value, json};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::names;
@@ -207,6 +207,19 @@ fn remove_tree(ws: &Workspace, name: &str) {
     let _ = git(ws, &["worktree", "prune"]);
 }
 
+/// `preview up --json`. The fields of the `--json` documents here are in alphabetical order,
+/// the order their keys have always been printed in.
+#[derive(Serialize)]
+struct UpJson<'a> {
+    branch: &'a str,
+    commit: &'a str,
+    database_template: &'a str,
+    image: &'a str,
+    port: u16,
+    seconds: f64,
+    url: &'a str,
+}
+
 /// What `up` prints with --json.
 struct Started {
     url: String,
@@ -241,15 +254,15 @@ pub fn up(ws: &Workspace, args: &flags::PreviewUp) -> Result<()> {
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&json!({
-                "branch": branch,
-                "url": preview.url,
-                "port": preview.port,
-                "image": preview.image,
-                "database_template": preview.template,
-                "commit": commit,
-                "seconds": started.elapsed().as_secs_f64(),
-            }))?
+            serde_json::to_string_pretty(&UpJson {
+                branch: &branch,
+                commit: &commit,
+                database_template: &preview.template,
+                image: &preview.image,
+                port: preview.port,
+                seconds: started.elapsed().as_secs_f64(),
+                url: &preview.url,
+            })?
         );
     } else {
         println!("{}", preview.url);
@@ -580,25 +593,58 @@ impl Preview {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    pub fn json(&self, now: u64) -> Value {
-        json!({
-            "branch": self.branch,
-            "name": self.name,
-            "url": self.url(),
+    pub fn json(&self, now: u64) -> PreviewJson<'_> {
+        PreviewJson {
+            age_seconds: now.saturating_sub(self.created),
+            branch: &self.branch,
+            commit: &self.commit,
+            created: self.created,
+            database_bytes: self.db_bytes,
             // The local development credentials of every preview database (db.rs).
-            "database_url": format!(
+            database_url: format!(
                 "postgres://postgres:postgres@127.0.0.1:{}/postgres",
                 self.port + names::DB_PORT_OFFSET
             ),
-            "image": self.image,
-            "commit": self.commit,
-            "created": self.created,
-            "age_seconds": now.saturating_sub(self.created),
-            "state": self.state,
-            "database_bytes": self.db_bytes,
-            "memory_bytes": self.memory_bytes,
-        })
+            image: &self.image,
+            memory_bytes: self.memory_bytes,
+            name: &self.name,
+            state: &self.state,
+            url: self.url(),
+        }
     }
+}
+
+/// A local preview in `preview list --json`; the sizes are null when unknown.
+#[derive(Serialize)]
+pub struct PreviewJson<'a> {
+    age_seconds: u64,
+    branch: &'a str,
+    commit: &'a str,
+    created: u64,
+    database_bytes: Option<u64>,
+    database_url: String,
+    image: &'a str,
+    memory_bytes: Option<u64>,
+    name: &'a str,
+    state: &'a str,
+    url: String,
+}
+
+/// `preview gc --json`.
+#[derive(Serialize)]
+struct GcJson<'a> {
+    dry_run: bool,
+    kept: usize,
+    removed: Vec<RemovedJson<'a>>,
+    templates_removed: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct RemovedJson<'a> {
+    age_seconds: u64,
+    branch: &'a str,
+    name: &'a str,
+    reasons: Vec<String>,
 }
 
 /// Every preview of the workspace's stack: one `docker network ls` and one `docker ps`, the
@@ -780,7 +826,7 @@ pub fn list(ws: &Workspace, args: &flags::PreviewList) -> Result<()> {
     };
     let now = now();
     if args.json {
-        let all: Vec<Value> = previews.iter().map(|p| p.json(now)).collect();
+        let all: Vec<_> = previews.iter().map(|p| p.json(now)).collect();
         println!("{}", serde_json::to_string_pretty(&all)?);
         return Ok(());
     }
@@ -948,12 +994,12 @@ pub fn gc(ws: &Workspace, args: &flags::PreviewGc) -> Result<()> {
         if !args.dry_run {
             remove(ws, &docker, &preview.name)?;
         }
-        removed.push(json!({
-            "branch": preview.branch,
-            "name": preview.name,
-            "age_seconds": now.saturating_sub(preview.created),
-            "reasons": why,
-        }));
+        removed.push(RemovedJson {
+            age_seconds: now.saturating_sub(preview.created),
+            branch: &preview.branch,
+            name: &preview.name,
+            reasons: why,
+        });
     }
     let templates = match older_than {
         Some(age) => prune_templates(ws, &docker, now, age, args.dry_run, args.json)?,
@@ -962,12 +1008,12 @@ pub fn gc(ws: &Workspace, args: &flags::PreviewGc) -> Result<()> {
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&json!({
-                "dry_run": args.dry_run,
-                "removed": removed,
-                "kept": previews.len() - removed.len(),
-                "templates_removed": templates,
-            }))?
+            serde_json::to_string_pretty(&GcJson {
+                dry_run: args.dry_run,
+                kept: previews.len() - removed.len(),
+                removed,
+                templates_removed: templates,
+            })?
         );
     } else if removed.is_empty() {
         eprintln!("nothing to remove ({} preview(s) kept)", previews.len());

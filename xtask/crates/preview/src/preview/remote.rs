@@ -21,7 +21,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::{local, names};
 use xtask_core::{
@@ -291,17 +291,17 @@ pub fn up(ws: &Workspace, args: &flags::PreviewUp) -> Result<()> {
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&json!({
-                "branch": branch,
-                "url": url,
-                "image": image,
-                "render_service": preview_id,
-                "deploy": deploy.id,
-                "supabase_branch": db_branch.project_ref,
-                "supabase_status": db_branch.status,
-                "smoke": !args.skip_smoke,
-                "seconds": started.elapsed().as_secs_f64(),
-            }))?
+            serde_json::to_string_pretty(&UpJson {
+                branch: &branch,
+                deploy: &deploy.id,
+                image: &image,
+                render_service: &preview_id,
+                seconds: started.elapsed().as_secs_f64(),
+                smoke: !args.skip_smoke,
+                supabase_branch: &db_branch.project_ref,
+                supabase_status: &db_branch.status,
+                url: &url,
+            })?
         );
     } else {
         println!("{url}");
@@ -449,19 +449,60 @@ impl Pair {
         }
     }
 
-    fn json(&self, now: u64, price: Option<f64>) -> Value {
+    fn json(&self, now: u64, price: Option<f64>) -> PairJson<'_> {
         let age = self.created().map(|c| now.saturating_sub(c));
-        json!({
-            "git_branch": self.git_branch,
-            "render_service": self.render.as_ref().map(|r| &r.0),
-            "render_name": self.render.as_ref().map(|r| &r.1),
-            "supabase_branch": self.supabase.as_ref().map(|b| &b.project_ref),
-            "supabase_status": self.supabase.as_ref().map(|b| &b.status),
-            "age_seconds": age,
-            "orphan": self.orphan(),
-            "estimated_cost": price.zip(age).map(|(p, a)| (p * a as f64 / 3600.0 * 100.0).round() / 100.0),
-        })
+        PairJson {
+            age_seconds: age,
+            estimated_cost: price
+                .zip(age)
+                .map(|(p, a)| (p * a as f64 / 3600.0 * 100.0).round() / 100.0),
+            git_branch: &self.git_branch,
+            orphan: self.orphan(),
+            render_name: self.render.as_ref().map(|r| r.1.as_str()),
+            render_service: self.render.as_ref().map(|r| r.0.as_str()),
+            supabase_branch: self.supabase.as_ref().map(|b| b.project_ref.as_str()),
+            supabase_status: self.supabase.as_ref().map(|b| b.status.as_str()),
+        }
     }
+}
+
+// The `--json` documents of the remote previews. Their fields are in alphabetical order, the
+// order their keys have always been printed in.
+
+/// `preview up --remote --json`.
+#[derive(Serialize)]
+struct UpJson<'a> {
+    branch: &'a str,
+    deploy: &'a str,
+    image: &'a str,
+    render_service: &'a str,
+    seconds: f64,
+    smoke: bool,
+    supabase_branch: &'a str,
+    supabase_status: &'a str,
+    url: &'a str,
+}
+
+/// A remote preview in `preview list --remote --json` and `gc`; what is unknown is null.
+#[derive(Serialize)]
+struct PairJson<'a> {
+    age_seconds: Option<u64>,
+    estimated_cost: Option<f64>,
+    git_branch: &'a str,
+    orphan: Option<&'static str>,
+    render_name: Option<&'a str>,
+    render_service: Option<&'a str>,
+    supabase_branch: Option<&'a str>,
+    supabase_status: Option<&'a str>,
+}
+
+/// `preview gc --remote --json`.
+#[derive(Serialize)]
+struct GcJson<'a> {
+    dry_run: bool,
+    kept: usize,
+    never_removed: &'a [String],
+    removed: Vec<PairJson<'a>>,
 }
 
 /// Render's previews of the service and Supabase's branches of the project, paired; the
@@ -536,7 +577,7 @@ pub fn list(ws: &Workspace, args: &flags::PreviewList) -> Result<()> {
     let now = now();
     let price = ws.config.preview_price_per_hour;
     if args.json {
-        let all: Vec<Value> = pairs.iter().map(|p| p.json(now, price)).collect();
+        let all: Vec<_> = pairs.iter().map(|p| p.json(now, price)).collect();
         println!("{}", serde_json::to_string_pretty(&all)?);
         return Ok(());
     }
@@ -682,12 +723,12 @@ pub fn gc(ws: &Workspace, args: &flags::PreviewGc) -> Result<()> {
         let price = ws.config.preview_price_per_hour;
         println!(
             "{}",
-            serde_json::to_string_pretty(&json!({
-                "dry_run": args.dry_run,
-                "removed": stale.iter().map(|p| p.json(now, price)).collect::<Vec<_>>(),
-                "kept": pairs.len() - stale.len(),
-                "never_removed": kept,
-            }))?
+            serde_json::to_string_pretty(&GcJson {
+                dry_run: args.dry_run,
+                kept: pairs.len() - stale.len(),
+                never_removed: &kept,
+                removed: stale.iter().map(|p| p.json(now, price)).collect(),
+            })?
         );
     } else if stale.is_empty() {
         eprintln!("nothing older than {}", names::format_age(older_than));

@@ -16,39 +16,58 @@ pub const READ_ONLY: &str = "read-only";
 /// Needs the seed's data or the local JWT secret: only for a stack this run started.
 pub const SEEDED: &str = "seeded";
 
-#[derive(Debug, Default)]
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct File {
     /// The seeded user whose token `auth = "valid"` carries.
     pub user: String,
+    #[serde(rename = "check", deserialize_with = "xtask_core::tables::many")]
     pub checks: Vec<Check>,
 }
 
-#[derive(Debug, Clone)]
+/// `name`, `path` and `status` are required; the other keys have defaults (`GET`,
+/// `application/json`, `auto`, no auth, none of the rest).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Check {
     pub name: String,
+    #[serde(default)]
     pub tags: Vec<String>,
+    #[serde(default = "Check::default_method")]
     pub method: String,
     pub path: String,
     /// Query parameters, percent-encoded when sent.
+    #[serde(default)]
     pub query: BTreeMap<String, Scalar>,
     /// A query string sent as written (after `query`), for what a table cannot say, such as
     /// a repeated parameter.
     pub raw_query: Option<String>,
+    #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    #[serde(default)]
     pub auth: Auth,
     pub status: u16,
     /// A prefix of the Content-Type header.
+    #[serde(default = "Check::default_content_type")]
     pub content_type: String,
     /// `auto` (the default): the schema of this route and status in openapi.json; `none`; or a
     /// pointer into the document such as `#/components/schemas/Error`.
+    #[serde(default = "Check::default_schema")]
     pub schema: String,
+    #[serde(
+        default,
+        rename = "assert",
+        deserialize_with = "xtask_core::tables::many"
+    )]
     pub assertions: Vec<Assertion>,
     /// Follow `next_cursor` to the end of the list.
+    #[serde(default, deserialize_with = "xtask_core::tables::optional")]
     pub follow: Option<Follow>,
 }
 
 /// A query value: TOML strings and integers both read naturally.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(untagged)]
 pub enum Scalar {
     Text(String),
     Integer(i64),
@@ -63,43 +82,25 @@ impl std::fmt::Display for Scalar {
     }
 }
 
-impl<'de> serde::Deserialize<'de> for Scalar {
-    /// Untagged: a string, else an integer, else serde's error for an untagged enum.
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        match <toml::Value as serde::Deserialize>::deserialize(deserializer)? {
-            toml::Value::String(text) => Ok(Scalar::Text(text)),
-            toml::Value::Integer(n) => Ok(Scalar::Integer(n)),
-            _ => Err(serde::de::Error::custom(
-                "data did not match any variant of untagged enum Scalar",
-            )),
-        }
+/// The defaults of smoke.toml's optional keys that are not their type's default.
+impl Check {
+    fn default_method() -> String {
+        "GET".to_owned()
     }
-}
 
-impl Default for Check {
-    /// The defaults of the optional keys; `name`, `path` and `status` are required.
-    fn default() -> Self {
-        Check {
-            name: String::new(),
-            tags: Vec::new(),
-            method: "GET".to_owned(),
-            path: String::new(),
-            query: BTreeMap::new(),
-            raw_query: None,
-            headers: BTreeMap::new(),
-            auth: Auth::None,
-            status: 0,
-            content_type: "application/json".to_owned(),
-            schema: "auto".to_owned(),
-            assertions: Vec::new(),
-            follow: None,
-        }
+    fn default_content_type() -> String {
+        "application/json".to_owned()
+    }
+
+    fn default_schema() -> String {
+        "auto".to_owned()
     }
 }
 
 /// One assertion on the JSON body (`pointer`, where `*` stands for every element) or on a
 /// header (`header`). With `*`, every value found must pass.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Assertion {
     pub pointer: Option<String>,
     pub header: Option<String>,
@@ -113,7 +114,8 @@ pub struct Assertion {
     pub contains: Option<Value>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Follow {
     /// Where the next cursor is (`/next_cursor`); null ends the list.
     pub cursor: String,
@@ -123,50 +125,11 @@ pub struct Follow {
     pub items: String,
     pub key: String,
     /// At least this many pages, so the cursor is really exercised.
+    #[serde(default)]
     pub min_pages: usize,
     /// A query (`limit=500`) whose one page must hold exactly the keys the walk found.
     pub complete_with: Option<String>,
 }
-
-xtask_core::table!(File, deny_unknown: true, required: ["user", "check"], {
-    "user" => user,
-    "check" => checks,
-});
-
-xtask_core::table!(Check, deny_unknown: true, required: ["name", "path", "status"], {
-    "name" => name,
-    "tags" => tags,
-    "method" => method,
-    "path" => path,
-    "query" => query,
-    "raw-query" => raw_query,
-    "headers" => headers,
-    "auth" => auth,
-    "status" => status,
-    "content-type" => content_type,
-    "schema" => schema,
-    "assert" => assertions,
-    "follow" => follow,
-});
-
-xtask_core::table!(Assertion, deny_unknown: true, required: [], {
-    "pointer" => pointer,
-    "header" => header,
-    "exists" => exists,
-    "equals" => equals,
-    "matches" => matches,
-    "min-length" => min_length,
-    "contains" => contains,
-});
-
-xtask_core::table!(Follow, deny_unknown: true, required: ["cursor", "param", "items", "key"], {
-    "cursor" => cursor,
-    "param" => param,
-    "items" => items,
-    "key" => key,
-    "min-pages" => min_pages,
-    "complete-with" => complete_with,
-});
 
 impl File {
     pub fn parse(text: &str, source: &str) -> Result<File> {
@@ -642,5 +605,87 @@ assert = [{ pointer = "/migration", matches = "^[0-9]{14$" }]
             Vec::<&String>::new(),
             "routes of openapi.json with no successful check in smoke.toml"
         );
+    }
+
+    /// Each bad key is named with its line and column, in serde's words (these exact texts are
+    /// what users see, so they are pinned).
+    #[test]
+    fn bad_keys_are_named_with_their_place() {
+        let err = |text: &str| File::parse(text, "smoke.toml").unwrap_err().to_string();
+        let check = |extra: &str| {
+            format!("user = \"u\"\n[[check]]\nname = \"a\"\npath = \"/\"\nstatus = 200\n{extra}")
+        };
+        let cases = [
+            (
+                "user = \"u\"\ncolour = 1\n".to_owned(),
+                "line 2, column 1",
+                "unknown field `colour`, expected `user` or `check`",
+            ),
+            (
+                "check = []\n".to_owned(),
+                "line 1, column 1",
+                "missing field `user`",
+            ),
+            (
+                check("colour = 1\n"),
+                "line 6, column 1",
+                "unknown field `colour`, expected one of `name`, `tags`, `method`, `path`, `query`, `raw-query`, `headers`, `auth`, `status`, `content-type`, `schema`, `assert`, `follow`",
+            ),
+            (
+                "user = \"u\"\n[[check]]\nname = \"a\"\nstatus = 200\n".to_owned(),
+                "line 2, column 1",
+                "missing field `path`",
+            ),
+            (
+                "user = \"u\"\n[[check]]\nname = \"a\"\npath = \"/\"\n".to_owned(),
+                "line 2, column 1",
+                "missing field `status`",
+            ),
+            (
+                check("auth = \"sometimes\"\n"),
+                "line 6, column 8",
+                "unknown variant `sometimes`, expected one of `none`, `valid`, `expired`, `wrong-signature`, `alg-none`",
+            ),
+            (
+                "user = \"u\"\n[[check]]\nname = \"a\"\npath = \"/\"\nstatus = \"200\"\n"
+                    .to_owned(),
+                "line 5, column 10",
+                "invalid type: string \"200\", expected u16",
+            ),
+            (
+                check("query = { a = true }\n"),
+                "line 6, column 15",
+                "data did not match any variant of untagged enum Scalar",
+            ),
+            (
+                check("assert = [{ pointer = \"/a\", equalz = 1 }]\n"),
+                "line 6, column 29",
+                "unknown field `equalz`, expected one of `pointer`, `header`, `exists`, `equals`, `matches`, `min-length`, `contains`",
+            ),
+            (
+                check("follow = { cursor = \"/c\", param = \"c\", items = \"/i\" }\n"),
+                "line 6, column 10",
+                "missing field `key`",
+            ),
+            (
+                check(
+                    "follow = { cursor = \"/c\", param = \"c\", items = \"/i\", key = \"/k\", min-pages = -1 }\n",
+                ),
+                "line 6, column 78",
+                "invalid value: integer `-1`, expected usize",
+            ),
+        ];
+        // serde's derive would read a struct from an array of its values: refused here.
+        let cases = cases.into_iter().chain([(
+            check("follow = [\"/c\", \"c\", \"/i\", \"/k\"]\n"),
+            "line 6, column 10",
+            "invalid type: sequence, expected struct Follow",
+        )]);
+        for (text, place, message) in cases {
+            let err = err(&text);
+            assert!(err.starts_with("smoke.toml: TOML parse error at "), "{err}");
+            assert!(err.contains(place), "{place} in {err}");
+            assert!(err.trim_end().ends_with(message), "{message} in {err}");
+        }
     }
 }

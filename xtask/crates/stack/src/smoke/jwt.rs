@@ -4,10 +4,12 @@
 
 use sha2::{Digest, Sha256};
 
-/// How a check authenticates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a check authenticates, spelled in smoke.toml in kebab case (`wrong-signature`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Auth {
     /// No Authorization header.
+    #[default]
     None,
     /// A valid token for the seeded user, signed with the stack's secret.
     Valid,
@@ -17,24 +19,6 @@ pub enum Auth {
     WrongSignature,
     /// An unsigned token (`alg: none`), which must be refused.
     AlgNone,
-}
-
-impl Auth {
-    const ALL: [Auth; 5] = [
-        Auth::None,
-        Auth::Valid,
-        Auth::Expired,
-        Auth::WrongSignature,
-        Auth::AlgNone,
-    ];
-    /// smoke.toml's spelling of each, in the order of `ALL`.
-    const NAMES: &[&str] = &["none", "valid", "expired", "wrong-signature", "alg-none"];
-}
-
-impl<'de> serde::Deserialize<'de> for Auth {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        xtask_core::de::variant(deserializer, Auth::NAMES).map(|i| Auth::ALL[i])
-    }
 }
 
 /// HMAC-SHA256 of `message` under `key`.
@@ -66,11 +50,27 @@ pub fn base64url(bytes: &[u8]) -> String {
         .replace('/', "_")
 }
 
+/// A Supabase user's JWT claims, in the order (alphabetical) the tokens have always had them.
+#[derive(serde::Serialize)]
+struct Claims<'a> {
+    aud: &'static str,
+    exp: u64,
+    iat: u64,
+    role: &'static str,
+    sub: &'a str,
+}
+
 /// The Authorization header value for `auth` (None for `Auth::None`).
 pub fn authorization(auth: Auth, secret: &[u8], user: &str, now: u64) -> Option<String> {
     let claims = |exp: u64| {
-        serde_json::json!({ "sub": user, "aud": "authenticated", "role": "authenticated", "iat": now, "exp": exp })
-            .to_string()
+        serde_json::to_string(&Claims {
+            aud: "authenticated",
+            exp,
+            iat: now,
+            role: "authenticated",
+            sub: user,
+        })
+        .expect("claims serialize")
     };
     let token = match auth {
         Auth::None => return None,

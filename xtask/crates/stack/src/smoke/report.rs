@@ -5,7 +5,7 @@
 use std::{fmt::Write as _, path::Path, time::Duration};
 
 use anyhow::{Context, Result};
-use serde_json::json;
+use serde::Serialize;
 
 /// How one check ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +14,31 @@ pub enum Verdict {
     Fail,
     /// Not run, and why (e.g. a seeded check against a URL).
     Skip(String),
+}
+
+/// `smoke --json`. The fields of these documents are in alphabetical order, the order their
+/// keys have always been printed in.
+#[derive(Serialize)]
+pub struct SummaryJson<'a> {
+    checks: Vec<CheckJson<'a>>,
+    failed: usize,
+    passed: usize,
+    seconds: f64,
+    skipped: usize,
+    target: &'a str,
+}
+
+/// One check's result; `skip_reason` is null unless it was skipped.
+#[derive(Serialize)]
+struct CheckJson<'a> {
+    excerpt: Option<&'a str>,
+    failures: &'a [String],
+    kind: &'static str,
+    latency_ms: f64,
+    name: &'a str,
+    request: Option<&'a str>,
+    result: &'static str,
+    skip_reason: Option<&'a str>,
 }
 
 /// One line of the report.
@@ -108,25 +133,36 @@ impl Summary<'_> {
         out
     }
 
-    pub fn json(&self) -> serde_json::Value {
+    pub fn json(&self) -> SummaryJson<'_> {
         let (passed, failed, skipped) = self.counts();
-        json!({
-            "target": self.target,
-            "passed": passed,
-            "failed": failed,
-            "skipped": skipped,
-            "seconds": self.elapsed.as_secs_f64(),
-            "checks": self.outcomes.iter().map(|o| json!({
-                "name": o.name,
-                "kind": o.kind,
-                "result": match &o.verdict { Verdict::Pass => "pass", Verdict::Fail => "fail", Verdict::Skip(_) => "skip" },
-                "skip_reason": match &o.verdict { Verdict::Skip(why) => Some(why.as_str()), _ => None },
-                "latency_ms": o.latency.as_secs_f64() * 1000.0,
-                "request": o.request,
-                "failures": o.failures,
-                "excerpt": o.excerpt,
-            })).collect::<Vec<_>>(),
-        })
+        SummaryJson {
+            checks: self
+                .outcomes
+                .iter()
+                .map(|o| CheckJson {
+                    excerpt: o.excerpt.as_deref(),
+                    failures: &o.failures,
+                    kind: o.kind,
+                    latency_ms: o.latency.as_secs_f64() * 1000.0,
+                    name: &o.name,
+                    request: o.request.as_deref(),
+                    result: match &o.verdict {
+                        Verdict::Pass => "pass",
+                        Verdict::Fail => "fail",
+                        Verdict::Skip(_) => "skip",
+                    },
+                    skip_reason: match &o.verdict {
+                        Verdict::Skip(why) => Some(why),
+                        _ => None,
+                    },
+                })
+                .collect(),
+            failed,
+            passed,
+            seconds: self.elapsed.as_secs_f64(),
+            skipped,
+            target: self.target,
+        }
     }
 
     /// JUnit XML as CI systems read it: one testsuite, one testcase per check.

@@ -692,15 +692,15 @@ impl History {
                     ))
                 })
                 .collect();
-            signatures.insert(serde_json::to_string(&serde_json::json!({
-                "pkg": unit.pkg_id,
-                "target": unit.target,
-                "profile": unit.profile,
-                "platform": unit.platform,
-                "mode": unit.mode,
-                "features": unit.features,
-                "deps": deps,
-            }))?);
+            signatures.insert(serde_json::to_string(&Signature {
+                deps,
+                features: &unit.features,
+                mode: &unit.mode,
+                pkg: &unit.pkg_id,
+                platform: unit.platform.as_deref(),
+                profile: &unit.profile,
+                target: &unit.target,
+            })?);
         }
         let mut hasher = Sha256::new();
         for s in &signatures {
@@ -741,12 +741,26 @@ impl History {
     }
 }
 
-#[derive(Default)]
+/// What identifies a compiled unit, by name (the keys in alphabetical order, as the signatures
+/// have always been written).
+#[derive(serde::Serialize)]
+struct Signature<'a> {
+    deps: BTreeSet<String>,
+    features: &'a [String],
+    mode: &'a str,
+    pkg: &'a str,
+    platform: Option<&'a str>,
+    profile: &'a serde_json::Value,
+    target: &'a serde_json::Value,
+}
+
+// `cargo build --unit-graph` adds keys over time: the ones not read here are ignored.
+#[derive(serde::Deserialize)]
 struct UnitGraph {
     units: Vec<Unit>,
 }
 
-#[derive(Default)]
+#[derive(serde::Deserialize)]
 struct Unit {
     pkg_id: String,
     target: serde_json::Value,
@@ -757,29 +771,11 @@ struct Unit {
     dependencies: Vec<UnitDep>,
 }
 
-#[derive(Default)]
+#[derive(serde::Deserialize)]
 struct UnitDep {
     index: usize,
     extern_crate_name: String,
 }
-
-// `cargo build --unit-graph` adds keys over time: the ones not read here are ignored.
-xtask_core::table!(UnitGraph, deny_unknown: false, required: ["units"], { "units" => units });
-xtask_core::table!(Unit, deny_unknown: false, required: [
-    "pkg_id", "target", "profile", "mode", "features", "dependencies",
-], {
-    "pkg_id" => pkg_id,
-    "target" => target,
-    "profile" => profile,
-    "platform" => platform,
-    "mode" => mode,
-    "features" => features,
-    "dependencies" => dependencies,
-});
-xtask_core::table!(UnitDep, deny_unknown: false, required: ["index", "extern_crate_name"], {
-    "index" => index,
-    "extern_crate_name" => extern_crate_name,
-});
 
 /// The next published version after `current` with the same compatibility (caret) range.
 fn next_compatible(published: &[String], current: &str) -> Option<String> {
