@@ -15,7 +15,8 @@ pub mod flags;
 
 // Infrastructure.
 pub use xtask_core::{
-    docker, failpoint, files, http, https, lock, owner, pgtls, process, progress, sha256, workspace,
+    docker, encoding, failpoint, files, http, https, lock, net, owner, pgtls, process, progress,
+    sha256, time, workspace,
 };
 
 // Commands.

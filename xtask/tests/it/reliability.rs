@@ -615,25 +615,6 @@ fn csv_fixtures_give_the_same_bytes_or_the_same_error_on_1_2_and_8_threads() {
     );
 }
 
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..4 {
-            out.push(if i <= chunk.len() {
-                char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize])
-            } else {
-                '='
-            });
-        }
-    }
-    out
-}
-
 /// Files under `roots` (not following links, up to 1 MiB each) that contain any of `needles`.
 fn files_containing(roots: &[PathBuf], needles: &[&str]) -> Vec<PathBuf> {
     let mut found = Vec::new();
@@ -660,16 +641,10 @@ fn files_containing(roots: &[PathBuf], needles: &[&str]) -> Vec<PathBuf> {
 }
 
 #[test]
-fn base64_is_the_standard_alphabet() {
-    assert_eq!(base64(b"ci:pw"), "Y2k6cHc=");
-    assert_eq!(base64(b"ab"), "YWI=");
-    assert_eq!(base64(b"abc"), "YWJj");
-}
-
-#[test]
 fn a_push_killed_after_its_login_leaves_no_copy_of_the_password() {
     let canary = format!("canary-{}-k1ll3d", std::process::id());
-    let encoded = base64(format!("ci:{canary}").as_bytes());
+    // docker writes config.json's `auth` as standard base64 of user:password.
+    let encoded = xtask::encoding::base64(format!("ci:{canary}").as_bytes());
     let cleanup = DockerCleanup::new();
     let auth = TempDir::new("auth");
     let htpasswd = auth.path().join("htpasswd");

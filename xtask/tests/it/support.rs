@@ -215,7 +215,10 @@ pub fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool
     xtask::process::wait_until(what, timeout, || Ok(ready())).unwrap();
 }
 
-pub use openeu_testdb::free_port;
+/// A loopback port that was free a moment ago (xtask's own pick).
+pub fn free_port() -> u16 {
+    xtask::net::free_port().unwrap()
+}
 
 /// A real registry (Debian's docker-registry) on a random loopback port, stopped on drop.
 pub struct Registry {

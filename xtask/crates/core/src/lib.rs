@@ -11,14 +11,17 @@ pub mod flags;
 
 pub mod de;
 pub mod docker;
+pub mod encoding;
 pub mod failpoint;
 pub mod files;
 pub mod http;
 pub mod https;
 pub mod lock;
+pub mod net;
 pub mod owner;
 pub mod pgtls;
 pub mod process;
 pub mod progress;
 pub mod sha256;
+pub mod time;
 pub mod workspace;

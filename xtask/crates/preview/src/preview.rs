@@ -15,7 +15,8 @@ pub mod remote;
 pub mod stub;
 pub mod supabase;
 
-pub use names::parse_age;
+// The flags name it here; it is xtask-core's, with the other durations and times.
+pub use xtask_core::time::parse_age;
 
 impl flags::PreviewCommand {
     pub fn run(self, ws: &Workspace) -> Result<()> {

@@ -32,10 +32,7 @@ pub use xtask_core::http::render_stub as stub;
 pub mod verify;
 mod wait;
 
-use std::{
-    fmt,
-    time::{Duration, Instant},
-};
+use std::{fmt, time::Instant};
 
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
@@ -348,44 +345,5 @@ impl flags::DeployRun {
     }
 }
 
-/// Parses `15m`, `90s`, `1h` or plain seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    parse_with_units(
-        text,
-        "a duration like 15m, 90s or 1h",
-        &[("s", 1), ("m", 60), ("h", 3600)],
-    )
-}
-
-/// A number followed by one of `units` (name, seconds), or a bare number of seconds; `what`
-/// says what was expected ("a duration like 15m, 90s or 1h").
-pub fn parse_with_units(text: &str, what: &str, units: &[(&str, u64)]) -> Result<Duration, String> {
-    let text = text.trim();
-    let (number, unit) = text
-        .find(|c: char| !c.is_ascii_digit())
-        .map_or((text, "s"), |i| text.split_at(i));
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}`: expected {what}"))?;
-    let Some((_, secs)) = units.iter().find(|(name, _)| *name == unit) else {
-        let names: Vec<&str> = units.iter().map(|(name, _)| *name).collect();
-        let (last, rest) = names.split_last().expect("at least one unit");
-        return Err(format!(
-            "`{text}`: the unit is {} or {last}",
-            rest.join(", ")
-        ));
-    };
-    Ok(Duration::from_secs(n * secs))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
-        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
-        assert!(parse_duration("5 minutes").is_err());
-    }
-}
+// The flags name it here; it is xtask-core's, with the other durations and times.
+pub use xtask_core::time::parse_duration;

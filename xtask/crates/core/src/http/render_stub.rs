@@ -356,9 +356,7 @@ fn answer(state: &mut State, request: &Recorded) -> Answer {
     state.requests += 1;
     let remaining = 400u32.saturating_sub(state.requests % 400);
     let reset = if state.scenario.reset_as_timestamp {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() + 1)
+        crate::time::now() + 1
     } else {
         1
     };

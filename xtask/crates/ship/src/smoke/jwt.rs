@@ -2,7 +2,7 @@
 //! base64url JSON, `aud` = `authenticated`, `sub` = the seeded user. HMAC-SHA256 (RFC 2104) is
 //! a dozen lines over sha2, which xtask already has, so no JWT or HMAC crate is added.
 
-use xtask_core::sha256::Sha256;
+use xtask_core::{encoding::base64url, sha256::Sha256};
 
 /// How a check authenticates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,14 +55,6 @@ pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
         .chain_update(pad(0x5c))
         .chain_update(inner)
         .finalize()
-}
-
-/// Unpadded base64url (RFC 4648 §5), as JWTs use.
-pub fn base64url(bytes: &[u8]) -> String {
-    xtask_core::http::base64(bytes)
-        .trim_end_matches('=')
-        .replace('+', "-")
-        .replace('/', "_")
 }
 
 /// The Authorization header value for `auth` (None for `Auth::None`).
