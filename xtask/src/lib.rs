@@ -16,7 +16,7 @@ pub mod flags;
 // Infrastructure.
 pub use xtask_core::{
     docker, encoding, failpoint, files, http, https, lock, net, owner, pgtls, process, progress,
-    sha256, time, workspace,
+    sha256, signals, time, workspace,
 };
 
 // Commands.

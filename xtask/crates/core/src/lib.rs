@@ -23,5 +23,6 @@ pub mod pgtls;
 pub mod process;
 pub mod progress;
 pub mod sha256;
+pub mod signals;
 pub mod time;
 pub mod workspace;

@@ -12,11 +12,10 @@
 //! plan.rs (`--dry-run`), wait.rs (to a terminal status), verify.rs (post-deploy checks; the
 //! smoke call site), rollback.rs, status.rs (`status`, `list`, `logs`), report.rs (phases and
 //! the result), render.rs (the API client), `stub` (Render's API for tests and benchmarks, in xtask-core),
-//! lock.rs (one deploy at a time), interrupt.rs (Ctrl-C), blueprint.rs (render.yaml). The
-//! migrations are `db push`'s (db/push.rs).
+//! lock.rs (one deploy at a time), blueprint.rs (render.yaml). The migrations are `db push`'s
+//! (db/push.rs). Ctrl-C belongs to xtask-core's signals.rs; wait.rs claims it while it waits.
 
 pub mod blueprint;
-pub mod interrupt;
 pub mod lock;
 mod plan;
 mod preflight;
@@ -238,7 +237,6 @@ impl flags::DeployRun {
         })?;
         report["deploy_id"] = json!(deploy.id);
 
-        interrupt::install();
         let done = phases.time("wait", || {
             wait::wait_for(
                 &api,

@@ -1,13 +1,16 @@
 //! Waiting for a deploy to reach a terminal status: each change printed with its elapsed time,
 //! the pace set by Render's rate-limit headers, a deadline (`--timeout`), and Ctrl-C, which
-//! leaves the deploy running unless `--cancel-on-interrupt`.
+//! leaves the deploy running unless `--cancel-on-interrupt`. The wait claims SIGINT from
+//! xtask-core's signals.rs for as long as it lasts, so Ctrl-C ends the wait, not the process.
 
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
+use xtask_core::signals::{self, Signal};
+
 use super::{
-    exit, fail, interrupt,
+    exit, fail,
     render::{Api, Deploy, Status},
 };
 
@@ -23,6 +26,7 @@ pub(super) fn wait_for(
     timeout: Duration,
     cancel_on_interrupt: bool,
 ) -> Result<Deploy> {
+    let interrupt = signals::claim(Signal::Interrupt);
     let started = Instant::now();
     let mut last: Option<Status> = None;
     loop {
@@ -38,7 +42,7 @@ pub(super) fn wait_for(
         if !current.status.in_progress() {
             return Ok(current);
         }
-        if interrupt::interrupted() {
+        if interrupt.received() {
             if cancel_on_interrupt {
                 let canceled = api.cancel(service, deploy)?;
                 return Err(fail(
