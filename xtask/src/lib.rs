@@ -3,13 +3,13 @@
 //!
 //! The commands live in crates under `xtask/crates/`, layered so that rustc compiles siblings
 //! side by side: `xtask-core` (the named infrastructure: `workspace`, `process`, `progress`,
-//! `files`, `http`, `https`, `pgtls`, `lock`, `failpoint`, `owner`, `docker`), then
-//! `xtask-images` (`setup`, `base`, `image`, `test`) beside `xtask-data` (`seed`, `db`,
-//! `migration`), then `xtask-ship` (`stack`, `smoke`, `env`, `deploy`, `doctor`) beside
-//! `xtask-bench`, then `xtask-preview`. Each command has its module there (and a folder beside
-//! it when it has parts) with its flags. This crate holds `flags` (the command table), the
-//! dispatch, and re-exports every module under its old name (`xtask::deploy`), so the tests and
-//! the binary see one library.
+//! `files`, `http`, `https`, `pgtls`, `lock`, `failpoint`, `owner`, `signals`, `time`,
+//! `encoding`, `net`, `docker`), then `xtask-images` (`setup`, `base`, `image`, `test`) beside
+//! `xtask-data` (`seed`, `db`, `migration`), then `xtask-ship` (`stack`, `smoke`, `env`,
+//! `deploy`, `doctor`) beside `xtask-bench`, then `xtask-preview`. Each command has its module
+//! there (and a folder beside it when it has parts) with its flags. This crate holds `flags`
+//! (the command table), the dispatch, and re-exports every module under its old name
+//! (`xtask::deploy`), so the tests and the binary see one library.
 
 pub mod flags;
 
