@@ -1,7 +1,8 @@
 //! Bytes as text: base64, the two alphabets xtask writes (standard with padding for Basic
 //! authentication, RFC 7617; URL-safe without padding for JWTs, RFC 7515), through the `base64`
-//! crate's engines; and percent-decoding of URL parts, which is openeu-env's (the service
-//! decodes its own `DATABASE_URL` with it, so the workspace keeps one copy).
+//! crate's engines; percent-encoding of query values (a dozen lines, so no crate); and
+//! percent-decoding of URL parts, which is openeu-env's (the service decodes its own
+//! `DATABASE_URL` with it, so the workspace keeps one copy).
 
 use base64::{
     Engine,
@@ -9,6 +10,21 @@ use base64::{
 };
 
 pub use openeu_env::percent_decode;
+
+/// Percent-encodes every byte but RFC 3986's unreserved characters (`A-Z a-z 0-9 - . _ ~`), so
+/// the result is safe as a query value or a path segment: timestamps' `+` and `:`, base64's
+/// `/`, `+` and `=`, an image reference's `@`, and UTF-8 byte by byte.
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
 
 /// Standard base64 (RFC 4648 §4, with padding), as Basic authentication and docker's
 /// config.json `auth` use.
@@ -52,6 +68,24 @@ mod tests {
             base64url(br#"{"alg":"HS256","typ":"JWT"}"#),
             "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
         );
+    }
+
+    #[test]
+    fn percent_encoding_keeps_only_unreserved_characters() {
+        assert_eq!(percent_encode("AZaz09-._~"), "AZaz09-._~");
+        assert_eq!(
+            percent_encode("2026-11-28T10:00:00+01:00"),
+            "2026-11-28T10%3A00%3A00%2B01%3A00"
+        );
+        assert_eq!(percent_encode("ab/c+d=="), "ab%2Fc%2Bd%3D%3D");
+        assert_eq!(
+            percent_encode("x'; drop table--"),
+            "x%27%3B%20drop%20table--"
+        );
+        assert_eq!(percent_encode("café"), "caf%C3%A9");
+        for text in ["127.0.0.1:5000/app@sha256:ab", "a b%c&d=e?f#g", "é/ü", ""] {
+            assert_eq!(percent_decode(&percent_encode(text)), text);
+        }
     }
 
     #[test]

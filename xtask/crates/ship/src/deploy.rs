@@ -36,7 +36,7 @@ use std::{fmt, time::Instant};
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
-use xtask_core::{docker::Docker, https, progress, workspace::Workspace};
+use xtask_core::{docker::Docker, encoding, https, progress, workspace::Workspace};
 use xtask_data::db::push;
 use xtask_images::{base, image};
 
@@ -215,9 +215,7 @@ impl flags::DeployRun {
                     Source::Image { url, .. } => format!(
                         "{hook}{}imgURL={}",
                         if hook.contains('?') { '&' } else { '?' },
-                        url.replace('@', "%40")
-                            .replace(':', "%3A")
-                            .replace('/', "%2F")
+                        encoding::percent_encode(url)
                     ),
                     Source::Commit(_) => hook.to_owned(),
                 };

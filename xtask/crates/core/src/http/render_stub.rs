@@ -383,11 +383,7 @@ fn answer(state: &mut State, request: &Recorded) -> Answer {
         let image = query
             .split('&')
             .find_map(|p| p.strip_prefix("imgURL="))
-            .map(|v| {
-                v.replace("%40", "@")
-                    .replace("%3A", ":")
-                    .replace("%2F", "/")
-            })
+            .map(crate::encoding::percent_decode)
             .or_else(|| state.scenario.image_path.clone());
         let body = image.map_or_else(|| json!({}), |url| json!({ "imageUrl": url }));
         let index = state.new_deploy(&body, "deploy_hook");
