@@ -120,7 +120,7 @@ impl<'a> Cleanup<'a> {
     /// Starts a private registry on a free loopback port, under the scratch directory, which
     /// the cleanup stops; returns its address.
     pub fn start_registry(&mut self) -> Result<String> {
-        let registry = format!("127.0.0.1:{}", free_port()?);
+        let registry = format!("127.0.0.1:{}", xtask_core::net::free_port()?);
         let step = progress::step(format!("starting a private registry on {registry}"));
         self.registry = Some(xtask_setup::setup::start_registry(
             &registry,
@@ -221,12 +221,6 @@ pub fn secs(d: Duration) -> f64 {
 
 pub fn fmt_secs(d: Duration) -> String {
     format!("{:.2}s", d.as_secs_f64())
-}
-
-pub fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 #[cfg(test)]

@@ -3,28 +3,13 @@
 
 use std::path::Path;
 
-use crate::support::{Xtask, edit, fixture_workspace};
+use crate::support::{Xtask, append, edit, fixture_workspace, replace};
 
 use xtask_images::base::edit_table;
 
 fn hash(ws: &Path) -> String {
     let (stdout, _) = Xtask::new(ws).ok(&["base", "hash"]);
     stdout.trim().to_owned()
-}
-
-fn append(path: &Path, text: &str) {
-    edit(path, |s| s + text);
-}
-
-fn replace(path: &Path, from: &str, to: &str) {
-    edit(path, |s| {
-        assert!(
-            s.contains(from),
-            "{} does not contain {from:?}",
-            path.display()
-        );
-        s.replacen(from, to, 1)
-    });
 }
 
 #[test]

@@ -591,7 +591,7 @@ fn git_backed_services_deploy_the_pushed_commit_and_need_the_pinned_base() {
     })
     .unwrap();
     // The copy's pin names a base that no registry has: Render's build would fail.
-    let registry = Registry::start(None);
+    let registry = Registry::start();
     let out = xtask(&repo, &stub, &db.url())
         .env("DOCKER_REGISTRY_SERVER", &registry.address)
         .output(&["deploy", "--skip-smoke"]);
@@ -796,14 +796,7 @@ fn end_to_end_with_real_image_registry_container_and_canaries() {
     let canaries = [&api_key, &db_password, &registry_password, &hook_key];
 
     let cleanup = DockerCleanup::new();
-    let auth = TempDir::new("auth");
-    let htpasswd = auth.path().join("htpasswd");
-    std::fs::write(
-        &htpasswd,
-        crate::docker_failures::htpasswd("ci", &registry_password),
-    )
-    .unwrap();
-    let registry = Registry::start(Some(&htpasswd));
+    let registry = Registry::with_password("ci", &registry_password);
     let repo = Repo::new();
     let db = production_db();
     let app_port = free_port();
@@ -947,7 +940,7 @@ fn end_to_end_with_real_image_registry_container_and_canaries() {
 #[test]
 fn deploy_with_smoke_ships_the_digest_of_the_image_smoke_tested() {
     let cleanup = DockerCleanup::new();
-    let registry = Registry::start(None);
+    let registry = Registry::start();
     let repo = Repo::new();
     // A production database with data: migrated (the history says so) and seeded, so the
     // read-only checks against the deployed URL see rows, as they would in production.

@@ -40,7 +40,7 @@ fn cargo_lock_update(ws: &std::path::Path) {
 #[test]
 fn base_is_built_once_pushed_pulled_and_rebuilt_only_when_a_dependency_changes() {
     let cleanup = DockerCleanup::new();
-    let registry = Registry::start(None);
+    let registry = Registry::start();
     let ws = fixture_workspace();
     let x = Xtask::new(ws.path())
         .env("DOCKER_REGISTRY_SERVER", &registry.address)
@@ -149,7 +149,7 @@ fn base_is_built_once_pushed_pulled_and_rebuilt_only_when_a_dependency_changes()
 #[test]
 fn app_image_on_the_base_compiles_only_workspace_crates_and_serves_health() {
     let cleanup = DockerCleanup::new();
-    let registry = Registry::start(None);
+    let registry = Registry::start();
     let ws = repo_copy();
     let x = Xtask::new(ws.path())
         .env("DOCKER_REGISTRY_SERVER", &registry.address)

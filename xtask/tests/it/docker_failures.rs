@@ -2,8 +2,6 @@
 //! the secret canary: a registry password that must appear in no output, no image and no argv.
 
 use std::{
-    io::Write,
-    process::{Command, Stdio},
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -11,9 +9,7 @@ use std::{
     time::Duration,
 };
 
-use crate::support::{
-    DockerCleanup, Registry, TempDir, Xtask, docker_ok, fixture_workspace, free_port,
-};
+use crate::support::{DockerCleanup, Registry, Xtask, docker_ok, fixture_workspace, free_port};
 
 #[test]
 fn docker_missing_or_daemon_down_fails_fast_with_the_fix() {
@@ -61,49 +57,6 @@ fn unreachable_registry_is_named() {
     );
 }
 
-/// An htpasswd line for `user` with a bcrypt hash of `password`, as docker-registry requires.
-/// The hash comes from the system's crypt(3) (libxcrypt knows `$2b$`) through Perl's built-in
-/// `crypt`, which every Debian has; the password goes through stdin, never a command line.
-pub(crate) fn htpasswd(user: &str, password: &str) -> String {
-    // A bcrypt salt: 22 characters of its own base64 alphabet. The last one carries only two
-    // bits, so it is one of the four characters whose low bits are zero.
-    const ALPHABET: &[u8; 64] = b"./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut random = [0u8; 22];
-    std::io::Read::read_exact(
-        &mut std::fs::File::open("/dev/urandom").unwrap(),
-        &mut random,
-    )
-    .unwrap();
-    let mut salt: String = random[..21]
-        .iter()
-        .map(|b| char::from(ALPHABET[usize::from(b & 63)]))
-        .collect();
-    salt.push(char::from(b".Oeu"[usize::from(random[21] & 3)]));
-    let mut child = Command::new("perl")
-        .args([
-            "-e",
-            "my $pw = do { local $/; <STDIN> }; print crypt($pw, $ARGV[0]) // die",
-            &format!("$2b$05${salt}"),
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(password.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let hash = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    assert!(
-        out.status.success() && hash.starts_with("$2b$05$") && hash.len() == 60,
-        "crypt(3) made no bcrypt hash: {hash:?}"
-    );
-    format!("{user}:{hash}\n")
-}
-
 /// Every process's argv that contains `needle`, while `running` holds.
 pub(crate) fn watch_argv(
     needle: String,
@@ -130,10 +83,7 @@ pub(crate) fn watch_argv(
 fn registry_password_canary_never_leaks_and_a_refused_login_is_clear() {
     let canary = format!("canary-{}-s3cr3t", std::process::id());
     let cleanup = DockerCleanup::new();
-    let auth = TempDir::new("auth");
-    let htpasswd_path = auth.path().join("htpasswd");
-    std::fs::write(&htpasswd_path, htpasswd("ci", &canary)).unwrap();
-    let registry = Registry::start(Some(&htpasswd_path));
+    let registry = Registry::with_password("ci", &canary);
     let ws = fixture_workspace();
 
     let running = Arc::new(AtomicBool::new(true));

@@ -422,14 +422,7 @@ fn production_db() -> openeu_testdb::Server {
 fn doctor_remote_checks_render_the_registry_and_the_database() {
     let canaries = Canaries::new("doctor");
     let registry_password = format!("c4nary-registry-{}-pw", std::process::id());
-    let auth = TempDir::new("auth");
-    let htpasswd = auth.path().join("htpasswd");
-    std::fs::write(
-        &htpasswd,
-        crate::docker_failures::htpasswd("ci", &registry_password),
-    )
-    .unwrap();
-    let registry = Registry::start(Some(&htpasswd));
+    let registry = Registry::with_password("ci", &registry_password);
     let db = production_db();
     let ca = db.tls().unwrap().ca.clone();
     let db_url = format!(

@@ -9,7 +9,7 @@ use std::{path::Path, time::Instant};
 
 use crate::{
     stack::{Stack, get},
-    support::{TempDir, Xtask, copy_tree, repo_root},
+    support::{TempDir, Xtask, append, copy_tree, repo_root},
 };
 
 /// The repository's manifest and supabase/ tree: enough for `seed` and `migration`.
@@ -35,11 +35,6 @@ fn new_migration(x: &Xtask<'_>, root: &Path, name: &str, sql: &str) -> String {
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, text + sql).unwrap();
     version.to_owned()
-}
-
-fn append(path: &Path, text: &str) {
-    let old = std::fs::read_to_string(path).unwrap();
-    std::fs::write(path, old + text).unwrap();
 }
 
 const NEW_MEETING: &str = "\n[[row]]\nid = \"de-bt-2026-02-05-energy-hearing\"\nsource = \"national_parliament\"\ntitle = \"Hearing on the heat-pump subsidy and grid fees\"\nstart_time = 2026-02-05T10:00:00+01:00\nend_time = 2026-02-05T12:00:00+01:00\ncountry = \"DE\"\nlocation = \"Berlin\"\n";

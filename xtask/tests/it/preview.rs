@@ -107,11 +107,7 @@ fn title(url: &str) -> String {
 #[test]
 fn two_branches_serve_their_own_seeds_and_gc_removes_exactly_what_it_should() {
     let repo = Repo::new();
-    let two_days_ago = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        - 2 * 86_400;
+    let two_days_ago = xtask_core::time::now() - 2 * 86_400;
     let (a, _) = repo.xtask().ok(&[
         "preview",
         "up",

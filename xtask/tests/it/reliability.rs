@@ -12,7 +12,7 @@ use std::{
 };
 
 use crate::support::{
-    DockerCleanup, Registry, TempDir, Xtask, docker_ok, free_port, repo_copy, wait_until,
+    DockerCleanup, Registry, TempDir, Xtask, docker_ok, free_port, replace, repo_copy, wait_until,
 };
 
 /// A copy of the repository with a stack of its own; `down` on drop.
@@ -39,7 +39,7 @@ impl Stack {
             ws,
             name,
             port,
-            registry: Registry::start(None),
+            registry: Registry::start(),
             cleanup: DockerCleanup::new(),
         }
     }
@@ -413,12 +413,6 @@ fn seed_refused(
     text
 }
 
-fn replace_in(path: &Path, from: &str, to: &str) {
-    let old = std::fs::read_to_string(path).unwrap();
-    assert!(old.contains(from), "{from}");
-    std::fs::write(path, old.replacen(from, to, 1)).unwrap();
-}
-
 #[test]
 fn seed_refuses_fixtures_outside_its_directory_bad_bytes_leap_seconds_and_empty_files() {
     // A path out of supabase/seed/, and a symbolic link to a readable file elsewhere: refused
@@ -434,7 +428,7 @@ fn seed_refuses_fixtures_outside_its_directory_bad_bytes_leap_seconds_and_empty_
     seed_refused(
         &ws,
         |d| {
-            replace_in(
+            replace(
                 &d.join("manifest.toml"),
                 "name = \"profiles\"",
                 &format!(
@@ -497,7 +491,7 @@ fn seed_refuses_fixtures_outside_its_directory_bad_bytes_leap_seconds_and_empty_
     seed_refused(
         &ws,
         |d| {
-            replace_in(
+            replace(
                 &d.join("meetings.toml"),
                 "start_time = 2026-01-20T09:00:00+01:00",
                 "start_time = 2026-01-20T09:00:60+01:00",
@@ -511,7 +505,7 @@ fn seed_refuses_fixtures_outside_its_directory_bad_bytes_leap_seconds_and_empty_
     seed_refused(
         &ws,
         |d| {
-            replace_in(
+            replace(
                 &d.join("kinds.toml"),
                 "at = 2026-03-01T09:30:00+01:00",
                 "at = \"2026-03-01T09:30:60Z\"",
@@ -542,7 +536,7 @@ fn seed_refuses_fixtures_outside_its_directory_bad_bytes_leap_seconds_and_empty_
         &["bulk.csv (table `bulk`) has no rows", "empty = true"],
         &[],
     );
-    replace_in(
+    replace(
         &ws.path().join("supabase/seed/manifest.toml"),
         "file = \"bulk.csv\"",
         "file = \"bulk.csv\"\nempty = true",
@@ -616,25 +610,6 @@ fn csv_fixtures_give_the_same_bytes_or_the_same_error_on_1_2_and_8_threads() {
     );
 }
 
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..4 {
-            out.push(if i <= chunk.len() {
-                char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize])
-            } else {
-                '='
-            });
-        }
-    }
-    out
-}
-
 /// Files under `roots` (not following links, up to 1 MiB each) that contain any of `needles`.
 fn files_containing(roots: &[PathBuf], needles: &[&str]) -> Vec<PathBuf> {
     let mut found = Vec::new();
@@ -658,21 +633,12 @@ fn files_containing(roots: &[PathBuf], needles: &[&str]) -> Vec<PathBuf> {
 }
 
 #[test]
-fn base64_is_the_standard_alphabet() {
-    assert_eq!(base64(b"ci:pw"), "Y2k6cHc=");
-    assert_eq!(base64(b"ab"), "YWI=");
-    assert_eq!(base64(b"abc"), "YWJj");
-}
-
-#[test]
 fn a_push_killed_after_its_login_leaves_no_copy_of_the_password() {
     let canary = format!("canary-{}-k1ll3d", std::process::id());
-    let encoded = base64(format!("ci:{canary}").as_bytes());
+    // docker writes config.json's `auth` as standard base64 of user:password.
+    let encoded = xtask_core::encoding::base64(format!("ci:{canary}").as_bytes());
     let cleanup = DockerCleanup::new();
-    let auth = TempDir::new("auth");
-    let htpasswd = auth.path().join("htpasswd");
-    std::fs::write(&htpasswd, crate::docker_failures::htpasswd("ci", &canary)).unwrap();
-    let registry = Registry::start(Some(&htpasswd));
+    let registry = Registry::with_password("ci", &canary);
     let ws = crate::support::fixture_workspace();
     let x = Xtask::new(ws.path())
         .env("DOCKER_REGISTRY_SERVER", &registry.address)

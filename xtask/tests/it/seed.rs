@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::support::{TempDir, Xtask, copy_tree, fixture_rows, repo_root};
+use crate::support::{TempDir, Xtask, append, copy_tree, fixture_rows, replace, repo_root};
 
 /// The compat SQL and the migrations of `root`, in order, then `extra`.
 fn schema_and(root: &Path, extra: &[PathBuf]) -> Vec<PathBuf> {
@@ -222,17 +222,6 @@ fn bad(edit: impl FnOnce(&Path), expected: &[&str]) {
         assert!(text.contains(part), "expected {part:?} in:\n{text}");
     }
     assert_eq!(std::fs::read(&seed).unwrap(), before, "nothing was written");
-}
-
-fn append(path: &Path, text: &str) {
-    let old = std::fs::read_to_string(path).unwrap();
-    std::fs::write(path, old + text).unwrap();
-}
-
-fn replace(path: &Path, from: &str, to: &str) {
-    let old = std::fs::read_to_string(path).unwrap();
-    assert!(old.contains(from), "{from}");
-    std::fs::write(path, old.replacen(from, to, 1)).unwrap();
 }
 
 #[test]

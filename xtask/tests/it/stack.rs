@@ -38,7 +38,7 @@ impl Stack {
             name,
             port,
             api_port,
-            registry: Registry::start(None),
+            registry: Registry::start(),
             cleanup: DockerCleanup::new(),
         }
     }

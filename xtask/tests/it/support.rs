@@ -4,6 +4,7 @@
 //! does (starting a registry, removing by label, HTTP, copying trees) is called, not copied.
 
 use std::{
+    io::Write,
     path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
     sync::atomic::{AtomicU32, Ordering},
@@ -120,6 +121,23 @@ pub fn repo_copy() -> TempDir {
 pub fn edit(path: &Path, f: impl FnOnce(String) -> String) {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     std::fs::write(path, f(text)).unwrap();
+}
+
+/// Appends `text` to the file at `path` (made when missing).
+pub fn append(path: &Path, text: &str) {
+    edit(path, |s| s + text);
+}
+
+/// Replaces the first `from` in the file at `path` with `to`; panics when there is none.
+pub fn replace(path: &Path, from: &str, to: &str) {
+    edit(path, |s| {
+        assert!(
+            s.contains(from),
+            "{} does not contain {from:?}",
+            path.display()
+        );
+        s.replacen(from, to, 1)
+    });
 }
 
 /// `xtask` run on `workspace` with extra env; output captured.
@@ -261,27 +279,90 @@ pub fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool
     xtask_core::process::wait_until(what, timeout, || Ok(ready())).unwrap();
 }
 
-pub use openeu_testdb::free_port;
+/// A loopback port that was free a moment ago (xtask's own pick).
+pub fn free_port() -> u16 {
+    xtask_core::net::free_port().unwrap()
+}
 
 /// A real registry (Debian's docker-registry) on a random loopback port, stopped on drop.
 pub struct Registry {
     pub address: String,
     child: Child,
     _dir: TempDir,
+    _auth: Option<TempDir>,
 }
 
 impl Registry {
-    pub fn start(htpasswd: Option<&Path>) -> Self {
+    /// A registry that lets anyone push.
+    pub fn start() -> Self {
+        Registry::start_with(None)
+    }
+
+    /// A registry that accepts only `user` with `password` (an htpasswd file, bcrypt).
+    pub fn with_password(user: &str, password: &str) -> Self {
+        let auth = TempDir::new("auth");
+        let file = auth.path().join("htpasswd");
+        std::fs::write(&file, htpasswd(user, password)).unwrap();
+        Registry::start_with(Some(auth))
+    }
+
+    fn start_with(auth: Option<TempDir>) -> Self {
         let dir = TempDir::new("registry");
         let address = format!("127.0.0.1:{}", free_port());
-        let child = xtask_setup::setup::start_registry(&address, dir.path(), htpasswd)
+        let htpasswd = auth.as_ref().map(|a| a.path().join("htpasswd"));
+        let child = xtask_setup::setup::start_registry(&address, dir.path(), htpasswd.as_deref())
             .expect("docker-registry is installed by `cargo xtask setup`");
         Registry {
             address,
             child,
             _dir: dir,
+            _auth: auth,
         }
     }
+}
+
+/// An htpasswd line for `user` with a bcrypt hash of `password`, as docker-registry requires.
+/// The hash comes from the system's crypt(3) (libxcrypt knows `$2b$`) through Perl's built-in
+/// `crypt`, which every Debian has; the password goes through stdin, never a command line.
+fn htpasswd(user: &str, password: &str) -> String {
+    // A bcrypt salt: 22 random characters of bcrypt's own base64 alphabet (`./A-Za-z0-9`, which
+    // neither of xtask's base64 engines uses, so this is not a copy of encoding.rs). The last
+    // one carries only two bits, so it is one of the four characters whose low bits are zero.
+    const ALPHABET: &[u8; 64] = b"./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut random = [0u8; 22];
+    std::io::Read::read_exact(
+        &mut std::fs::File::open("/dev/urandom").unwrap(),
+        &mut random,
+    )
+    .unwrap();
+    let mut salt: String = random[..21]
+        .iter()
+        .map(|b| char::from(ALPHABET[usize::from(b & 63)]))
+        .collect();
+    salt.push(char::from(b".Oeu"[usize::from(random[21] & 3)]));
+    let mut child = Command::new("perl")
+        .args([
+            "-e",
+            "my $pw = do { local $/; <STDIN> }; print crypt($pw, $ARGV[0]) // die",
+            &format!("$2b$05${salt}"),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(password.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let hash = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(
+        out.status.success() && hash.starts_with("$2b$05$") && hash.len() == 60,
+        "crypt(3) made no bcrypt hash: {hash:?}"
+    );
+    format!("{user}:{hash}\n")
 }
 
 impl Drop for Registry {

@@ -2,13 +2,13 @@
 //! a test's stack) labels every network, container and volume it creates with the managed
 //! label, its run id, and its owner: the pid and that process's start time (field 22 of
 //! /proc/<pid>/stat), so a recycled pid is not mistaken for the owner. The run tears down on
-//! success, failure, Ctrl-C and SIGTERM; after a SIGKILL, the next `smoke`, `up` or `doctor`
+//! success, failure, Ctrl-C and SIGTERM (a cleanup registered with signals.rs); after a SIGKILL, the next `smoke`, `up` or `doctor`
 //! calls [`sweep`], which removes the resources of runs whose owner is gone and never those of
 //! a live run; a smoke run keeps sweeping every few seconds while it lives ([`Reaper`]).
 //! Testcontainers' Ryuk is the model, without a daemon: the next run is the reaper.
 
 use std::{
-    sync::atomic::{AtomicI32, AtomicU32, Ordering},
+    sync::atomic::{AtomicU32, Ordering},
     time::Duration,
 };
 
@@ -173,57 +173,6 @@ impl Drop for Reaper {
             let _ = thread.join();
         }
     }
-}
-
-static SIGNALLED: AtomicI32 = AtomicI32::new(0);
-
-extern "C" fn on_signal(signum: i32) {
-    // Only an atomic store: the one thing a signal handler may safely do here.
-    SIGNALLED.store(signum, Ordering::SeqCst);
-}
-
-unsafe extern "C" {
-    /// libc's signal(2); std links libc on every platform xtask runs on, so this needs no crate.
-    fn signal(signum: i32, handler: extern "C" fn(i32)) -> usize;
-}
-
-/// Whether SIGINT or SIGTERM has arrived (the watcher of [`on_termination`] is then tearing
-/// down and will exit the process).
-pub fn signalled() -> bool {
-    SIGNALLED.load(Ordering::SeqCst) != 0
-}
-
-/// Blocks for good once a signal has arrived: the watcher exits the process when its teardown
-/// is done. A caller whose work the teardown has cut short calls this instead of returning an
-/// error (and exiting 1) while the teardown still runs.
-pub fn await_signal_exit() {
-    while signalled() {
-        std::thread::park_timeout(Duration::from_secs(1));
-    }
-}
-
-const SIGINT: i32 = 2;
-const SIGTERM: i32 = 15;
-
-/// On SIGINT or SIGTERM, runs `teardown` and exits with 128 + the signal's number. A watcher
-/// thread does the work, outside the signal handler, which only records the signal.
-pub fn on_termination(teardown: impl Fn() + Send + 'static) {
-    // SAFETY: `on_signal` is async-signal-safe (one atomic store) and lives for the program.
-    unsafe {
-        signal(SIGINT, on_signal);
-        signal(SIGTERM, on_signal);
-    }
-    std::thread::spawn(move || {
-        loop {
-            let signum = SIGNALLED.load(Ordering::SeqCst);
-            if signum != 0 {
-                eprintln!("signal {signum}: tearing down before exit");
-                teardown();
-                std::process::exit(128 + signum);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    });
 }
 
 #[cfg(test)]

@@ -56,6 +56,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::{
+    encoding::percent_encode,
     http::Response,
     https::{self, api::NO_BODY},
 };
@@ -420,7 +421,7 @@ impl Api {
         loop {
             let mut path = format!("/services/{service}/env-vars?limit={ENV_VAR_PAGE}");
             if let Some(c) = &cursor {
-                path.push_str(&format!("&cursor={}", query_escape(c)));
+                path.push_str(&format!("&cursor={}", percent_encode(c)));
             }
             let value = self.get_json(&path)?;
             let items = value
@@ -579,10 +580,10 @@ impl Api {
             service.owner_id, service.id
         );
         if let Some(start) = &deploy.created_at {
-            path.push_str(&format!("&startTime={}", query_escape(start)));
+            path.push_str(&format!("&startTime={}", percent_encode(start)));
         }
         if let Some(end) = &deploy.finished_at {
-            path.push_str(&format!("&endTime={}", query_escape(end)));
+            path.push_str(&format!("&endTime={}", percent_encode(end)));
         }
         let value = self.get_json(&path)?;
         let mut lines: Vec<String> = value["logs"]
@@ -620,19 +621,6 @@ pub fn trigger_hook(client: &https::Client, hook_url: &str) -> Result<Option<Str
         .json()
         .ok()
         .and_then(|v| v["deploy"]["id"].as_str().map(str::to_owned)))
-}
-
-/// Percent-encodes everything but RFC 3986's unreserved characters (timestamps' `+` and `:`,
-/// cursors' base64 `/`, `+` and `=`).
-fn query_escape(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn api_error(method: &str, path: &str, response: &Response) -> anyhow::Error {
@@ -759,15 +747,6 @@ mod tests {
                 .count(),
             Status::IN_PROGRESS.len()
         );
-    }
-
-    #[test]
-    fn query_values_are_percent_encoded() {
-        assert_eq!(
-            query_escape("2026-11-28T10:00:00+01:00"),
-            "2026-11-28T10%3A00%3A00%2B01%3A00"
-        );
-        assert_eq!(query_escape("ab/c+d=="), "ab%2Fc%2Bd%3D%3D");
     }
 
     #[test]

@@ -4,11 +4,12 @@
 //! otherwise), because the order of the files is the order they apply in, and the newest one is
 //! the migration the service expects (crates/openeu-api/build.rs).
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use anyhow::{Context, Result, bail};
 
-use xtask_core::workspace::{self, Workspace};
+use xtask_core::{
+    time::{format_compact, parse_compact},
+    workspace::{self, Workspace},
+};
 
 use crate::flags;
 
@@ -29,11 +30,7 @@ impl flags::MigrationNew {
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
             .filter_map(|name| version_of(&name))
             .max();
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .context("the system clock is before 1970")?
-            .as_secs();
-        let version = next_version(now, newest)?;
+        let version = next_version(xtask_core::time::now(), newest)?;
         let relative = format!("{}/{version}_{}.sql", workspace::MIGRATIONS_DIR, self.name);
         let path = ws.path(&relative);
         std::fs::write(&path, template(&self.name))
@@ -87,7 +84,7 @@ fn version_of(file_name: &str) -> Option<u64> {
     if !rest.ends_with(".sql") {
         return None;
     }
-    parse_timestamp(version)
+    parse_compact(version)
 }
 
 /// `now`, or one second after `newest` when that is not earlier: versions must increase.
@@ -97,15 +94,15 @@ fn next_version(now: u64, newest: Option<u64>) -> Result<String> {
             let bumped = newest + 1;
             eprintln!(
                 "    the newest migration ({}) is not before now ({}); using {}",
-                format_timestamp(newest),
-                format_timestamp(now),
-                format_timestamp(bumped)
+                format_compact(newest),
+                format_compact(now),
+                format_compact(bumped)
             );
             bumped
         }
         _ => now,
     };
-    Ok(format_timestamp(seconds))
+    Ok(format_compact(seconds))
 }
 
 fn template(name: &str) -> String {
@@ -118,87 +115,13 @@ fn template(name: &str) -> String {
     )
 }
 
-/// `YYYYMMDDHHMMSS` in UTC.
-pub fn format_timestamp(epoch_seconds: u64) -> String {
-    let days = (epoch_seconds / 86_400) as i64;
-    let rest = epoch_seconds % 86_400;
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}{month:02}{day:02}{:02}{:02}{:02}",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
-}
-
-/// The seconds since the epoch of a `YYYYMMDDHHMMSS` UTC timestamp, if it is a valid one.
-pub fn parse_timestamp(text: &str) -> Option<u64> {
-    if text.len() != 14 || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let field = |range: std::ops::Range<usize>| text[range].parse::<i64>().ok();
-    let (year, month, day) = (field(0..4)?, field(4..6)?, field(6..8)?);
-    let (hour, minute, second) = (field(8..10)?, field(10..12)?, field(12..14)?);
-    if !(1..=12).contains(&month) || day < 1 || hour > 23 || minute > 59 || second > 59 {
-        return None;
-    }
-    let days = days_from_civil(year, month, day);
-    if civil_from_days(days) != (year, month, day) {
-        return None;
-    }
-    u64::try_from(days * 86_400 + hour * 3600 + minute * 60 + second).ok()
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (eras of 400 years, March-based years).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let year_of_era = y - era * 400;
-    let month_from_march = (month + 9) % 12;
-    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
-
-/// The inverse of [`days_from_civil`].
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_from_march = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn timestamps_round_trip_in_utc() {
-        assert_eq!(format_timestamp(0), "19700101000000");
-        // 2024-02-29T23:59:59Z, a leap day.
-        assert_eq!(format_timestamp(1_709_251_199), "20240229235959");
-        assert_eq!(parse_timestamp("20240229235959"), Some(1_709_251_199));
-        assert_eq!(parse_timestamp("20230229000000"), None, "no such day");
-        assert_eq!(parse_timestamp("20261127000060"), None);
-        for t in [0, 951_782_400, 1_798_675_199, 4_102_444_800] {
-            assert_eq!(parse_timestamp(&format_timestamp(t)), Some(t));
-        }
-    }
-
-    #[test]
     fn versions_only_increase() {
-        let newest = parse_timestamp("20261127000059").unwrap();
+        let newest = parse_compact("20261127000059").unwrap();
         assert_eq!(
             next_version(newest - 10, Some(newest)).unwrap(),
             "20261127000100"
@@ -213,7 +136,7 @@ mod tests {
         );
         assert_eq!(
             version_of("20261127000000_openeu_schema.sql"),
-            Some(parse_timestamp("20261127000000").unwrap())
+            Some(parse_compact("20261127000000").unwrap())
         );
         assert_eq!(version_of("README.md"), None);
     }

@@ -12,11 +12,10 @@
 //! plan.rs (`--dry-run`), wait.rs (to a terminal status), verify.rs (post-deploy checks; the
 //! smoke call site), rollback.rs, status.rs (`status`, `list`, `logs`), report.rs (phases and
 //! the result), render.rs (the API client), `stub` (Render's API for tests and benchmarks, in xtask-core),
-//! lock.rs (one deploy at a time), interrupt.rs (Ctrl-C), blueprint.rs (render.yaml). The
-//! migrations are `db push`'s (db/push.rs).
+//! lock.rs (one deploy at a time), blueprint.rs (render.yaml). The migrations are `db push`'s
+//! (db/push.rs). Ctrl-C belongs to xtask-core's signals.rs; wait.rs claims it while it waits.
 
 pub mod blueprint;
-pub mod interrupt;
 pub mod lock;
 mod plan;
 mod preflight;
@@ -27,14 +26,11 @@ mod status;
 pub mod verify;
 mod wait;
 
-use std::{
-    fmt,
-    time::{Duration, Instant},
-};
+use std::{fmt, time::Instant};
 
 use anyhow::{Context, Result};
 
-use xtask_core::{docker::Docker, https, progress, render, workspace::Workspace};
+use xtask_core::{docker::Docker, encoding, https, progress, render, workspace::Workspace};
 use xtask_data::db::push;
 use xtask_images::{base, image};
 
@@ -214,9 +210,7 @@ impl flags::DeployRun {
                     Source::Image { url, .. } => format!(
                         "{hook}{}imgURL={}",
                         if hook.contains('?') { '&' } else { '?' },
-                        url.replace('@', "%40")
-                            .replace(':', "%3A")
-                            .replace('/', "%2F")
+                        encoding::percent_encode(url)
                     ),
                     Source::Commit(_) => hook.to_owned(),
                 };
@@ -236,7 +230,6 @@ impl flags::DeployRun {
         })?;
         report.deploy_id = Some(deploy.id.clone());
 
-        interrupt::install();
         let done = phases.time("wait", || {
             wait::wait_for(
                 &api,
@@ -339,47 +332,5 @@ impl flags::DeployRun {
                 ),
             )),
         }
-    }
-}
-
-/// Parses `15m`, `90s`, `1h` or plain seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    parse_with_units(
-        text,
-        "a duration like 15m, 90s or 1h",
-        &[("s", 1), ("m", 60), ("h", 3600)],
-    )
-}
-
-/// A number followed by one of `units` (name, seconds), or a bare number of seconds; `what`
-/// says what was expected ("a duration like 15m, 90s or 1h").
-pub fn parse_with_units(text: &str, what: &str, units: &[(&str, u64)]) -> Result<Duration, String> {
-    let text = text.trim();
-    let (number, unit) = text
-        .find(|c: char| !c.is_ascii_digit())
-        .map_or((text, "s"), |i| text.split_at(i));
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}`: expected {what}"))?;
-    let Some((_, secs)) = units.iter().find(|(name, _)| *name == unit) else {
-        let names: Vec<&str> = units.iter().map(|(name, _)| *name).collect();
-        let (last, rest) = names.split_last().expect("at least one unit");
-        return Err(format!(
-            "`{text}`: the unit is {} or {last}",
-            rest.join(", ")
-        ));
-    };
-    Ok(Duration::from_secs(n * secs))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
-        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
-        assert!(parse_duration("5 minutes").is_err());
     }
 }

@@ -130,10 +130,10 @@ pub struct DeployRun {
     #[arg(long)]
     pub json: bool,
     /// How long to wait for a terminal status (15m, 90s, 1h).
-    #[arg(long, default_value = "15m", value_parser = crate::deploy::parse_duration)]
+    #[arg(long, default_value = "15m", value_parser = xtask_core::time::parse_duration)]
     pub timeout: std::time::Duration,
     /// How long the public URL may take to pass verification after `live`.
-    #[arg(long, default_value = "60s", value_parser = crate::deploy::parse_duration)]
+    #[arg(long, default_value = "60s", value_parser = xtask_core::time::parse_duration)]
     pub verify_timeout: std::time::Duration,
     /// Do not run the smoke checks (recorded in the JSON result).
     #[arg(long)]
@@ -204,7 +204,7 @@ pub struct DeployRollback {
     /// The deploy to go back to (dep-…).
     pub deploy_id: Option<String>,
     /// How long to wait for the rollback to be live.
-    #[arg(long, default_value = "15m", value_parser = crate::deploy::parse_duration)]
+    #[arg(long, default_value = "15m", value_parser = xtask_core::time::parse_duration)]
     pub timeout: std::time::Duration,
     /// Print JSON on stdout.
     #[arg(long)]

@@ -28,7 +28,7 @@ pub struct PreviewUp {
     #[arg(long, value_name = "REF", requires = "remote")]
     pub image: Option<String>,
     /// With --remote: how long Supabase and Render may take (15m, 90s, 1h).
-    #[arg(long, default_value = "15m", value_parser = xtask_deploy::deploy::parse_duration)]
+    #[arg(long, default_value = "15m", value_parser = xtask_core::time::parse_duration)]
     pub timeout: std::time::Duration,
     /// With --remote: do not run the read-only smoke checks against the preview's URL.
     #[arg(long)]
@@ -68,7 +68,7 @@ pub struct PreviewList {
 pub struct PreviewGc {
     /// Remove previews created longer ago than this (30m, 12h, 3d). Default, when --gone is not
     /// given either: 3d.
-    #[arg(long, value_name = "AGE", value_parser = crate::preview::names::parse_age)]
+    #[arg(long, value_name = "AGE", value_parser = xtask_core::time::parse_age)]
     pub older_than: Option<std::time::Duration>,
     /// Remove previews whose branch no longer exists locally or is merged into the main branch.
     #[arg(long)]

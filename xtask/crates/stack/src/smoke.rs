@@ -22,7 +22,7 @@ pub mod schema;
 use xtask_core::{
     docker::Docker,
     owner::{self, Run},
-    progress,
+    progress, signals,
     workspace::{self, Workspace},
 };
 use xtask_images::image;
@@ -153,13 +153,13 @@ fn against_local(
     };
     let run = Run::new("smoke")?;
     let run_ws = local::run_workspace(ws, &run)?;
-    // Teardown on every path out: this guard on return and error, the watcher on signals,
-    // the next run's sweep after a SIGKILL.
-    let _guard = Teardown { ws, run: &run };
-    {
+    // Teardown on every path out: the guard on return and error, the signal watcher on SIGINT
+    // and SIGTERM (registered first, so it is dropped last: a signal during the guard's
+    // teardown still tears down before exit), the next run's sweep after a SIGKILL.
+    let _on_signal = {
         let root = ws.root.clone();
         let run = run.clone();
-        owner::on_termination(move || {
+        signals::on_signal(move || {
             if let Ok(ws) = Workspace::open(Some(root.clone()), Vec::new()) {
                 // A docker command in flight when the signal came may create its container
                 // after the first pass; once the network is gone no new one can join, so a
@@ -168,8 +168,9 @@ fn against_local(
                     let _ = run.teardown(&Docker::new(&ws));
                 }
             }
-        });
-    }
+        })
+    };
+    let _guard = Teardown { ws, run: &run };
     let stack = local::start(run_ws, &run, &image)?;
     let base = Base::new(&stack.url)?;
     let step = progress::step(format!(
@@ -206,7 +207,7 @@ struct Teardown<'a> {
 impl Drop for Teardown<'_> {
     fn drop(&mut self) {
         // On Ctrl-C or SIGTERM the signal watcher tears down and exits 128 + the signal.
-        owner::await_signal_exit();
+        signals::await_exit();
         let step = progress::step(format!("tearing down {}", self.run.id));
         match self.run.teardown(&Docker::new(self.ws)) {
             Ok(()) => step.done(),

@@ -363,9 +363,7 @@ fn answer(state: &mut State, request: &Recorded) -> Answer {
     state.requests += 1;
     let remaining = 400u32.saturating_sub(state.requests % 400);
     let reset = if state.scenario.reset_as_timestamp {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() + 1)
+        xtask_core::time::now() + 1
     } else {
         1
     };
@@ -392,11 +390,7 @@ fn answer(state: &mut State, request: &Recorded) -> Answer {
         let image = query
             .split('&')
             .find_map(|p| p.strip_prefix("imgURL="))
-            .map(|v| {
-                v.replace("%40", "@")
-                    .replace("%3A", ":")
-                    .replace("%2F", "/")
-            })
+            .map(xtask_core::encoding::percent_decode)
             .or_else(|| state.scenario.image_path.clone());
         let body = image.map_or_else(|| json!({}), |url| json!({ "imageUrl": url }));
         let index = state.new_deploy(&body, "deploy_hook");

@@ -220,7 +220,7 @@ struct Service {
 impl Service {
     fn start(binary: &Path, env: &[(&str, String)], log: &Path) -> Result<Service> {
         let step = progress::step("starting the API");
-        let port = openeu_testdb::free_port();
+        let port = xtask_core::net::free_port()?;
         let mut command = process::command(binary);
         command
             .env_clear()

@@ -25,7 +25,7 @@ impl flags::BenchPreview {
         let docker = Docker::new(ws);
         docker.require_engine()?;
         let exe = super::xtask_binary()?;
-        let nonce = format!("{}-{}", std::process::id(), local_now());
+        let nonce = format!("{}-{}", std::process::id(), xtask_core::time::now());
         let label = format!("org.openeu.bench=preview-{nonce}");
         let scratch = ws.scratch("bench-preview")?.join(&nonce);
         let _cleanup = super::Cleanup::new(&docker, label.clone(), scratch.clone());
@@ -204,10 +204,4 @@ impl flags::BenchPreview {
         }
         report(&result?, self.json)
     }
-}
-
-fn local_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 use super::Docker;
-use crate::{http, workspace};
+use crate::{encoding, http, workspace};
 
 /// Registry lookups are on the hot path of `base status`: a dead registry must not stall it.
 const TIMEOUT: Duration = Duration::from_secs(3);
@@ -103,7 +103,7 @@ fn request(
         .header("Accept", MANIFEST_TYPES)
         .timeout(TIMEOUT);
     if let Some(c) = credentials {
-        let basic = http::base64(format!("{}:{}", c.username, c.password).as_bytes());
+        let basic = encoding::base64(format!("{}:{}", c.username, c.password).as_bytes());
         request = request.header("Authorization", &format!("Basic {basic}"));
     }
     request.send().map_err(|err| {

@@ -309,11 +309,7 @@ fn https_trusts_the_ca_file_it_is_given() {
         "{}",
         String::from_utf8_lossy(&made.stderr)
     );
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::net::free_port().unwrap();
     let mut server = process::command("openssl");
     server
         .args(["s_server", "-quiet", "-www", "-accept"])

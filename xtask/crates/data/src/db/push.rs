@@ -22,6 +22,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 
 use xtask_core::{
+    encoding::percent_decode,
     process, progress,
     workspace::{self, Workspace},
 };
@@ -173,25 +174,6 @@ impl Conn {
         }
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
     }
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(hex) = text.get(i + 1..i + 3)
-            && let Ok(b) = u8::from_str_radix(hex, 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// One migration file of the repository.

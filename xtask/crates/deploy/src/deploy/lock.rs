@@ -21,7 +21,7 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
-use xtask_core::progress;
+use xtask_core::{process, progress};
 use xtask_data::db::push::Conn;
 
 /// The advisory lock's key: a fixed number, "openeu-deploy" in spirit.
@@ -182,16 +182,15 @@ impl Drop for Lock {
             );
             drop(stdin);
         }
-        // End of input ends the session, which releases the advisory lock.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if self.child.try_wait().ok().flatten().is_some() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        // End of input ends the session, which releases the advisory lock; a psql that does
+        // not end by then is killed, which ends the session too.
+        let ended = process::wait_until("psql to end", Duration::from_secs(5), || {
+            Ok(self.child.try_wait()?.is_some())
+        });
+        if ended.is_err() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

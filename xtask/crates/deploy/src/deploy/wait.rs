@@ -1,13 +1,17 @@
 //! Waiting for a deploy to reach a terminal status: each change printed with its elapsed time,
 //! the pace set by Render's rate-limit headers, a deadline (`--timeout`), and Ctrl-C, which
-//! leaves the deploy running unless `--cancel-on-interrupt`.
+//! leaves the deploy running unless `--cancel-on-interrupt`. The wait claims SIGINT from
+//! xtask-core's signals.rs for as long as it lasts, so Ctrl-C ends the wait, not the process.
 
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use super::{exit, fail, interrupt};
-use xtask_core::render::{Api, Deploy, Status};
+use super::{exit, fail};
+use xtask_core::{
+    render::{Api, Deploy, Status},
+    signals::{self, Signal},
+};
 
 /// The fastest the wait polls; slower when the rate-limit headers ask for it.
 const MIN_POLL: Duration = Duration::from_millis(250);
@@ -21,6 +25,7 @@ pub(super) fn wait_for(
     timeout: Duration,
     cancel_on_interrupt: bool,
 ) -> Result<Deploy> {
+    let interrupt = signals::claim(Signal::Interrupt);
     let started = Instant::now();
     let mut last: Option<Status> = None;
     loop {
@@ -36,7 +41,7 @@ pub(super) fn wait_for(
         if !current.status.in_progress() {
             return Ok(current);
         }
-        if interrupt::interrupted() {
+        if interrupt.received() {
             if cancel_on_interrupt {
                 let canceled = api.cancel(service, deploy)?;
                 return Err(fail(

@@ -16,7 +16,7 @@
 use std::{
     collections::{BTreeMap, BTreeSet},
     path::PathBuf,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant},
 };
 
 use anyhow::{Context, Result, bail};
@@ -28,7 +28,7 @@ use xtask_core::{
     docker::{Docker, Run},
     failpoint,
     files::hex,
-    http, lock, owner, process, progress,
+    http, lock, owner, process, progress, time,
     workspace::Workspace,
 };
 use xtask_data::{db, seed};
@@ -103,12 +103,6 @@ impl Names {
             (PORT_LABEL.to_owned(), port.to_string()),
         ]
     }
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// `git …` in the workspace, its trimmed stdout, or an error with git's own words.
@@ -464,7 +458,7 @@ fn ensure_network(
                 names::PORT_RANGE.end
             )
         })?;
-    let created = created_at.unwrap_or_else(now);
+    let created = created_at.unwrap_or_else(time::now);
     let step = progress::step(format!("network {} (port {port})", names.preview));
     docker.ensure_network(&names.preview, &names.labels(ws, created, port))?;
     step.done();
@@ -824,7 +818,7 @@ pub fn list(ws: &Workspace, args: &flags::PreviewList) -> Result<()> {
             return Err(err);
         }
     };
-    let now = now();
+    let now = time::now();
     if args.json {
         let all: Vec<_> = previews.iter().map(|p| p.json(now)).collect();
         println!("{}", serde_json::to_string_pretty(&all)?);
@@ -845,7 +839,7 @@ pub fn list(ws: &Workspace, args: &flags::PreviewList) -> Result<()> {
             p.url(),
             p.state,
             p.commit.get(..12).unwrap_or(&p.commit),
-            names::format_age(now.saturating_sub(p.created)),
+            time::format_age(now.saturating_sub(p.created)),
             p.db_bytes.map_or("-".to_owned(), names::format_mib),
             p.memory_bytes.map_or("-".to_owned(), names::format_mib),
             if p.image.is_empty() { "-" } else { &p.image },
@@ -898,8 +892,8 @@ fn reasons(
     {
         why.push(format!(
             "older than {} ({})",
-            names::format_age(limit.as_secs()),
-            names::format_age(age)
+            time::format_age(limit.as_secs()),
+            time::format_age(age)
         ));
     }
     if let Some(gone) = gone
@@ -964,7 +958,7 @@ pub fn gc(ws: &Workspace, args: &flags::PreviewGc) -> Result<()> {
         .is_ok()
         .then_some("branch merged")
     };
-    let now = now();
+    let now = time::now();
     let previews = previews(ws, &docker, false)?;
     let mut removed = Vec::new();
     for preview in &previews {
@@ -1061,7 +1055,7 @@ fn prune_templates(
             println!(
                 "{} the database template {reference} (unused, {} old)",
                 if dry_run { "would remove" } else { "removed" },
-                names::format_age(now.saturating_sub(created))
+                time::format_age(now.saturating_sub(created))
             );
         }
         removed.push(reference.to_owned());
@@ -1076,7 +1070,7 @@ fn docker_time(text: &str) -> Option<u64> {
     if offset.len() != 5 {
         return None;
     }
-    super::remote::parse_time(&format!("{date}T{time}{}:{}", &offset[..3], &offset[3..]))
+    time::parse_rfc3339(&format!("{date}T{time}{}:{}", &offset[..3], &offset[3..]))
 }
 
 #[cfg(test)]

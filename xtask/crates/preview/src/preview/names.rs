@@ -1,7 +1,6 @@
 //! The pure parts of previews: docker names from branch names, the port a branch prefers, and
-//! ages and sizes as people read them. No shell, no docker: unit-tested below.
-
-use std::time::Duration;
+//! sizes as people read them (ages are xtask-core's `time`). No shell, no docker: unit-tested
+//! below.
 
 use sha2::{Digest, Sha256};
 
@@ -57,31 +56,6 @@ pub fn ports(branch: &str) -> impl Iterator<Item = u16> {
     (0..size).map(move |i| PORT_RANGE.start + ((first + i) % size) as u16)
 }
 
-/// `30s`, `45m`, `12h`, `3d`, `2w` (a bare number is seconds).
-pub fn parse_age(text: &str) -> Result<Duration, String> {
-    xtask_deploy::deploy::parse_with_units(
-        text,
-        "an age like 3d, 12h or 30m",
-        &[
-            ("s", 1),
-            ("m", 60),
-            ("h", 3600),
-            ("d", 86_400),
-            ("w", 7 * 86_400),
-        ],
-    )
-}
-
-/// An age as people say it: `40s`, `12m`, `5h`, `3d`.
-pub fn format_age(secs: u64) -> String {
-    match secs {
-        0..60 => format!("{secs}s"),
-        60..3600 => format!("{}m", secs / 60),
-        3600..86_400 => format!("{}h", secs / 3600),
-        _ => format!("{}d", secs / 86_400),
-    }
-}
-
 /// Bytes in MiB with one decimal.
 pub fn format_mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
@@ -118,17 +92,5 @@ mod tests {
         assert!(first.iter().all(|p| PORT_RANGE.contains(p)));
         let all: std::collections::BTreeSet<u16> = ports("main").collect();
         assert_eq!(all.len(), PORT_RANGE.len());
-    }
-
-    #[test]
-    fn ages_parse_and_print() {
-        assert_eq!(parse_age("3d"), Ok(Duration::from_secs(3 * 86_400)));
-        assert_eq!(parse_age("90"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_age("2w"), Ok(Duration::from_secs(14 * 86_400)));
-        assert!(parse_age("3 days").is_err());
-        assert!(parse_age("d").is_err());
-        assert_eq!(format_age(59), "59s");
-        assert_eq!(format_age(3 * 86_400 + 5), "3d");
-        assert_eq!(format_age(7200), "2h");
     }
 }

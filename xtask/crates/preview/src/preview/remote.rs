@@ -17,7 +17,7 @@
 use std::{
     collections::BTreeSet,
     io::{BufRead, IsTerminal, Write},
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant},
 };
 
 use anyhow::{Context, Result, bail};
@@ -28,6 +28,7 @@ use xtask_core::{
     https, progress,
     render::{self, Api, Kind, Source, Status},
     supabase::{self, Branch, Supabase},
+    time,
     workspace::Workspace,
 };
 use xtask_stack::smoke;
@@ -121,52 +122,6 @@ impl Remote {
 /// The Render preview's name for `branch`.
 pub fn render_name(service: &str, branch: &str) -> String {
     format!("{service}-preview-{}", names::slug(branch))
-}
-
-/// Unix seconds of an RFC 3339 time (`2026-11-28T10:00:00Z`, `…+01:00`, fractions allowed).
-pub fn parse_time(text: &str) -> Option<u64> {
-    let text = text.trim();
-    let (date, time) = text.split_once(['T', 't', ' '])?;
-    let mut d = date.split('-');
-    let (y, m, day): (i64, i64, i64) = (
-        d.next()?.parse().ok()?,
-        d.next()?.parse().ok()?,
-        d.next()?.parse().ok()?,
-    );
-    let (clock, offset) = if let Some(clock) = time.strip_suffix(['Z', 'z']) {
-        (clock, 0)
-    } else {
-        let at = time.rfind(['+', '-'])?;
-        let (clock, zone) = time.split_at(at);
-        let sign = if zone.starts_with('-') { -1 } else { 1 };
-        let (h, mi) = zone[1..].split_once(':')?;
-        (
-            clock,
-            sign * (h.parse::<i64>().ok()? * 3600 + mi.parse::<i64>().ok()? * 60),
-        )
-    };
-    let clock = clock.split('.').next()?;
-    let mut c = clock.split(':');
-    let (h, mi, s): (i64, i64, i64) = (
-        c.next()?.parse().ok()?,
-        c.next()?.parse().ok()?,
-        c.next().unwrap_or("0").parse().ok()?,
-    );
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    u64::try_from(days * 86_400 + h * 3600 + mi * 60 + s - offset).ok()
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// `<registry>/<name>` of an image reference (tag and digest dropped).
@@ -434,7 +389,7 @@ impl Pair {
         let supabase = self
             .supabase
             .as_ref()
-            .and_then(|b| parse_time(&b.created_at));
+            .and_then(|b| time::parse_rfc3339(&b.created_at));
         match (render, supabase) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -533,7 +488,7 @@ fn pairs(remote: &Remote, main_branch: &str) -> Result<(String, Vec<Pair>, Vec<S
             continue;
         }
         let name = preview["name"].as_str().unwrap_or_default().to_owned();
-        let created = preview["createdAt"].as_str().and_then(parse_time);
+        let created = preview["createdAt"].as_str().and_then(time::parse_rfc3339);
         match pairs
             .iter_mut()
             .find(|p| p.render.is_none() && render_name(&service.name, &p.git_branch) == name)
@@ -574,7 +529,7 @@ fn main_branch(ws: &Workspace) -> String {
 pub fn list(ws: &Workspace, args: &flags::PreviewList) -> Result<()> {
     let remote = Remote::from_env()?;
     let (_, pairs, _) = pairs(&remote, &main_branch(ws))?;
-    let now = now();
+    let now = time::now();
     let price = ws.config.preview_price_per_hour;
     if args.json {
         let all: Vec<_> = pairs.iter().map(|p| p.json(now, price)).collect();
@@ -601,7 +556,7 @@ pub fn list(ws: &Workspace, args: &flags::PreviewList) -> Result<()> {
             render,
             supabase,
             pair.supabase.as_ref().map_or("-", |b| b.status.as_str()),
-            age.map_or("?".to_owned(), names::format_age),
+            age.map_or("?".to_owned(), time::format_age),
             cost.map_or("-".to_owned(), |c| format!("{c:.2}")),
             pair.orphan().unwrap_or(""),
         );
@@ -676,7 +631,7 @@ pub fn gc(ws: &Workspace, args: &flags::PreviewGc) -> Result<()> {
         .unwrap_or(Duration::from_secs(3 * 86_400))
         .as_secs();
     let (_, pairs, kept) = pairs(&remote, &main_branch(ws))?;
-    let now = now();
+    let now = time::now();
     let stale: Vec<&Pair> = pairs
         .iter()
         .filter(|p| {
@@ -697,7 +652,7 @@ pub fn gc(ws: &Workspace, args: &flags::PreviewGc) -> Result<()> {
                 git_branch,
                 render,
                 supabase,
-                names::format_age(pair.created().map_or(0, |c| now.saturating_sub(c))),
+                time::format_age(pair.created().map_or(0, |c| now.saturating_sub(c))),
                 pair.orphan()
                     .map(|o| format!(": orphan, {o}"))
                     .unwrap_or_default()
@@ -731,7 +686,7 @@ pub fn gc(ws: &Workspace, args: &flags::PreviewGc) -> Result<()> {
             })?
         );
     } else if stale.is_empty() {
-        eprintln!("nothing older than {}", names::format_age(older_than));
+        eprintln!("nothing older than {}", time::format_age(older_than));
     }
     Ok(())
 }
@@ -739,18 +694,6 @@ pub fn gc(ws: &Workspace, args: &flags::PreviewGc) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339_times_parse_with_offsets_and_fractions() {
-        assert_eq!(parse_time("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_time("2026-11-28T10:00:00Z"), Some(1_795_860_000));
-        assert_eq!(
-            parse_time("2026-11-28T11:00:00.123+01:00"),
-            Some(1_795_860_000)
-        );
-        assert_eq!(parse_time("2000-03-01T00:00:00Z"), Some(951_868_800));
-        assert_eq!(parse_time("yesterday"), None);
-    }
 
     #[test]
     fn image_repositories_drop_tag_and_digest() {

@@ -3,6 +3,7 @@
 //! a dozen lines over sha2, which xtask already has, so no JWT or HMAC crate is added.
 
 use sha2::{Digest, Sha256};
+use xtask_core::encoding::base64url;
 
 /// How a check authenticates, spelled in smoke.toml in kebab case (`wrong-signature`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
@@ -40,14 +41,6 @@ pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
         .chain_update(inner)
         .finalize()
         .into()
-}
-
-/// Unpadded base64url (RFC 4648 §5), as JWTs use.
-pub fn base64url(bytes: &[u8]) -> String {
-    xtask_core::http::base64(bytes)
-        .trim_end_matches('=')
-        .replace('+', "-")
-        .replace('/', "_")
 }
 
 /// A Supabase user's JWT claims, in the order (alphabetical) the tokens have always had them.

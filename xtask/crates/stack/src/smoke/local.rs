@@ -55,9 +55,7 @@ pub fn run_workspace(parent: &Workspace, run: &Run) -> Result<Workspace> {
     labels.extend(run.labels());
     let mut ws = Workspace::open(Some(parent.root.clone()), labels)?;
     ws.config.stack = run.id.clone();
-    ws.config.db_port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    ws.config.db_port = xtask_core::net::free_port()?;
     Ok(ws)
 }
 

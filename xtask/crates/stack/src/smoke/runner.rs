@@ -8,7 +8,7 @@ use std::{
         Mutex,
         atomic::{AtomicUsize, Ordering},
     },
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant},
 };
 
 use serde_json::Value;
@@ -93,10 +93,7 @@ fn headers(check: &Check, target: &Target<'_>) -> Result<Vec<(String, String)>, 
             (_, Some(secret)) => secret,
             (_, None) => return Err("needs the stack's JWT secret".to_owned()),
         };
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
+        let now = xtask_core::time::now();
         if let Some(value) = jwt::authorization(check.auth, secret.as_bytes(), target.user, now) {
             headers.push(("Authorization".to_owned(), value));
         }
