@@ -1,15 +1,13 @@
 //! Bytes as text: base64, the two alphabets xtask writes (standard with padding for Basic
 //! authentication, RFC 7617; URL-safe without padding for JWTs, RFC 7515), through the `base64`
-//! crate's engines; percent-encoding of query values (a dozen lines, so no crate); and
-//! percent-decoding of URL parts, which is openeu-env's (the service decodes its own
-//! `DATABASE_URL` with it, so the workspace keeps one copy).
+//! crate's engines; percent-encoding of query values (a dozen lines, so no crate). Percent-decoding of URL parts
+//! is `openeu_env::percent_decode` (the service decodes its own `DATABASE_URL` with it, so the
+//! workspace keeps one copy there).
 
 use base64::{
     Engine,
     engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
 };
-
-pub use openeu_env::percent_decode;
 
 /// Percent-encodes every byte but RFC 3986's unreserved characters (`A-Z a-z 0-9 - . _ ~`), so
 /// the result is safe as a query value or a path segment: timestamps' `+` and `:`, base64's
@@ -39,6 +37,8 @@ pub fn base64url(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use openeu_env::percent_decode;
+
     use super::*;
 
     #[test]

@@ -60,7 +60,7 @@ fn query_parameters(url: &str) -> Vec<(String, String)> {
     query
         .split('&')
         .filter_map(|pair| pair.split_once('='))
-        .map(|(k, v)| (k.to_owned(), crate::encoding::percent_decode(v)))
+        .map(|(k, v)| (k.to_owned(), openeu_env::percent_decode(v)))
         .collect()
 }
 

@@ -390,7 +390,7 @@ fn answer(state: &mut State, request: &Recorded) -> Answer {
         let image = query
             .split('&')
             .find_map(|p| p.strip_prefix("imgURL="))
-            .map(xtask_core::encoding::percent_decode)
+            .map(openeu_env::percent_decode)
             .or_else(|| state.scenario.image_path.clone());
         let body = image.map_or_else(|| json!({}), |url| json!({ "imageUrl": url }));
         let index = state.new_deploy(&body, "deploy_hook");

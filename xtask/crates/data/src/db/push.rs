@@ -20,9 +20,9 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
+use openeu_env::percent_decode;
 
 use xtask_core::{
-    encoding::percent_decode,
     process, progress,
     workspace::{self, Workspace},
 };
