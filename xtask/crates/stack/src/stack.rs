@@ -45,9 +45,9 @@ impl flags::Up {
             docker.remove_container(&db_container)?;
         }
         db::start(ws, &docker, Some(&network))?;
-        let files = db::files_to_apply(ws)?;
+        let files = db::reset::files_to_apply(ws)?;
         let step = progress::step("resetting the database (migrations, seed)");
-        db::reset_local_files(ws, &files)?;
+        db::reset::reset_local_files(ws, &files)?;
         step.done();
         failpoint::hit("up:after-database");
         docker.remove_container(&app_container)?;

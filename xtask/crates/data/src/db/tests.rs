@@ -1,6 +1,6 @@
 //! The tests of the local database's pure parts: URLs and the repair of an interrupted reset.
 
-use super::*;
+use super::{reset::*, *};
 
 /// sql_paths as the Supabase CLI expands them: `*` in a middle segment, `?`, `[ab]` and
 /// `[^a]`, each entry's matches in byte order, a file matched twice applied once, `*` never

@@ -470,7 +470,7 @@ fn ensure_network(
 /// has the hash of those inputs.
 fn template(branch_ws: &Workspace, docker: &Docker<'_>) -> Result<String> {
     let base = db::image(branch_ws, docker)?;
-    let files = db::files_to_apply(branch_ws)?;
+    let files = db::reset::files_to_apply(branch_ws)?;
     let mut hasher = Sha256::new();
     hasher.update(docker.image_id(&base)?.as_bytes());
     for (key, value) in DB_SETTINGS {
@@ -524,7 +524,7 @@ fn template(branch_ws: &Workspace, docker: &Docker<'_>) -> Result<String> {
             .with_context(|| format!("docker published 5432 of {name} as {address}"))?;
         let mut target = Workspace::open(Some(branch_ws.root.clone()), Vec::new())?;
         target.config.db_port = port;
-        db::reset_local_files(&target, &files)?;
+        db::reset::reset_local_files(&target, &files)?;
         for (key, value) in DB_SETTINGS {
             let sql = format!("alter system set {key} = '{value}'");
             let cmd = docker.exec_command(

@@ -68,7 +68,7 @@ pub fn start(ws: Workspace, run: &Run, image: &str) -> Result<Stack> {
     docker.ensure_network(&network, &labels)?;
     step.done();
     db::start(&ws, &docker, Some(&network))?;
-    let files = db::files_to_apply(&ws)?;
+    let files = db::reset::files_to_apply(&ws)?;
     let secret = run_secret(run);
     let app = ws.config.stack_name("api");
     let env = vec![
@@ -94,7 +94,7 @@ pub fn start(ws: Workspace, run: &Run, image: &str) -> Result<Stack> {
             )
         });
         let step = progress::step("seeding the run's database (migrations, seed)");
-        let seeded = db::reset_local_files(&ws, &files);
+        let seeded = db::reset::reset_local_files(&ws, &files);
         if seeded.is_ok() {
             step.done();
         }
