@@ -187,21 +187,7 @@ pub fn collect(
 ) -> Result<BaseInputs> {
     let (members, member_dirs) = workspace_members(metadata);
     let member_names: BTreeSet<&str> = members.iter().map(|p| p.name.as_str()).collect();
-    let app_packages = app_packages(config, metadata);
-    if app_packages.is_empty() {
-        bail!(
-            "{}: no app packages: the workspace has no binary package and [workspace.metadata.xtask] names no app-packages",
-            root.join(workspace::ROOT_MANIFEST).display()
-        );
-    }
-    for package in &app_packages {
-        if !member_names.contains(package.as_str()) {
-            bail!(
-                "{}: [workspace.metadata.xtask] app-packages names `{package}`, which is not a workspace member",
-                root.join(workspace::ROOT_MANIFEST).display()
-            );
-        }
-    }
+    let app_packages = checked_app_packages(root, config, metadata, &member_names)?;
     let resolve = metadata
         .resolve
         .as_ref()
@@ -224,7 +210,6 @@ pub fn collect(
     let closure = graph::closure(resolve, &roots, resolver_v1);
 
     let mut inputs = Vec::new();
-    let mut stubs = Vec::new();
     let rules = ManifestRules {
         root,
         member_dirs: &member_dirs,
@@ -263,21 +248,7 @@ pub fn collect(
         let node = nodes
             .get(package.id.as_str())
             .with_context(|| format!("cargo metadata has no resolved node for {}", package.id))?;
-        let edges: Vec<graph::Edge<'_>> =
-            node.deps
-                .iter()
-                .filter_map(|dep| {
-                    let target = by_id.get(dep.pkg.as_str())?;
-                    Some(graph::Edge {
-                        dep,
-                        package_name: &target.name,
-                        version: &target.version,
-                        from_registry: target.source.as_deref().is_some_and(|s| {
-                            s.starts_with("registry+") || s.starts_with("sparse+")
-                        }),
-                    })
-                })
-                .collect();
+        let edges = edges(node, &by_id);
         let enabled: BTreeSet<&str> = node.features.iter().map(String::as_str).collect();
         let depth = file
             .parent()
@@ -300,22 +271,7 @@ pub fn collect(
     if let Some(package) = root_package {
         prune(package, &mut root_table, &root_manifest)?;
     }
-    let mut context_members: Vec<String> = in_context
-        .iter()
-        .filter_map(|p| p.manifest_path.parent())
-        .filter(|d| *d != root)
-        .map(|d| relative_slash(root, d))
-        .collect::<Result<_>>()?;
-    context_members.sort();
-    if let Some(Value::Table(workspace)) = root_table.get_mut("workspace") {
-        // Inherited settings are written out in each member; `exclude` and `default-members`
-        // do not apply to a build that names its packages.
-        workspace.retain(|key, _| key == "resolver" || key == "members");
-        workspace.insert(
-            "members".into(),
-            Value::Array(context_members.iter().cloned().map(Value::String).collect()),
-        );
-    }
+    restrict_workspace(root, &mut root_table, &in_context)?;
 
     // Manifests are independent: normalise them on every core (a 500-member workspace hashes
     // in about the time cargo metadata takes).
@@ -334,42 +290,84 @@ pub fn collect(
     let mut tables: Vec<Table> = per_member.into_iter().collect::<Result<_>>()?;
 
     // Which member declares a shared registry package stops mattering (graph::hoist_shared).
-    {
-        let host = graph::host_side(resolve, &closure, &by_id);
-        let mut packages: Vec<&Package> = Vec::new();
-        let mut refs: Vec<&mut Table> = Vec::new();
-        if let Some(package) = root_package {
-            packages.push(package);
-            refs.push(&mut root_table);
-        }
-        packages.extend(others.iter().copied());
-        refs.extend(tables.iter_mut());
-        let eligible: Vec<bool> = packages
-            .iter()
-            .map(|p| closure.contains(&p.id) && !host.contains(&p.id))
-            .collect();
-        let holder = packages
-            .iter()
-            .enumerate()
-            .filter(|(i, p)| eligible[*i] && app_packages.contains(&p.name))
-            .min_by_key(|(_, p)| &p.name)
-            .map(|(i, _)| i);
-        if let Some(holder) = holder {
-            graph::hoist_shared(&mut refs, &eligible, holder, image_platform);
-        }
-    }
+    let root_member = root_package.map(|package| (package, &mut root_table));
+    hoist_shared(
+        resolve,
+        &closure,
+        &by_id,
+        &app_packages,
+        root_member,
+        others.iter().copied().zip(tables.iter_mut()),
+        image_platform,
+    );
 
-    let root_canonical = toml::to_string(&root_table)
-        .with_context(|| format!("{}: cannot re-serialise", root_manifest.display()))?;
+    let (manifests, stubs) = manifest_inputs(
+        root,
+        &root_table,
+        root_package,
+        others.iter().copied().zip(&tables),
+    )?;
+    inputs.extend(manifests);
+
+    inputs.extend(cargo_config_inputs(root)?);
+
+    inputs.push(pruned_lock_input(root, &inputs, &stubs, prune_lock)?);
+
+    let rust_version = toolchain_and_extra_inputs(root, config, &mut inputs)?;
+
+    let build_args = vec![
+        ("CARGO_PROFILE".to_owned(), BUILT_PROFILE.to_owned()),
+        ("RUST_VERSION".to_owned(), rust_version),
+    ];
+    let mut context_names: Vec<&str> = in_context.iter().map(|p| p.name.as_str()).collect();
+    context_names.sort();
+    context_names.dedup();
+    inputs.extend(described_inputs(
+        &build_args,
+        &app_packages,
+        &context_names,
+        &stubs,
+    ));
+
+    inputs.sort_by(|a, b| a.name.cmp(&b.name));
+    let digests: BTreeMap<String, String> = inputs
+        .iter()
+        .map(|i| (i.name.clone(), i.digest()))
+        .collect();
+    let hash = combine(&digests);
+    Ok(BaseInputs {
+        inputs,
+        stubs,
+        member_stubs,
+        build_args,
+        hash,
+    })
+}
+
+/// The canonical text of each manifest the base builds, and the stub sources of their targets.
+fn manifest_inputs<'a>(
+    root: &Path,
+    root_table: &Table,
+    root_package: Option<&Package>,
+    others: impl Iterator<Item = (&'a Package, &'a Table)>,
+) -> Result<(Vec<Input>, Vec<Stub>)> {
+    let mut inputs = Vec::new();
+    let mut stubs = Vec::new();
+    let root_canonical = toml::to_string(root_table).with_context(|| {
+        format!(
+            "{}: cannot re-serialise",
+            root.join(workspace::ROOT_MANIFEST).display()
+        )
+    })?;
     inputs.push(file_input(
         "manifest:Cargo.toml",
         workspace::ROOT_MANIFEST,
         root_canonical.into_bytes(),
     ));
     if let Some(package) = root_package {
-        stubs.extend(stub_sources(root, root, package, &root_table)?);
+        stubs.extend(stub_sources(root, root, package, root_table)?);
     }
-    for (package, table) in others.iter().zip(&tables) {
+    for (package, table) in others {
         let relative = relative_slash(root, &package.manifest_path)?;
         let canonical = toml::to_string(table)
             .with_context(|| format!("{}: cannot re-serialise", package.manifest_path.display()))?;
@@ -386,19 +384,17 @@ pub fn collect(
     }
     stubs.sort();
     stubs.dedup();
+    Ok((inputs, stubs))
+}
 
-    for config_file in workspace::CARGO_CONFIG_FILES {
-        let path = root.join(config_file);
-        if path.exists() {
-            let text = std::fs::read_to_string(&path)?;
-            inputs.push(file_input(
-                config_file,
-                config_file,
-                normalise_cargo_config(&text, &path)?.into_bytes(),
-            ));
-        }
-    }
-
+/// Cargo.lock as cargo derives it for the staged context (the pruned manifests and stubs): the
+/// lockfile the base build accepts with --locked.
+fn pruned_lock_input(
+    root: &Path,
+    inputs: &[Input],
+    stubs: &[Stub],
+    prune_lock: &dyn Fn(&Staging<'_>) -> Result<String>,
+) -> Result<Input> {
     let lock_path = root.join(workspace::LOCKFILE);
     let lock = std::fs::read_to_string(&lock_path).map_err(|_| {
         anyhow::anyhow!(
@@ -419,12 +415,133 @@ pub fn collect(
         lockfile: &lock,
     };
     let pruned_lock = prune_lock(&staging).context("deriving the base context's Cargo.lock")?;
-    inputs.push(file_input(
+    Ok(file_input(
         "Cargo.lock",
         workspace::LOCKFILE,
         pruned_lock.into_bytes(),
-    ));
+    ))
+}
 
+/// The resolved dependency edges of `node`, each with the package it reaches.
+fn edges<'a>(node: &'a graph::Node, by_id: &BTreeMap<&str, &'a Package>) -> Vec<graph::Edge<'a>> {
+    node.deps
+        .iter()
+        .filter_map(|dep| {
+            let target = by_id.get(dep.pkg.as_str())?;
+            Some(graph::Edge {
+                dep,
+                package_name: &target.name,
+                version: &target.version,
+                from_registry: target
+                    .source
+                    .as_deref()
+                    .is_some_and(|s| s.starts_with("registry+") || s.starts_with("sparse+")),
+            })
+        })
+        .collect()
+}
+
+/// The root manifest's `[workspace]` as the base build needs it: its members are the context's,
+/// and only `resolver` stays beside them.
+fn restrict_workspace(root: &Path, root_table: &mut Table, in_context: &[&Package]) -> Result<()> {
+    let mut context_members: Vec<String> = in_context
+        .iter()
+        .filter_map(|p| p.manifest_path.parent())
+        .filter(|d| *d != root)
+        .map(|d| relative_slash(root, d))
+        .collect::<Result<_>>()?;
+    context_members.sort();
+    if let Some(Value::Table(workspace)) = root_table.get_mut("workspace") {
+        // Inherited settings are written out in each member; `exclude` and `default-members`
+        // do not apply to a build that names its packages.
+        workspace.retain(|key, _| key == "resolver" || key == "members");
+        workspace.insert(
+            "members".into(),
+            Value::Array(context_members.iter().cloned().map(Value::String).collect()),
+        );
+    }
+    Ok(())
+}
+
+/// The app packages (`[workspace.metadata.xtask] app-packages`, else the binary packages),
+/// each checked to be a member.
+fn checked_app_packages(
+    root: &Path,
+    config: &Config,
+    metadata: &Metadata,
+    member_names: &BTreeSet<&str>,
+) -> Result<Vec<String>> {
+    let app_packages = app_packages(config, metadata);
+    if app_packages.is_empty() {
+        bail!(
+            "{}: no app packages: the workspace has no binary package and [workspace.metadata.xtask] names no app-packages",
+            root.join(workspace::ROOT_MANIFEST).display()
+        );
+    }
+    for package in &app_packages {
+        if !member_names.contains(package.as_str()) {
+            bail!(
+                "{}: [workspace.metadata.xtask] app-packages names `{package}`, which is not a workspace member",
+                root.join(workspace::ROOT_MANIFEST).display()
+            );
+        }
+    }
+    Ok(app_packages)
+}
+
+/// Hoists the registry packages that several app-side members share into one holder, the first
+/// app package by name (graph::hoist_shared), so which member declares one stops mattering.
+fn hoist_shared<'a>(
+    resolve: &graph::Resolve,
+    closure: &BTreeSet<String>,
+    by_id: &BTreeMap<&str, &Package>,
+    app_packages: &[String],
+    root_member: Option<(&'a Package, &'a mut Table)>,
+    others: impl Iterator<Item = (&'a Package, &'a mut Table)>,
+    image_platform: &graph::Platform,
+) {
+    let host = graph::host_side(resolve, closure, by_id);
+    let (packages, mut refs): (Vec<&Package>, Vec<&mut Table>) =
+        root_member.into_iter().chain(others).unzip();
+    let eligible: Vec<bool> = packages
+        .iter()
+        .map(|p| closure.contains(&p.id) && !host.contains(&p.id))
+        .collect();
+    let holder = packages
+        .iter()
+        .enumerate()
+        .filter(|(i, p)| eligible[*i] && app_packages.contains(&p.name))
+        .min_by_key(|(_, p)| &p.name)
+        .map(|(i, _)| i);
+    if let Some(holder) = holder {
+        graph::hoist_shared(&mut refs, &eligible, holder, image_platform);
+    }
+}
+
+/// The cargo configuration files, normalised.
+fn cargo_config_inputs(root: &Path) -> Result<Vec<Input>> {
+    let mut inputs = Vec::new();
+    for config_file in workspace::CARGO_CONFIG_FILES {
+        let path = root.join(config_file);
+        if path.exists() {
+            let text = std::fs::read_to_string(&path)?;
+            inputs.push(file_input(
+                config_file,
+                config_file,
+                normalise_cargo_config(&text, &path)?.into_bytes(),
+            ));
+        }
+    }
+    Ok(inputs)
+}
+
+/// Dockerfile.base, the pinned toolchain and the extra `base-inputs`; returns the toolchain's
+/// channel, a build argument of the base.
+fn toolchain_and_extra_inputs(
+    root: &Path,
+    config: &Config,
+    inputs: &mut Vec<Input>,
+) -> Result<String> {
     inputs.push(match raw_file(root, workspace::BASE_DOCKERFILE) {
         Ok(input) => input,
         // Another workspace measured with --workspace may have none: the hash still works,
@@ -452,11 +569,18 @@ pub fn collect(
         })?;
         inputs.push(input);
     }
+    Ok(rust_version)
+}
 
-    let build_args = vec![
-        ("CARGO_PROFILE".to_owned(), BUILT_PROFILE.to_owned()),
-        ("RUST_VERSION".to_owned(), rust_version),
-    ];
+/// The inputs that describe the build rather than a file: its arguments, the platform, the
+/// scheme's version, the app packages, the context's members and the stub sources' layout.
+fn described_inputs(
+    build_args: &[(String, String)],
+    app_packages: &[String],
+    context_names: &[&str],
+    stubs: &[(String, &str)],
+) -> Vec<Input> {
+    let mut inputs = Vec::new();
     let build_args_text: String = build_args
         .iter()
         .map(|(k, v)| format!("{k}={v}\n"))
@@ -483,9 +607,6 @@ pub fn collect(
         CONTEXT_PACKAGES,
         packages.into_bytes(),
     ));
-    let mut context_names: Vec<&str> = in_context.iter().map(|p| p.name.as_str()).collect();
-    context_names.sort();
-    context_names.dedup();
     let members_text: String = context_names.iter().map(|m| format!("{m}\n")).collect();
     inputs.push(file_input(
         "members",
@@ -501,20 +622,7 @@ pub fn collect(
         content: stub_layout.into_bytes(),
         context_path: None,
     });
-
-    inputs.sort_by(|a, b| a.name.cmp(&b.name));
-    let digests: BTreeMap<String, String> = inputs
-        .iter()
-        .map(|i| (i.name.clone(), i.digest()))
-        .collect();
-    let hash = combine(&digests);
-    Ok(BaseInputs {
-        inputs,
-        stubs,
-        member_stubs,
-        build_args,
-        hash,
-    })
+    inputs
 }
 
 /// The workspace's member packages and their directories.
