@@ -16,6 +16,11 @@ use sha2::{Digest, Sha256};
 use toml::{Table, Value};
 
 use super::graph;
+use inputs::{
+    cargo_config_inputs, described_inputs, manifest_inputs, pruned_lock_input,
+    toolchain_and_extra_inputs,
+};
+use normalise::{ManifestRules, lexical_normalise, normalise_cargo_config};
 use xtask_core::{
     files::hex,
     workspace::{self, Config},
@@ -24,44 +29,10 @@ use xtask_core::{
 /// Bumped whenever the normalisation rules change, so old tags are not reused by mistake.
 const SCHEME: &str = "openeu-base-hash v4";
 
-/// Keys of `[package]` (and `[workspace.package]`) that cannot affect compiled dependencies.
-const DROPPED_PACKAGE_KEYS: [&str; 15] = [
-    "description",
-    // The lockfile holds the resolution; the pinned toolchain is hashed on its own.
-    "rust-version",
-    "authors",
-    "readme",
-    "repository",
-    "keywords",
-    "categories",
-    "documentation",
-    "homepage",
-    "license",
-    "license-file",
-    "metadata",
-    "publish",
-    "include",
-    "exclude",
-];
-
 /// The profile the base image builds (the `CARGO_PROFILE` build argument). Only it and the
 /// profiles it inherits from can change what the base compiles; every other profile table,
 /// `dev`, `test` and custom ones alike, is dropped.
 const BUILT_PROFILE: &str = "release";
-
-/// Top-level manifest tables that cannot affect compiled dependencies.
-const DROPPED_TABLES: [&str; 2] = ["lints", "badges"];
-
-const DEPENDENCY_TABLES: [&str; 5] = [
-    "dependencies",
-    "dev-dependencies",
-    "build-dependencies",
-    "dev_dependencies",
-    "build_dependencies",
-];
-
-/// The version every workspace member gets in the base context.
-const MASKED_VERSION: &str = "0.0.0";
 
 /// Where the build context keeps what xtask tells Dockerfile.base.
 pub const CONTEXT_PACKAGES: &str = ".xtask/packages";
@@ -344,84 +315,6 @@ pub fn collect(
     })
 }
 
-/// The canonical text of each manifest the base builds, and the stub sources of their targets.
-fn manifest_inputs<'a>(
-    root: &Path,
-    root_table: &Table,
-    root_package: Option<&Package>,
-    others: impl Iterator<Item = (&'a Package, &'a Table)>,
-) -> Result<(Vec<Input>, Vec<Stub>)> {
-    let mut inputs = Vec::new();
-    let mut stubs = Vec::new();
-    let root_canonical = toml::to_string(root_table).with_context(|| {
-        format!(
-            "{}: cannot re-serialise",
-            root.join(workspace::ROOT_MANIFEST).display()
-        )
-    })?;
-    inputs.push(file_input(
-        "manifest:Cargo.toml",
-        workspace::ROOT_MANIFEST,
-        root_canonical.into_bytes(),
-    ));
-    if let Some(package) = root_package {
-        stubs.extend(stub_sources(root, root, package, root_table)?);
-    }
-    for (package, table) in others {
-        let relative = relative_slash(root, &package.manifest_path)?;
-        let canonical = toml::to_string(table)
-            .with_context(|| format!("{}: cannot re-serialise", package.manifest_path.display()))?;
-        inputs.push(file_input(
-            &format!("manifest:{relative}"),
-            &relative,
-            canonical.into_bytes(),
-        ));
-        let dir = package
-            .manifest_path
-            .parent()
-            .context("manifest path has no parent")?;
-        stubs.extend(stub_sources(root, dir, package, table)?);
-    }
-    stubs.sort();
-    stubs.dedup();
-    Ok((inputs, stubs))
-}
-
-/// Cargo.lock as cargo derives it for the staged context (the pruned manifests and stubs): the
-/// lockfile the base build accepts with --locked.
-fn pruned_lock_input(
-    root: &Path,
-    inputs: &[Input],
-    stubs: &[Stub],
-    prune_lock: &dyn Fn(&Staging<'_>) -> Result<String>,
-) -> Result<Input> {
-    let lock_path = root.join(workspace::LOCKFILE);
-    let lock = std::fs::read_to_string(&lock_path).map_err(|_| {
-        anyhow::anyhow!(
-            "{} is missing: run `cargo generate-lockfile` and commit it (the base image is built with --locked)",
-            lock_path.display()
-        )
-    })?;
-    let staging = Staging {
-        files: inputs
-            .iter()
-            .filter_map(|i| Some((i.context_path.clone()?, i.content.clone())))
-            .chain(
-                stubs
-                    .iter()
-                    .map(|(path, content)| (path.clone(), content.as_bytes().to_vec())),
-            )
-            .collect(),
-        lockfile: &lock,
-    };
-    let pruned_lock = prune_lock(&staging).context("deriving the base context's Cargo.lock")?;
-    Ok(file_input(
-        "Cargo.lock",
-        workspace::LOCKFILE,
-        pruned_lock.into_bytes(),
-    ))
-}
-
 /// The resolved dependency edges of `node`, each with the package it reaches.
 fn edges<'a>(node: &'a graph::Node, by_id: &BTreeMap<&str, &'a Package>) -> Vec<graph::Edge<'a>> {
     node.deps
@@ -516,113 +409,6 @@ fn hoist_shared<'a>(
     if let Some(holder) = holder {
         graph::hoist_shared(&mut refs, &eligible, holder, image_platform);
     }
-}
-
-/// The cargo configuration files, normalised.
-fn cargo_config_inputs(root: &Path) -> Result<Vec<Input>> {
-    let mut inputs = Vec::new();
-    for config_file in workspace::CARGO_CONFIG_FILES {
-        let path = root.join(config_file);
-        if path.exists() {
-            let text = std::fs::read_to_string(&path)?;
-            inputs.push(file_input(
-                config_file,
-                config_file,
-                normalise_cargo_config(&text, &path)?.into_bytes(),
-            ));
-        }
-    }
-    Ok(inputs)
-}
-
-/// Dockerfile.base, the pinned toolchain and the extra `base-inputs`; returns the toolchain's
-/// channel, a build argument of the base.
-fn toolchain_and_extra_inputs(
-    root: &Path,
-    config: &Config,
-    inputs: &mut Vec<Input>,
-) -> Result<String> {
-    inputs.push(match raw_file(root, workspace::BASE_DOCKERFILE) {
-        Ok(input) => input,
-        // Another workspace measured with --workspace may have none: the hash still works,
-        // `base build` names the missing file.
-        Err(_) if !root.join(workspace::BASE_DOCKERFILE).exists() => Input {
-            name: workspace::BASE_DOCKERFILE.into(),
-            content: b"absent".to_vec(),
-            context_path: None,
-        },
-        Err(err) => return Err(err),
-    });
-    let toolchain_name = workspace::toolchain_file(root).with_context(|| {
-        format!(
-            "{} (or the legacy rust-toolchain) pins the toolchain of the base image; create it",
-            workspace::TOOLCHAIN_FILE
-        )
-    })?;
-    let toolchain = raw_file(root, toolchain_name)?;
-    let rust_version =
-        workspace::toolchain_channel(&toolchain.content, &root.join(toolchain_name))?;
-    inputs.push(toolchain);
-    for extra in &config.base_inputs {
-        let input = raw_file(root, extra).with_context(|| {
-            format!("[workspace.metadata.xtask] base-inputs names `{extra}`, which cannot be read")
-        })?;
-        inputs.push(input);
-    }
-    Ok(rust_version)
-}
-
-/// The inputs that describe the build rather than a file: its arguments, the platform, the
-/// scheme's version, the app packages, the context's members and the stub sources' layout.
-fn described_inputs(
-    build_args: &[(String, String)],
-    app_packages: &[String],
-    context_names: &[&str],
-    stubs: &[(String, &str)],
-) -> Vec<Input> {
-    let mut inputs = Vec::new();
-    let build_args_text: String = build_args
-        .iter()
-        .map(|(k, v)| format!("{k}={v}\n"))
-        .collect();
-    inputs.push(Input {
-        name: "build-args".into(),
-        content: build_args_text.into_bytes(),
-        context_path: None,
-    });
-    inputs.push(Input {
-        name: "platform".into(),
-        content: platform().into_bytes(),
-        context_path: None,
-    });
-    inputs.push(Input {
-        name: "scheme".into(),
-        content: SCHEME.as_bytes().to_vec(),
-        context_path: None,
-    });
-
-    let packages: String = app_packages.iter().map(|p| format!("{p}\n")).collect();
-    inputs.push(file_input(
-        "app-packages",
-        CONTEXT_PACKAGES,
-        packages.into_bytes(),
-    ));
-    let members_text: String = context_names.iter().map(|m| format!("{m}\n")).collect();
-    inputs.push(file_input(
-        "members",
-        CONTEXT_MEMBERS,
-        members_text.into_bytes(),
-    ));
-    let stub_layout: String = stubs
-        .iter()
-        .map(|(path, content)| format!("{path}\t{content:?}\n"))
-        .collect();
-    inputs.push(Input {
-        name: "stubs".into(),
-        content: stub_layout.into_bytes(),
-        context_path: None,
-    });
-    inputs
 }
 
 /// The workspace's member packages and their directories.
@@ -785,212 +571,6 @@ fn relative_slash(root: &Path, path: &Path) -> Result<String> {
         .join("/"))
 }
 
-/// How manifests are normalised: which path dependencies are members, where the workspace ends.
-pub struct ManifestRules<'a> {
-    pub root: &'a Path,
-    pub member_dirs: &'a BTreeSet<PathBuf>,
-}
-
-impl ManifestRules<'_> {
-    /// The canonical form of one manifest: parsed (comments and formatting gone), keys sorted,
-    /// descriptive keys dropped, member versions masked.
-    /// Returns the canonical text and the normalised table it was written from.
-    pub fn normalise(&self, text: &str, file: &Path, is_member: bool) -> Result<(String, Table)> {
-        let mut manifest: Table = toml::from_str(text).map_err(|err| {
-            anyhow::anyhow!(
-                "{}: malformed manifest: {}",
-                file.display(),
-                err.to_string().trim_end()
-            )
-        })?;
-        let dir = file.parent().context("manifest path has no parent")?;
-        for table in DROPPED_TABLES {
-            manifest.remove(table);
-        }
-        if let Some(Value::Table(profiles)) = manifest.get_mut("profile") {
-            keep_built_profile(profiles, BUILT_PROFILE);
-            if profiles.is_empty() {
-                manifest.remove("profile");
-            }
-        }
-        if let Some(Value::Table(package)) = manifest.get_mut("package") {
-            drop_descriptive_keys(package);
-            if is_member && matches!(package.get("version"), Some(Value::String(_))) {
-                package.insert("version".into(), Value::String(MASKED_VERSION.into()));
-            }
-        }
-        self.visit_dependency_tables(&mut manifest, dir, file)?;
-        if let Some(Value::Table(target)) = manifest.get_mut("target") {
-            for (_, platform) in target.iter_mut() {
-                if let Value::Table(platform) = platform {
-                    self.visit_dependency_tables(platform, dir, file)?;
-                }
-            }
-        }
-        for section in ["patch", "replace"] {
-            if let Some(Value::Table(table)) = manifest.get_mut(section) {
-                for (_, entries) in table.iter_mut() {
-                    if let Value::Table(entries) = entries {
-                        self.check_path_dependencies(entries, dir, file, section)?;
-                    }
-                }
-            }
-        }
-        if let Some(Value::Table(workspace)) = manifest.get_mut("workspace") {
-            workspace.remove("metadata");
-            workspace.remove("lints");
-            if let Some(Value::Table(package)) = workspace.get_mut("package") {
-                drop_descriptive_keys(package);
-                if package.contains_key("version") {
-                    package.insert("version".into(), Value::String(MASKED_VERSION.into()));
-                }
-            }
-            if let Some(Value::Table(deps)) = workspace.get_mut("dependencies") {
-                self.check_path_dependencies(deps, dir, file, "workspace.dependencies")?;
-            }
-        }
-        let canonical = toml::to_string(&manifest)
-            .with_context(|| format!("{}: cannot re-serialise", file.display()))?;
-        Ok((canonical, manifest))
-    }
-
-    fn visit_dependency_tables(&self, table: &mut Table, dir: &Path, file: &Path) -> Result<()> {
-        for key in DEPENDENCY_TABLES {
-            if let Some(Value::Table(deps)) = table.get_mut(key) {
-                self.check_path_dependencies(deps, dir, file, key)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Path dependencies must stay inside the workspace (the base context holds nothing else),
-    /// and a member's version requirement is dropped because member versions are masked.
-    fn check_path_dependencies(
-        &self,
-        deps: &mut Table,
-        dir: &Path,
-        file: &Path,
-        section: &str,
-    ) -> Result<()> {
-        for (name, spec) in deps.iter_mut() {
-            let Value::Table(spec) = spec else { continue };
-            let Some(Value::String(path)) = spec.get("path") else {
-                continue;
-            };
-            let target = lexical_normalise(&dir.join(path));
-            if !target.starts_with(self.root) {
-                bail!(
-                    "{}: [{section}] `{name}` has path = {path:?}, outside the workspace ({}); move the crate into the workspace or depend on a published version",
-                    file.display(),
-                    self.root.display()
-                );
-            }
-            if !self.member_dirs.contains(&target) {
-                bail!(
-                    "{}: [{section}] `{name}` has path = {path:?}, which is not a workspace member; add it to [workspace] members",
-                    file.display()
-                );
-            }
-            spec.remove("version");
-        }
-        Ok(())
-    }
-}
-
-/// Keeps `built` and the chain of profiles it `inherits` from; drops every other profile.
-fn keep_built_profile(profiles: &mut Table, built: &str) {
-    let mut chain = vec![built.to_owned()];
-    let mut current = built.to_owned();
-    while let Some(parent) = profiles
-        .get(&current)
-        .and_then(|p| p.get("inherits"))
-        .and_then(Value::as_str)
-    {
-        if chain.iter().any(|c| c == parent) {
-            break;
-        }
-        chain.push(parent.to_owned());
-        current = parent.to_owned();
-    }
-    profiles.retain(|name, _| chain.iter().any(|c| c == name));
-}
-
-fn drop_descriptive_keys(package: &mut Table) {
-    for key in DROPPED_PACKAGE_KEYS {
-        package.remove(key);
-    }
-}
-
-/// `a/b/../c` → `a/c` without touching the file system (the target may not exist).
-fn lexical_normalise(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for component in path.components() {
-        match component {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
-}
-
-/// Masks member versions in Cargo.lock, editing lines so the file keeps cargo's exact format
-/// (cargo's `--locked` compares the text). External packages are untouched.
-pub fn mask_lockfile(lock: &str, members: &BTreeSet<&str>) -> String {
-    let mut out = String::with_capacity(lock.len());
-    for (i, block) in lock.split("\n[[package]]\n").enumerate() {
-        if i > 0 {
-            out.push_str("\n[[package]]\n");
-        }
-        let name = block
-            .lines()
-            .find_map(|l| l.strip_prefix("name = \"")?.strip_suffix('"'));
-        let is_member = i > 0
-            && name.is_some_and(|n| members.contains(n))
-            && !block.lines().any(|l| l.starts_with("source = "));
-        let mut lines = Vec::new();
-        for line in block.split('\n') {
-            if is_member && line.starts_with("version = \"") {
-                lines.push(format!("version = \"{MASKED_VERSION}\""));
-            } else if let Some(entry) = line.strip_prefix(" \"").and_then(|l| l.strip_suffix("\","))
-            {
-                lines.push(format!(" \"{}\",", mask_dependency_entry(entry, members)));
-            } else {
-                lines.push(line.to_owned());
-            }
-        }
-        out.push_str(&lines.join("\n"));
-    }
-    out
-}
-
-/// A `dependencies` entry is `name`, `name version` or `name version (source)`; only a member,
-/// which has no source, gets its version masked.
-fn mask_dependency_entry(entry: &str, members: &BTreeSet<&str>) -> String {
-    let mut words = entry.split(' ');
-    match (words.next(), words.next(), words.next()) {
-        (Some(name), Some(_version), None) if members.contains(name) => {
-            format!("{name} {MASKED_VERSION}")
-        }
-        _ => entry.to_owned(),
-    }
-}
-
-/// `.cargo/config.toml` without comments or formatting; `[alias]` cannot change a build.
-pub fn normalise_cargo_config(text: &str, file: &Path) -> Result<String> {
-    let mut config: Table = toml::from_str(text).map_err(|err| {
-        anyhow::anyhow!(
-            "{}: malformed cargo config: {}",
-            file.display(),
-            err.to_string().trim_end()
-        )
-    })?;
-    config.remove("alias");
-    Ok(toml::to_string(&config)?)
-}
-
 /// Rust's name for the image's platform: what `cargo metadata --filter-platform` keeps.
 pub fn image_triple() -> &'static str {
     match std::env::consts::ARCH {
@@ -1044,6 +624,9 @@ fn stub_sources(root: &Path, dir: &Path, package: &Package, manifest: &Table) ->
     }
     Ok(stubs)
 }
+
+mod inputs;
+mod normalise;
 
 #[cfg(test)]
 mod tests;

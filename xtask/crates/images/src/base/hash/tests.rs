@@ -1,32 +1,6 @@
 //! The tests of the base key's normalisation.
 
-use super::*;
-
-fn members() -> BTreeSet<&'static str> {
-    ["app", "lib-a"].into_iter().collect()
-}
-
-#[test]
-fn lockfile_masking_touches_only_members() {
-    let lock = "# header\nversion = 4\n\n[[package]]\nname = \"app\"\nversion = \"1.2.3\"\ndependencies = [\n \"lib-a 0.4.0\",\n \"serde\",\n]\n\n[[package]]\nname = \"serde\"\nversion = \"1.0.0\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\nchecksum = \"ab\"\n";
-    let masked = mask_lockfile(lock, &members());
-    assert!(masked.contains("name = \"app\"\nversion = \"0.0.0\""));
-    assert!(masked.contains(" \"lib-a 0.0.0\","));
-    assert!(masked.contains("name = \"serde\"\nversion = \"1.0.0\""));
-    assert!(masked.starts_with("# header\nversion = 4\n"));
-}
-
-#[test]
-fn dependency_entry_with_source_is_external() {
-    assert_eq!(
-        mask_dependency_entry("app 1.0.0 (registry+x)", &members()),
-        "app 1.0.0 (registry+x)"
-    );
-    assert_eq!(
-        mask_dependency_entry("serde 1.0.0", &members()),
-        "serde 1.0.0"
-    );
-}
+use super::{normalise::*, *};
 
 #[test]
 fn malformed_manifest_names_file_and_line() {
