@@ -1,6 +1,6 @@
 //! The tests of the base image command's pure parts.
 
-use super::*;
+use super::pin::*;
 
 #[test]
 fn loopback_registries_are_named_in_pins() {
