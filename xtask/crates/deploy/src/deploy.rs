@@ -35,6 +35,7 @@ use xtask_data::db::push;
 use xtask_images::{base, image};
 
 use crate::flags;
+use preflight::Preflight;
 use render::{Kind, Source, Status};
 use report::{Phases, Report};
 use settings::{HOOK_URL, Settings};
@@ -156,40 +157,7 @@ impl flags::DeployRun {
 
         // Build, smoke and push (image-backed), or nothing to build here (Git-backed).
         let source = if image_backed {
-            let image_url = match &self.image {
-                Some(reference) => reference.clone(),
-                None => {
-                    let built = phases.time("build", || {
-                        docker.require_engine()?;
-                        // The build retags `<app>:latest`, as `up` does: under the stack's lock,
-                        // like every local step. Released before smoke, whose isolated stack
-                        // is its own (a second flock in this process would wait on the first).
-                        let _lock = xtask_core::lock::stack(ws, "deploy")?;
-                        image::build(ws, &docker)
-                    })?;
-                    if !self.skip_smoke {
-                        // The image that ships is the image that passed every smoke check.
-                        phases.time("smoke", || {
-                            xtask_stack::smoke::verify_image(ws, &built.image)
-                        })?;
-                        report.smoke.ran = true;
-                        report.smoke.image = Some(built.image.clone());
-                    }
-                    let digest =
-                        phases.time("push", || base::push_image(ws, &docker, &built.image))?;
-                    format!("{}@{digest}", ws.config.app_repository())
-                }
-            };
-            let digest = image_url
-                .split_once('@')
-                .map(|(_, d)| d.to_owned())
-                .context("--image must be pinned by digest: <registry>/<name>@sha256:…")?;
-            report.image = Some(image_url.clone());
-            report.digest = Some(digest.clone());
-            Source::Image {
-                url: image_url,
-                digest,
-            }
+            self.ship_image(ws, &docker, phases, report)?
         } else {
             Source::Commit(pre.head.clone())
         };
@@ -198,35 +166,7 @@ impl flags::DeployRun {
         report.migrations_applied = pre.plan.pending_versions();
 
         let deploy = phases.time("trigger", || {
-            let step = progress::step("triggering the deploy");
-            let deploy = if self.via_hook {
-                let hook = settings
-                    .hook_url
-                    .as_deref()
-                    .with_context(|| format!("--via-hook needs {HOOK_URL}"))?;
-                progress::note(format!("deploy hook {}", https::mask_query_secret(hook)));
-                // An image-backed service's hook deploys the image named by `imgURL`.
-                let hook = match &source {
-                    Source::Image { url, .. } => format!(
-                        "{hook}{}imgURL={}",
-                        if hook.contains('?') { '&' } else { '?' },
-                        encoding::percent_encode(url)
-                    ),
-                    Source::Commit(_) => hook.to_owned(),
-                };
-                match render::trigger_hook(&client, &hook)? {
-                    Some(id) => api.deploy(&service_id, &id)?,
-                    None => api
-                        .deploys(&service_id, &[], 20)?
-                        .into_iter()
-                        .find(|d| !pre.known.contains(&d.id))
-                        .context("the deploy hook answered, but Render lists no new deploy")?,
-                }
-            } else {
-                api.trigger(&service_id, &source, &pre.known)?
-            };
-            step.done_with(&format!("{} ({})", deploy.id, deploy.status));
-            Ok(deploy)
+            self.trigger(&settings, &client, &api, &service_id, &source, &pre)
         })?;
         report.deploy_id = Some(deploy.id.clone());
 
@@ -265,6 +205,109 @@ impl flags::DeployRun {
             ));
         }
 
+        self.verify_or_roll_back(ws, &client, &api, &service_id, &pre, &done, phases, report)
+    }
+
+    /// The image to ship, pinned by digest: `--image`, or the current one built, smoke-tested
+    /// (the image that ships is the image that passed) and pushed.
+    fn ship_image(
+        &self,
+        ws: &Workspace,
+        docker: &Docker<'_>,
+        phases: &mut Phases,
+        report: &mut Report,
+    ) -> Result<Source> {
+        let image_url = match &self.image {
+            Some(reference) => reference.clone(),
+            None => {
+                let built = phases.time("build", || {
+                    docker.require_engine()?;
+                    // The build retags `<app>:latest`, as `up` does: under the stack's lock,
+                    // like every local step. Released before smoke, whose isolated stack
+                    // is its own (a second flock in this process would wait on the first).
+                    let _lock = xtask_core::lock::stack(ws, "deploy")?;
+                    image::build(ws, docker)
+                })?;
+                if !self.skip_smoke {
+                    // The image that ships is the image that passed every smoke check.
+                    phases.time("smoke", || {
+                        xtask_stack::smoke::verify_image(ws, &built.image)
+                    })?;
+                    report.smoke.ran = true;
+                    report.smoke.image = Some(built.image.clone());
+                }
+                let digest = phases.time("push", || base::push_image(ws, docker, &built.image))?;
+                format!("{}@{digest}", ws.config.app_repository())
+            }
+        };
+        let digest = image_url
+            .split_once('@')
+            .map(|(_, d)| d.to_owned())
+            .context("--image must be pinned by digest: <registry>/<name>@sha256:…")?;
+        report.image = Some(image_url.clone());
+        report.digest = Some(digest.clone());
+        Ok(Source::Image {
+            url: image_url,
+            digest,
+        })
+    }
+
+    /// Starts the deploy: through Render's API, or `--via-hook` through the deploy hook and then
+    /// the deploy it created.
+    fn trigger(
+        &self,
+        settings: &Settings,
+        client: &https::Client,
+        api: &render::Api,
+        service_id: &str,
+        source: &Source,
+        pre: &Preflight,
+    ) -> Result<render::Deploy> {
+        let step = progress::step("triggering the deploy");
+        let deploy = if self.via_hook {
+            let hook = settings
+                .hook_url
+                .as_deref()
+                .with_context(|| format!("--via-hook needs {HOOK_URL}"))?;
+            progress::note(format!("deploy hook {}", https::mask_query_secret(hook)));
+            // An image-backed service's hook deploys the image named by `imgURL`.
+            let hook = match source {
+                Source::Image { url, .. } => format!(
+                    "{hook}{}imgURL={}",
+                    if hook.contains('?') { '&' } else { '?' },
+                    encoding::percent_encode(url)
+                ),
+                Source::Commit(_) => hook.to_owned(),
+            };
+            match render::trigger_hook(client, &hook)? {
+                Some(id) => api.deploy(service_id, &id)?,
+                None => api
+                    .deploys(service_id, &[], 20)?
+                    .into_iter()
+                    .find(|d| !pre.known.contains(&d.id))
+                    .context("the deploy hook answered, but Render lists no new deploy")?,
+            }
+        } else {
+            api.trigger(service_id, source, &pre.known)?
+        };
+        step.done_with(&format!("{} ({})", deploy.id, deploy.status));
+        Ok(deploy)
+    }
+
+    /// Verifies the public URL of the live deploy; when that fails, rolls back on request
+    /// (`--rollback-on-failure`) and says which exit it is.
+    #[allow(clippy::too_many_arguments)]
+    fn verify_or_roll_back(
+        &self,
+        ws: &Workspace,
+        client: &https::Client,
+        api: &render::Api,
+        service_id: &str,
+        pre: &Preflight,
+        done: &render::Deploy,
+        phases: &mut Phases,
+        report: &mut Report,
+    ) -> Result<()> {
         let url = pre
             .service
             .url
@@ -273,7 +316,7 @@ impl flags::DeployRun {
         let verified = phases.time("verify", || {
             let step = progress::step(format!("verifying {url}"));
             let result = verify::verify(
-                &client,
+                client,
                 &url,
                 &pre.head,
                 (!self.skip_smoke).then_some(ws),
@@ -305,9 +348,9 @@ impl flags::DeployRun {
                 ));
                 phases.time("rollback", || {
                     rollback::roll_back(
-                        &api,
-                        &client,
-                        &service_id,
+                        api,
+                        client,
+                        service_id,
                         &pre.service,
                         previous,
                         self.timeout,
