@@ -39,6 +39,16 @@ pub(super) struct Preflight {
     pub(super) _lock: Option<lock::Lock>,
 }
 
+/// What the preflight read of the Render service.
+#[derive(Default)]
+struct ServiceState {
+    service: Option<Service>,
+    live: Option<Deploy>,
+    running: Vec<Deploy>,
+    known: BTreeSet<String>,
+    env: Option<Comparison>,
+}
+
 impl flags::DeployRun {
     /// Every check before anything changes; all problems are reported at once.
     pub(super) fn preflight(
@@ -56,6 +66,63 @@ impl flags::DeployRun {
                     .to_owned(),
             );
         }
+        let head = self.git_checks(ws, &mut problems);
+        // The generated-file checks (seed rendering, base hashing) take the longest and need no
+        // network: they run beside the API and database checks, on a workspace of their own
+        // (a `Workspace` holds a shell and is not shared across threads).
+        let generated = {
+            let root = ws.root.clone();
+            let labels = ws.labels.clone();
+            std::thread::spawn(move || match Workspace::open(Some(root), labels) {
+                Ok(ws) => generated_files_problems(&ws),
+                Err(err) => vec![format!("{err:#}")],
+            })
+        };
+
+        let mut notes = Vec::new();
+        let ServiceState {
+            service,
+            live,
+            running,
+            known,
+            env,
+        } = self.service_checks(ws, settings, client, docker, &mut problems, &mut notes);
+
+        let (plan, conn, held) = self.database_checks(ws, settings, &head, &mut problems);
+
+        problems.extend(
+            generated
+                .join()
+                .unwrap_or_else(|_| vec!["the generated-file checks panicked".to_owned()]),
+        );
+        if !problems.is_empty() {
+            drop(held);
+            return Err(fail(
+                exit::PREFLIGHT,
+                format!(
+                    "preflight found {} problem(s); nothing was changed:\n  - {}",
+                    problems.len(),
+                    problems.join("\n  - ")
+                ),
+            ));
+        }
+        step.done();
+        Ok(Preflight {
+            service: service.expect("no problems means the service was read"),
+            head,
+            live,
+            running,
+            known,
+            plan: plan.expect("no problems means the migrations were planned"),
+            conn: conn.expect("no problems means the database URL parsed"),
+            notes,
+            env,
+            _lock: held,
+        })
+    }
+
+    /// The commit that ships, and a clean tree (unless `--allow-dirty` with `--dry-run`).
+    fn git_checks(&self, ws: &Workspace, problems: &mut Vec<String>) -> String {
         let sh = &ws.sh;
         let head = xshell::cmd!(sh, "git rev-parse HEAD")
             .quiet()
@@ -80,24 +147,21 @@ impl flags::DeployRun {
                 files.join(", ")
             ));
         }
-        // The generated-file checks (seed rendering, base hashing) take the longest and need no
-        // network: they run beside the API and database checks, on a workspace of their own
-        // (a `Workspace` holds a shell and is not shared across threads).
-        let generated = {
-            let root = ws.root.clone();
-            let labels = ws.labels.clone();
-            std::thread::spawn(move || match Workspace::open(Some(root), labels) {
-                Ok(ws) => generated_files_problems(&ws),
-                Err(err) => vec![format!("{err:#}")],
-            })
-        };
+        head
+    }
 
-        let mut service = None;
-        let mut live = None;
-        let mut running = Vec::new();
-        let mut known = BTreeSet::new();
-        let mut notes = Vec::new();
-        let mut env = None;
+    /// The Render side: the service (not suspended), its variables against the env spec, its
+    /// deploys (the live one, any in progress) and where its image or commit comes from.
+    fn service_checks(
+        &self,
+        ws: &Workspace,
+        settings: &Settings,
+        client: &https::Client,
+        docker: &Docker<'_>,
+        problems: &mut Vec<String>,
+        notes: &mut Vec<String>,
+    ) -> ServiceState {
+        let mut state = ServiceState::default();
         if let Ok((api, id)) = settings.api(client) {
             match api.service(&id) {
                 Ok(found) => {
@@ -112,7 +176,7 @@ impl flags::DeployRun {
                             let found = env_vars(settings.spec_target, &vars);
                             problems.extend(found.problems);
                             notes.extend(found.notes);
-                            env = Some(found.comparison);
+                            state.env = Some(found.comparison);
                         }
                         Err(err) => {
                             problems.push(format!("reading the service's env vars: {err:#}"));
@@ -120,17 +184,18 @@ impl flags::DeployRun {
                     }
                     match api.deploys(&id, &[], 20) {
                         Ok(deploys) => {
-                            known = deploys.iter().map(|d| d.id.clone()).collect();
-                            live = deploys.iter().find(|d| d.status == Status::Live).cloned();
-                            running = deploys
+                            state.known = deploys.iter().map(|d| d.id.clone()).collect();
+                            state.live = deploys.iter().find(|d| d.status == Status::Live).cloned();
+                            state.running = deploys
                                 .into_iter()
                                 .filter(|d| d.status.in_progress())
                                 .collect();
                         }
                         Err(err) => problems.push(format!("listing deploys: {err:#}")),
                     }
-                    if !running.is_empty() && !self.wait_for_running && !self.dry_run {
-                        let names: Vec<String> = running
+                    if !state.running.is_empty() && !self.wait_for_running && !self.dry_run {
+                        let names: Vec<String> = state
+                            .running
                             .iter()
                             .map(|d| format!("{} ({}, {})", d.id, d.status, d.what()))
                             .collect();
@@ -148,12 +213,23 @@ impl flags::DeployRun {
                         }
                         Kind::Git { .. } => problems.extend(git_backed_problems(ws, docker)),
                     }
-                    service = Some(found);
+                    state.service = Some(found);
                 }
                 Err(err) => problems.push(format!("{err:#}")),
             }
         }
+        state
+    }
 
+    /// The production database: its URL, the deploy lock (one deploy at a time), the pending
+    /// migrations and whether they apply (checked in a transaction that is rolled back).
+    fn database_checks(
+        &self,
+        ws: &Workspace,
+        settings: &Settings,
+        head: &str,
+        problems: &mut Vec<String>,
+    ) -> (Option<push::Plan>, Option<Conn>, Option<lock::Lock>) {
         let mut plan = None;
         let mut conn = None;
         let mut held = None;
@@ -162,7 +238,7 @@ impl flags::DeployRun {
                 Ok(c) => {
                     let holder = lock::Holder {
                         who: who(),
-                        commit: render::short(&head).to_owned(),
+                        commit: render::short(head).to_owned(),
                         service: settings.service_id().unwrap_or_default().to_owned(),
                     };
                     if !self.dry_run {
@@ -194,36 +270,7 @@ impl flags::DeployRun {
                 Err(err) => problems.push(format!("{}: {err:#}", push::DB_URL_VAR)),
             }
         }
-
-        problems.extend(
-            generated
-                .join()
-                .unwrap_or_else(|_| vec!["the generated-file checks panicked".to_owned()]),
-        );
-        if !problems.is_empty() {
-            drop(held);
-            return Err(fail(
-                exit::PREFLIGHT,
-                format!(
-                    "preflight found {} problem(s); nothing was changed:\n  - {}",
-                    problems.len(),
-                    problems.join("\n  - ")
-                ),
-            ));
-        }
-        step.done();
-        Ok(Preflight {
-            service: service.expect("no problems means the service was read"),
-            head,
-            live,
-            running,
-            known,
-            plan: plan.expect("no problems means the migrations were planned"),
-            conn: conn.expect("no problems means the database URL parsed"),
-            notes,
-            env,
-            _lock: held,
-        })
+        (plan, conn, held)
     }
 
     /// Image-backed: the image goes where the service pulls from, and the registry takes our
