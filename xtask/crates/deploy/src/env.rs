@@ -66,32 +66,7 @@ pub struct EnvEntry {
 pub fn parse_env_entries(bytes: &[u8], file: &Path) -> Result<Vec<EnvEntry>> {
     let file = file.display();
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let text = match std::str::from_utf8(bytes) {
-        Ok(text) => text,
-        Err(err) => {
-            let at = err.valid_up_to();
-            let line = bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
-            let line_start = bytes[..at]
-                .iter()
-                .rposition(|b| *b == b'\n')
-                .map_or(0, |p| p + 1);
-            // The name, when the bad byte is in a value after a valid one.
-            let head = String::from_utf8_lossy(&bytes[line_start..at]);
-            let head = head.trim_start();
-            let head = export_stripped(head);
-            let name = head
-                .split_once('=')
-                .map(|(k, _)| k.trim())
-                .filter(|k| is_name(k))
-                .map(|k| format!(" in the value of {k}"))
-                .unwrap_or_default();
-            bail!(
-                "{file}:{line}: byte 0x{:02X}{name} (byte {} of the line) is not UTF-8 (Latin-1?); save the file as UTF-8",
-                bytes[at],
-                at - line_start + 1
-            );
-        }
-    };
+    let text = std::str::from_utf8(bytes).map_err(|err| not_utf8(bytes, &err, &file))?;
     let lines: Vec<&str> = text
         .split('\n')
         .map(|l| l.strip_suffix('\r').unwrap_or(l))
@@ -173,32 +148,10 @@ pub fn parse_env_entries(bytes: &[u8], file: &Path) -> Result<Vec<EnvEntry>> {
         }
         let rest = rest.trim_start();
         let (value, quoted) = match rest.chars().next() {
-            Some(quote @ ('"' | '\'')) => {
-                let mut value = String::new();
-                let mut current = &rest[1..];
-                let after = loop {
-                    match closing(current, quote, &mut value) {
-                        Some(after) => break after,
-                        None if i < lines.len() => {
-                            value.push('\n');
-                            current = lines[i];
-                            i += 1;
-                        }
-                        None => bail!(
-                            "{file}:{n}: {key}: the {} quote opened here is never closed",
-                            if quote == '"' { "double" } else { "single" }
-                        ),
-                    }
-                };
-                let after = after.trim();
-                if !(after.is_empty() || after.starts_with('#')) {
-                    bail!(
-                        "{file}:{}: {key}: text after the closing quote (only a `# comment` may follow)",
-                        i
-                    );
-                }
-                (value, true)
-            }
+            Some(quote @ ('"' | '\'')) => (
+                quoted_value(&rest[1..], quote, &lines, &mut i, &file, n, key)?,
+                true,
+            ),
             _ => {
                 let end = rest
                     .char_indices()
@@ -222,6 +175,73 @@ pub fn parse_env_entries(bytes: &[u8], file: &Path) -> Result<Vec<EnvEntry>> {
         });
     }
     Ok(entries)
+}
+
+/// The error for an env file that is not UTF-8: its line and byte, and the variable whose value
+/// holds the byte when there is one, never the text.
+fn not_utf8(
+    bytes: &[u8],
+    err: &std::str::Utf8Error,
+    file: &impl std::fmt::Display,
+) -> anyhow::Error {
+    let at = err.valid_up_to();
+    let line = bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
+    let line_start = bytes[..at]
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |p| p + 1);
+    // The name, when the bad byte is in a value after a valid one.
+    let head = String::from_utf8_lossy(&bytes[line_start..at]);
+    let head = head.trim_start();
+    let head = export_stripped(head);
+    let name = head
+        .split_once('=')
+        .map(|(k, _)| k.trim())
+        .filter(|k| is_name(k))
+        .map(|k| format!(" in the value of {k}"))
+        .unwrap_or_default();
+    anyhow::anyhow!(
+        "{file}:{line}: byte 0x{:02X}{name} (byte {} of the line) is not UTF-8 (Latin-1?); save the file as UTF-8",
+        bytes[at],
+        at - line_start + 1
+    )
+}
+
+/// A quoted value from just after its opening `quote`, which may span lines (`i` moves past
+/// them): the text up to the closing quote, after which only a `# comment` may follow.
+fn quoted_value(
+    first: &str,
+    quote: char,
+    lines: &[&str],
+    i: &mut usize,
+    file: &impl std::fmt::Display,
+    n: usize,
+    key: &str,
+) -> Result<String> {
+    let mut value = String::new();
+    let mut current = first;
+    let after = loop {
+        match closing(current, quote, &mut value) {
+            Some(after) => break after,
+            None if *i < lines.len() => {
+                value.push('\n');
+                current = lines[*i];
+                *i += 1;
+            }
+            None => bail!(
+                "{file}:{n}: {key}: the {} quote opened here is never closed",
+                if quote == '"' { "double" } else { "single" }
+            ),
+        }
+    };
+    let after = after.trim();
+    if !(after.is_empty() || after.starts_with('#')) {
+        bail!(
+            "{file}:{}: {key}: text after the closing quote (only a `# comment` may follow)",
+            *i
+        );
+    }
+    Ok(value)
 }
 
 /// `export NAME=…` (with a space or a tab) is `NAME=…`.
