@@ -96,6 +96,28 @@ pub struct BaseInputs {
 }
 
 impl BaseInputs {
+    /// The inputs in name order, and their combined hash: the key.
+    fn new(
+        mut inputs: Vec<Input>,
+        stubs: Vec<Stub>,
+        member_stubs: Vec<Stub>,
+        build_args: Vec<(String, String)>,
+    ) -> BaseInputs {
+        inputs.sort_by(|a, b| a.name.cmp(&b.name));
+        let digests: BTreeMap<String, String> = inputs
+            .iter()
+            .map(|i| (i.name.clone(), i.digest()))
+            .collect();
+        let hash = combine(&digests);
+        BaseInputs {
+            inputs,
+            stubs,
+            member_stubs,
+            build_args,
+            hash,
+        }
+    }
+
     /// The image tag: a prefix of the hash, long enough to never collide in practice.
     pub fn tag(&self) -> &str {
         &self.hash[..32]
@@ -215,24 +237,14 @@ pub fn collect(
             closure.contains(&p.id) || dir == Some(root) || dir.is_some_and(|d| patched.contains(d))
         })
         .collect();
-    let prune = |package: &Package, table: &mut Table, file: &Path| -> Result<()> {
-        let node = nodes
-            .get(package.id.as_str())
-            .with_context(|| format!("cargo metadata has no resolved node for {}", package.id))?;
-        let edges = edges(node, &by_id);
-        let enabled: BTreeSet<&str> = node.features.iter().map(String::as_str).collect();
-        let depth = file
-            .parent()
-            .and_then(|d| d.strip_prefix(root).ok())
-            .map_or(0, |d| d.components().count());
-        let inherited = graph::Inherited {
-            package: ws_package,
-            dependencies: ws_dependencies,
-            member_depth: depth,
-            platform: image_platform,
-            resolver_v1,
-        };
-        graph::prune_member(table, &edges, &enabled, &inherited, file)
+    let pruning = Pruning {
+        root,
+        nodes: &nodes,
+        by_id: &by_id,
+        ws_package,
+        ws_dependencies,
+        platform: image_platform,
+        resolver_v1,
     };
 
     let root_package = in_context
@@ -240,7 +252,7 @@ pub fn collect(
         .copied()
         .find(|p| p.manifest_path.parent() == Some(root));
     if let Some(package) = root_package {
-        prune(package, &mut root_table, &root_manifest)?;
+        pruning.prune(package, &mut root_table, &root_manifest)?;
     }
     restrict_workspace(root, &mut root_table, &in_context)?;
 
@@ -255,7 +267,7 @@ pub fn collect(
         let text = std::fs::read_to_string(&package.manifest_path)
             .with_context(|| format!("reading {}", package.manifest_path.display()))?;
         let (_, mut table) = rules.normalise(&text, &package.manifest_path, true)?;
-        prune(package, &mut table, &package.manifest_path)?;
+        pruning.prune(package, &mut table, &package.manifest_path)?;
         Ok(table)
     });
     let mut tables: Vec<Table> = per_member.into_iter().collect::<Result<_>>()?;
@@ -300,19 +312,43 @@ pub fn collect(
         &stubs,
     ));
 
-    inputs.sort_by(|a, b| a.name.cmp(&b.name));
-    let digests: BTreeMap<String, String> = inputs
-        .iter()
-        .map(|i| (i.name.clone(), i.digest()))
-        .collect();
-    let hash = combine(&digests);
-    Ok(BaseInputs {
-        inputs,
-        stubs,
-        member_stubs,
-        build_args,
-        hash,
-    })
+    Ok(BaseInputs::new(inputs, stubs, member_stubs, build_args))
+}
+
+/// What pruning a member's manifest to the image's build needs: the resolved graph and the
+/// workspace's inherited tables.
+struct Pruning<'a> {
+    root: &'a Path,
+    nodes: &'a BTreeMap<&'a str, &'a graph::Node>,
+    by_id: &'a BTreeMap<&'a str, &'a Package>,
+    ws_package: Option<&'a Table>,
+    ws_dependencies: Option<&'a Table>,
+    platform: &'a graph::Platform,
+    resolver_v1: bool,
+}
+
+impl Pruning<'_> {
+    /// Prunes `table` (the manifest `file` of `package`) to what the image's build compiles.
+    fn prune(&self, package: &Package, table: &mut Table, file: &Path) -> Result<()> {
+        let node = self
+            .nodes
+            .get(package.id.as_str())
+            .with_context(|| format!("cargo metadata has no resolved node for {}", package.id))?;
+        let edges = edges(node, self.by_id);
+        let enabled: BTreeSet<&str> = node.features.iter().map(String::as_str).collect();
+        let depth = file
+            .parent()
+            .and_then(|d| d.strip_prefix(self.root).ok())
+            .map_or(0, |d| d.components().count());
+        let inherited = graph::Inherited {
+            package: self.ws_package,
+            dependencies: self.ws_dependencies,
+            member_depth: depth,
+            platform: self.platform,
+            resolver_v1: self.resolver_v1,
+        };
+        graph::prune_member(table, &edges, &enabled, &inherited, file)
+    }
 }
 
 /// The resolved dependency edges of `node`, each with the package it reaches.
