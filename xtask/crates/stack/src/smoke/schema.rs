@@ -73,7 +73,7 @@ impl Contract {
         if !refused.is_empty() {
             bail!(
                 "openapi.json uses JSON Schema keywords that smoke's validator does not implement, \
-                 so it cannot check responses against them (xtask/crates/ship/src/smoke/schema.rs):\n  {}",
+                 so it cannot check responses against them (xtask/crates/stack/src/smoke/schema.rs):\n  {}",
                 refused.join("\n  ")
             );
         }
