@@ -21,7 +21,7 @@
 //!
 //! Errors never quote header values, and URLs in messages pass through [`mask_query_secret`].
 
-use std::time::Duration;
+use std::{fmt, time::Duration};
 
 use anyhow::{Context, Result, bail};
 
@@ -29,6 +29,32 @@ pub mod api;
 
 use crate::http::Response;
 use crate::{http, process};
+
+/// A failure on the way to the server or back (no connection, a reset, a timeout, an empty
+/// answer), which another attempt may not meet. Every other failure is final: curl missing, a
+/// malformed request, a local read error, a certificate refused. `api::Api::call` retries only
+/// these, so a failure that retrying cannot fix is said once, with curl's own reason.
+#[derive(Debug)]
+pub struct Transient(String);
+
+impl fmt::Display for Transient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Transient {}
+
+/// Whether an error of `send` is a [`Transient`] one.
+pub fn is_transient(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<Transient>().is_some()
+}
+
+/// curl's exit codes for the network, not the request: 5 and 6 (a proxy or host not
+/// resolved), 7 (no connection), 16 and 92 (HTTP/2 framing), 28 (timeout), 35 (the TLS
+/// handshake broke off), 18 (a partial answer), 52 (an empty answer), 55 and 56 (a send or
+/// receive failed).
+const TRANSIENT_CURL_EXITS: [i32; 11] = [5, 6, 7, 16, 18, 28, 35, 52, 55, 56, 92];
 
 /// A client with deadlines; cheap to clone (it holds only its settings).
 #[derive(Clone, Debug)]
@@ -82,9 +108,11 @@ impl Client {
         if let Some(rest) = url.strip_prefix("http://")
             && is_loopback(url)
         {
-            return self
-                .send_plain(method, rest, headers, body)
-                .with_context(|| format!("{method} {shown}"));
+            // Loopback (the local stack, the stubs): a refused or broken connection is the
+            // failure here, and another attempt may not meet it.
+            return self.send_plain(method, rest, headers, body).map_err(|err| {
+                anyhow::Error::new(Transient(format!("{method} {shown}: {err:#}")))
+            });
         }
         // A body too long for one line of curl's config goes through a private file instead.
         let spilled = match body {
@@ -123,13 +151,19 @@ impl Client {
         if !out.status.success() {
             // curl's exit code and its own reason (its stderr), with a secret query masked.
             let reason = mask_query_secret(&process::failure("curl", &out));
-            if out.status.code() == Some(28) {
-                bail!(
+            let code = out.status.code();
+            let message = if code == Some(28) {
+                format!(
                     "{method} {shown}: no answer within {:.0}s ({reason})",
                     (self.timeouts.connect + self.timeouts.read).as_secs_f64()
-                );
+                )
+            } else {
+                format!("{method} {shown}: {reason}")
+            };
+            if code.is_some_and(|c| TRANSIENT_CURL_EXITS.contains(&c)) {
+                return Err(Transient(message).into());
             }
-            bail!("{method} {shown}: {reason}");
+            bail!(message);
         }
         parse_included(&out.stdout).with_context(|| format!("{method} {shown}: reading the answer"))
     }

@@ -1,7 +1,8 @@
 //! The core of a JSON-API client over [`https::Client`](super::Client), shared by Render's API
 //! (deploy/render.rs) and Supabase's Management API (preview/supabase.rs): the bearer token in
 //! the `Authorization` header only, 429s waited out as the rate-limit headers say, idempotent
-//! calls retried on 5xx and connection errors with bounded backoff, and counters for reports
+//! calls retried on 5xx and transient failures (the network, never the request) with bounded
+//! backoff, and counters for reports
 //! and benchmarks. Each service supplies its display name, the wording of its rate limit and
 //! how its error answers read.
 
@@ -145,10 +146,12 @@ impl Api {
         let mut attempt = 1;
         loop {
             let outcome = self.exchange(method, path, body);
+            // A 5xx or a failure on the way may pass; a 4xx, a malformed request or a local
+            // failure would only fail again.
             let retry_reason = match &outcome {
                 Ok(r) if r.status >= 500 => format!("HTTP {}", r.status),
-                Ok(_) => return outcome,
-                Err(err) => format!("{err:#}"),
+                Err(err) if super::is_transient(err) => format!("{err:#}"),
+                _ => return outcome,
             };
             if attempt >= self.policy.attempts {
                 return match outcome {
@@ -202,6 +205,50 @@ pub fn reset_after(value: u64, now: SystemTime) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A refused connection is retried up to the policy's attempts; a failure that retrying
+    /// cannot fix (here a token that breaks the request's header) is said at once.
+    #[test]
+    fn only_transient_failures_are_retried() {
+        let service = || Service {
+            name: "Stub",
+            limit: "the stub's rate limit",
+            reset_header: "Retry-After",
+            error: |method, path, r| anyhow::anyhow!("{method} {path}: HTTP {}", r.status),
+        };
+        let client = Client::new(super::super::Timeouts {
+            connect: Duration::from_secs(2),
+            read: Duration::from_secs(2),
+        })
+        .unwrap();
+        let policy = Policy {
+            attempts: 3,
+            first_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(2),
+            max_rate_wait: Duration::from_secs(1),
+        };
+        let port = crate::net::free_port().unwrap();
+        let mut refused = Api::new(
+            service(),
+            &format!("https://127.0.0.1:{port}"),
+            "token",
+            client.clone(),
+        );
+        refused.policy = policy;
+        let err = refused.call("GET", "/x", NO_BODY).unwrap_err();
+        assert!(format!("{err:#}").contains("after 3 attempts"), "{err:#}");
+        assert_eq!(refused.retries.get(), 2);
+        let mut malformed = Api::new(
+            service(),
+            &format!("https://127.0.0.1:{port}"),
+            "token\nurl = \"http://elsewhere\"",
+            client,
+        );
+        malformed.policy = policy;
+        let err = malformed.call("GET", "/x", NO_BODY).unwrap_err();
+        assert_eq!(malformed.retries.get(), 0, "{err:#}");
+        assert!(!format!("{err:#}").contains("elsewhere"), "{err:#}");
+    }
 
     #[test]
     fn reset_is_seconds_or_a_timestamp() {
