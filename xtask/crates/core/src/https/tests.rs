@@ -118,6 +118,28 @@ fn informational_and_proxy_blocks_are_skipped() {
     assert_eq!(r.header("Content-Type"), Some("application/json"));
 }
 
+/// Reads one request from `stream`: the head, then the body its Content-Length announces.
+/// Returns the raw request and where its body starts.
+fn read_request(stream: &mut std::net::TcpStream) -> (Vec<u8>, usize) {
+    let mut raw = Vec::new();
+    let mut buf = [0; 65536];
+    loop {
+        let n = stream.read(&mut buf).unwrap();
+        raw.extend_from_slice(&buf[..n]);
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse().unwrap());
+            if raw.len() >= end + 4 + length {
+                return (raw, end + 4);
+            }
+        }
+        assert!(n > 0, "the connection closed before the request ended");
+    }
+}
+
 /// The real curl reads the config: a header value with quotes, backslashes and config-like
 /// text arrives byte for byte, as one header, and the body arrives unchanged.
 #[test]
@@ -132,26 +154,7 @@ fn curl_parses_the_config_as_written() {
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
-        let mut raw = Vec::new();
-        let mut buf = [0; 4096];
-        // Read the head, then the body that Content-Length announces.
-        loop {
-            let n = stream.read(&mut buf).unwrap();
-            raw.extend_from_slice(&buf[..n]);
-            if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
-                let length: usize = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length:"))
-                    .map_or(0, |v| v.trim().parse().unwrap());
-                if raw.len() >= end + 4 + length || n == 0 {
-                    break;
-                }
-            }
-            if n == 0 {
-                break;
-            }
-        }
+        let (raw, _) = read_request(&mut stream);
         stream
             .write_all(b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\nX-A: b\r\n\r\nok")
             .unwrap();
@@ -215,40 +218,19 @@ fn curl_sends_a_large_body_from_its_config() {
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
             .unwrap();
-        let mut raw = Vec::new();
-        let mut buf = [0; 65536];
-        let mut wanted = None;
-        loop {
-            let n = stream.read(&mut buf).unwrap();
-            raw.extend_from_slice(&buf[..n]);
-            if wanted.is_none()
-                && let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n")
-            {
-                let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
-                let length: usize = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length:"))
-                    .map_or(0, |v| v.trim().parse().unwrap());
-                wanted = Some((end + 4, length));
-            }
-            if let Some((start, length)) = wanted
-                && raw.len() >= start + length
-            {
-                let body = raw[start..].to_vec();
-                let answer = format!("{}", body.len());
-                stream
-                    .write_all(
-                        format!(
-                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{answer}",
-                            answer.len()
-                        )
-                        .as_bytes(),
-                    )
-                    .unwrap();
-                return body;
-            }
-            assert!(n > 0, "the connection closed before the body");
-        }
+        let (raw, start) = read_request(&mut stream);
+        let body = raw[start..].to_vec();
+        let answer = format!("{}", body.len());
+        stream
+            .write_all(
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{answer}",
+                    answer.len()
+                )
+                .as_bytes(),
+            )
+            .unwrap();
+        body
     });
     let body = format!("{{\"k\":\"{}\"}}", "v\\\"".repeat(1 << 20));
     assert!(
