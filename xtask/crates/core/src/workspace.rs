@@ -36,16 +36,15 @@ pub const MANAGED_LABEL: &str = "org.openeu.managed";
 /// The workspace root, found at run time, never compiled in: with a shared target directory
 /// one binary serves several checkouts, and each must act on its own.
 ///
-/// `cargo run` (and so `cargo xtask`) sets `CARGO_MANIFEST_DIR` to xtask's own directory in the
-/// environment of the process it starts; its parent is the root. Run directly, the binary walks
-/// up from the current directory to the first `Cargo.toml` with a `[workspace]` table.
+/// `cargo run` (and so `cargo xtask` and `cargo lab`) sets `CARGO_MANIFEST_DIR` to the package's
+/// own directory in the environment of the process it starts; the root is its nearest ancestor
+/// whose `Cargo.toml` has a `[workspace]` table. Run directly, the binary walks up from the
+/// current directory the same way.
 pub fn find_root() -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os("CARGO_MANIFEST_DIR") {
         let dir = PathBuf::from(dir);
-        for candidate in [Some(dir.as_path()), dir.parent()].into_iter().flatten() {
-            if is_workspace_root(candidate) {
-                return Ok(candidate.to_path_buf());
-            }
+        if let Some(root) = dir.ancestors().find(|d| is_workspace_root(d)) {
+            return Ok(root.to_path_buf());
         }
     }
     let cwd = std::env::current_dir().context("reading the current directory")?;
